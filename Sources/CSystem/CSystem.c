@@ -1,0 +1,225 @@
+#define _GNU_SOURCE
+#include "CSystem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int cs_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+static int epoll_op(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+int cs_epoll_add(int epfd, int fd, uint32_t events, uint64_t data) {
+    return epoll_op(epfd, EPOLL_CTL_ADD, fd, events, data);
+}
+
+int cs_epoll_mod(int epfd, int fd, uint32_t events, uint64_t data) {
+    return epoll_op(epfd, EPOLL_CTL_MOD, fd, events, data);
+}
+
+int cs_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
+
+int cs_epoll_wait(int epfd, cs_epoll_event *events, int maxevents, int timeout_ms) {
+    struct epoll_event evs[256];
+    if (maxevents > 256) maxevents = 256;
+    int n = epoll_wait(epfd, evs, maxevents, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        events[i].events = evs[i].events;
+        events[i].data = evs[i].data.u64;
+    }
+    return n;
+}
+
+static void fill_set(sigset_t *set, const int *sigs, int count) {
+    sigemptyset(set);
+    for (int i = 0; i < count; i++) sigaddset(set, sigs[i]);
+}
+
+int cs_block_signals(const int *sigs, int count) {
+    sigset_t set;
+    fill_set(&set, sigs, count);
+    return sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+int cs_unblock_all_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    return sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+int cs_signalfd(const int *sigs, int count) {
+    sigset_t set;
+    fill_set(&set, sigs, count);
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int cs_signalfd_read(int fd, int *signo, int *pid) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    if (n != (ssize_t)sizeof info) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        return n < 0 ? -1 : 0;
+    }
+    *signo = (int)info.ssi_signo;
+    *pid = (int)info.ssi_pid;
+    return 1;
+}
+
+int cs_timerfd_create(void) {
+    return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+}
+
+int cs_timerfd_set_abs(int fd, uint64_t deadline_ns) {
+    struct itimerspec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.it_value.tv_sec = (time_t)(deadline_ns / 1000000000ull);
+    spec.it_value.tv_nsec = (long)(deadline_ns % 1000000000ull);
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, NULL);
+}
+
+int cs_timerfd_drain(int fd) {
+    uint64_t expirations;
+    return read(fd, &expirations, sizeof expirations) == sizeof expirations ? 0 : -1;
+}
+
+uint64_t cs_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int64_t cs_realtime_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000ll + (int64_t)ts.tv_nsec;
+}
+
+int cs_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+int cs_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    return write(fd, &one, sizeof one) == sizeof one ? 0 : -1;
+}
+
+int cs_eventfd_drain(int fd) {
+    uint64_t value;
+    return read(fd, &value, sizeof value) == sizeof value ? 0 : -1;
+}
+
+int cs_set_nonblocking(int fd, int on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+    return fcntl(fd, F_SETFL, flags);
+}
+
+int cs_set_cloexec(int fd, int on) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0) return -1;
+    flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+    return fcntl(fd, F_SETFD, flags);
+}
+
+int cs_pipe(int fds[2], int nonblock_read, int nonblock_write) {
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+    if (nonblock_read && cs_set_nonblocking(fds[0], 1) != 0) goto fail;
+    if (nonblock_write && cs_set_nonblocking(fds[1], 1) != 0) goto fail;
+    return 0;
+fail:
+    close(fds[0]);
+    close(fds[1]);
+    return -1;
+}
+
+int cs_accept(int fd, int nonblock) {
+    return accept4(fd, NULL, NULL, SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0));
+}
+
+int cs_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int cs_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
+
+int cs_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+             const char *dir, int fd0, int fd1, int fd2,
+             int new_session, int new_pgroup, int search_path) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) return rc;
+    rc = posix_spawnattr_init(&attr);
+    if (rc != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return rc;
+    }
+
+    int fds[3] = {fd0, fd1, fd2};
+    for (int target = 0; target < 3 && rc == 0; target++) {
+        if (fds[target] >= 0) rc = posix_spawn_file_actions_adddup2(&actions, fds[target], target);
+    }
+    if (rc == 0 && dir != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, dir);
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+
+    sigset_t empty, all;
+    sigemptyset(&empty);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (new_session) flags |= POSIX_SPAWN_SETSID;
+    else if (new_pgroup) flags |= POSIX_SPAWN_SETPGROUP;
+    if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &empty);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (rc == 0 && !new_session && new_pgroup) rc = posix_spawnattr_setpgroup(&attr, 0);
+
+    if (rc == 0) {
+        rc = search_path ? posix_spawnp(pid, path, &actions, &attr, argv, envp)
+                         : posix_spawn(pid, path, &actions, &attr, argv, envp);
+    }
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
+}
+
+int cs_wifexited(int status) { return WIFEXITED(status); }
+int cs_wexitstatus(int status) { return WEXITSTATUS(status); }
+int cs_wifsignaled(int status) { return WIFSIGNALED(status); }
+int cs_wtermsig(int status) { return WTERMSIG(status); }
+int cs_wcoredump(int status) { return WCOREDUMP(status); }
+
+pid_t cs_reap_one(int *status) {
+    pid_t pid;
+    do {
+        pid = waitpid(-1, status, WNOHANG);
+    } while (pid < 0 && errno == EINTR);
+    if (pid < 0 && errno == ECHILD) return 0;
+    return pid;
+}
+
+int cs_cpu_count_affinity(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+    return CPU_COUNT(&set);
+}
+
+int cs_errno(void) { return errno; }
+
+const char *cs_signal_name(int sig) { return sigabbrev_np(sig); }

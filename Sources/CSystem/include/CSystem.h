@@ -1,0 +1,77 @@
+// Thin C shims for Linux syscalls and macros that Glibc does not expose to
+// Swift. Each returns -1 and leaves errno set on failure unless noted.
+#ifndef CSYSTEM_H
+#define CSYSTEM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <signal.h>
+
+typedef struct {
+    uint32_t events;
+    uint64_t data;
+} cs_epoll_event;
+
+enum {
+    CS_EPOLLIN = 0x001,
+    CS_EPOLLOUT = 0x004,
+    CS_EPOLLERR = 0x008,
+    CS_EPOLLHUP = 0x010,
+    CS_EPOLLRDHUP = 0x2000,
+    CS_EPOLLET = (int)(1u << 31),
+};
+
+int cs_epoll_create(void);
+int cs_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
+int cs_epoll_mod(int epfd, int fd, uint32_t events, uint64_t data);
+int cs_epoll_del(int epfd, int fd);
+int cs_epoll_wait(int epfd, cs_epoll_event *events, int maxevents, int timeout_ms);
+
+// Signals: block `sigs` in the calling thread (before any other thread
+// exists, so every later thread inherits the mask) and open a signalfd.
+int cs_block_signals(const int *sigs, int count);
+int cs_unblock_all_signals(void);
+int cs_signalfd(const int *sigs, int count);
+// Reads one siginfo; returns 1 and fills signo/pid, 0 when none is pending.
+int cs_signalfd_read(int fd, int *signo, int *pid);
+
+int cs_timerfd_create(void);
+// Arms the timer at an absolute CLOCK_MONOTONIC time; 0 disarms it.
+int cs_timerfd_set_abs(int fd, uint64_t deadline_ns);
+int cs_timerfd_drain(int fd);
+uint64_t cs_monotonic_ns(void);
+int64_t cs_realtime_ns(void);
+
+int cs_eventfd(void);
+int cs_eventfd_signal(int fd);
+int cs_eventfd_drain(int fd);
+
+int cs_pipe(int fds[2], int nonblock_read, int nonblock_write);
+int cs_accept(int fd, int nonblock);
+int cs_set_nonblocking(int fd, int on);
+int cs_set_cloexec(int fd, int on);
+
+int cs_set_child_subreaper(void);
+int cs_set_pdeathsig(int sig);
+
+// Spawns `path` with posix_spawn(p) in a new session (or process group when
+// new_session is 0 and new_pgroup is 1), with the given fds as 0/1/2 (-1 =
+// inherit), `dir` as cwd (NULL = inherit), every other fd closed, the signal
+// mask emptied and every signal reset to its default. Returns 0 or an errno.
+int cs_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+             const char *dir, int fd0, int fd1, int fd2,
+             int new_session, int new_pgroup, int search_path);
+
+int cs_wifexited(int status);
+int cs_wexitstatus(int status);
+int cs_wifsignaled(int status);
+int cs_wtermsig(int status);
+int cs_wcoredump(int status);
+// waitpid(-1, WNOHANG): returns the pid (>0), 0 when none is ready, -1 on error.
+pid_t cs_reap_one(int *status);
+
+int cs_cpu_count_affinity(void);
+int cs_errno(void);
+const char *cs_signal_name(int sig);
+
+#endif

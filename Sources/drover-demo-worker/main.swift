@@ -1,0 +1,3 @@
+import CSystem
+
+print("demo worker")

@@ -1,0 +1,3 @@
+import Drover
+
+print("drover")
