@@ -1,3 +1,7 @@
+import Glibc
 import Drover
 
-print("drover")
+// Block the signals drover handles before anything can start a thread:
+// a thread without them blocked could take a SIGCHLD the signalfd never sees.
+Signals.blockHandled()
+exit(DroverCommand.main(Array(CommandLine.arguments.dropFirst())))

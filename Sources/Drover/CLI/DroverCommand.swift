@@ -1,0 +1,176 @@
+import CSystem
+import Glibc
+
+/// The `drover` command line: subcommands, options and help text in the
+/// style of swift-argument-parser. Exit codes follow supervisorctl's:
+/// 0 ok, 1 error, 2 bad usage.
+public enum DroverCommand {
+    public static let version = "0.1.0"
+
+    struct UsageError: Error {
+        var message: String
+        var subcommand: Subcommand?
+    }
+
+    struct Subcommand {
+        var name: String
+        var abstract: String
+        var usage: String
+        var options: [(String, String)] = []
+        var discussion: String = ""
+        /// Needs the control socket, which comes with the control issue.
+        var needsDaemon = false
+    }
+
+    static let subcommands: [Subcommand] = [
+        Subcommand(name: "run", abstract: "Run the supervisor in the foreground; built to be PID 1.",
+                   usage: "drover run [-c <file>] [--workers <n>|auto] [--listen <addr>] [--health <path>] [--port <port>] [-- <command> ...]",
+                   options: [
+                       ("-c, --config <file>", "The config file (default: ./supervisor.conf)."),
+                       ("--workers <n>|auto", "Config-less: how many copies of <command> (default: 1; auto = one per usable CPU)."),
+                       ("--listen <addr>", "Config-less: the proxy's listen address (HOST:PORT, :PORT or unix:/path)."),
+                       ("--health <path>", "Config-less: the workers' health check path, e.g. /health."),
+                       ("--port <port>", "Config-less: the first worker's port for %(port)s and $PORT (default: listen port + 1, else 8000)."),
+                   ],
+                   discussion: """
+                   With -- <command>, no config file is read: drover runs <command> --workers
+                   times, expanding %(port)s, %(process_num)s and %(program_name)s in its
+                   arguments. With one worker it behaves like tini: every signal is forwarded
+                   and the child's exit status is passed through (128+n for a signal).
+                   """),
+        Subcommand(name: "check", abstract: "Validate a config and print the resolved pools.",
+                   usage: "drover check [-c <file>]",
+                   options: [("-c, --config <file>", "The config file (default: ./supervisor.conf).")],
+                   discussion: "Exits 0 when the config is valid (warnings are printed to stderr), 1 when it is not."),
+        Subcommand(name: "status", abstract: "Show one line per process.", usage: "drover status [<name> ...] [--json]", needsDaemon: true),
+        Subcommand(name: "start", abstract: "Start processes.", usage: "drover start <name> ...", needsDaemon: true),
+        Subcommand(name: "stop", abstract: "Stop processes.", usage: "drover stop <name> ...", needsDaemon: true),
+        Subcommand(name: "restart", abstract: "Restart processes (--rolling: one at a time, no failed request).",
+                   usage: "drover restart [--rolling] <name> ...", needsDaemon: true),
+        Subcommand(name: "scale", abstract: "Grow or shrink a pool at run time.", usage: "drover scale <program> <n>", needsDaemon: true),
+        Subcommand(name: "signal", abstract: "Send a signal to processes.", usage: "drover signal <signal> <name> ...", needsDaemon: true),
+        Subcommand(name: "tail", abstract: "Show a worker's log; -f follows until Ctrl-C.",
+                   usage: "drover tail [-f] [-n <lines>] [--stderr] <name>", needsDaemon: true),
+        Subcommand(name: "reload", abstract: "Re-read the config and apply the difference.", usage: "drover reload", needsDaemon: true),
+        Subcommand(name: "shutdown", abstract: "Stop everything gracefully, then exit.", usage: "drover shutdown", needsDaemon: true),
+        Subcommand(name: "pid", abstract: "Print the supervisor's or a process's pid.", usage: "drover pid [<name>]", needsDaemon: true),
+        Subcommand(name: "version", abstract: "Print the version and build info.", usage: "drover version"),
+    ]
+
+    /// Entry point; `arguments` excludes the program name.
+    public static func main(_ arguments: [String]) -> Int32 {
+        guard let first = arguments.first else {
+            writeErr(mainHelp())
+            return 2
+        }
+        if first == "__exec-as" { PrivilegeDrop.execAs(Array(arguments.dropFirst())) }
+        if first == "-h" || first == "--help" || first == "help" {
+            if arguments.count > 1, let sub = subcommands.first(where: { $0.name == arguments[1] }) {
+                print(help(sub))
+            } else {
+                print(mainHelp())
+            }
+            return 0
+        }
+        if first == "--version" { print(versionText()); return 0 }
+        guard let subcommand = subcommands.first(where: { $0.name == first }) else {
+            writeErr("Error: unknown subcommand '\(first)'\n\n" + mainHelp())
+            return 2
+        }
+        let rest = Array(arguments.dropFirst())
+        if rest.contains("--help") || rest.contains("-h"), !(subcommand.name == "run" && rest.firstIndex(of: "--").map { $0 < rest.firstIndex(where: { $0 == "--help" || $0 == "-h" })! } == true) {
+            print(help(subcommand))
+            return 0
+        }
+        do {
+            switch subcommand.name {
+            case "run": return try RunCommand.run(rest)
+            case "check": return try checkCommand(rest)
+            case "version":
+                guard rest.isEmpty else { throw UsageError(message: "unexpected argument '\(rest[0])'", subcommand: subcommand) }
+                print(versionText())
+                return 0
+            default:
+                writeErr("drover \(subcommand.name): the control socket is not built yet in this version, so there is no daemon to talk to\n")
+                return 1
+            }
+        } catch let error as UsageError {
+            writeErr("Error: \(error.message)\n")
+            if let sub = error.subcommand { writeErr("Usage: \(sub.usage)\n  See 'drover \(sub.name) --help'.\n") }
+            return 2
+        } catch {
+            writeErr("drover: \(error)\n")
+            return 1
+        }
+    }
+
+    static func checkCommand(_ arguments: [String]) throws -> Int32 {
+        var path = "supervisor.conf"
+        var index = 0
+        let sub = subcommands.first { $0.name == "check" }
+        while index < arguments.count {
+            switch arguments[index] {
+            case "-c", "--config":
+                guard index + 1 < arguments.count else { throw UsageError(message: "missing value for '\(arguments[index])'", subcommand: sub) }
+                path = arguments[index + 1]
+                index += 2
+            default:
+                throw UsageError(message: "unexpected argument '\(arguments[index])'", subcommand: sub)
+            }
+        }
+        return runCheck(path: path, environment: ProcessEnvironment.current())
+    }
+
+    static func versionText() -> String {
+        "drover \(version) (Swift, Linux \(uname().machine); one reactor thread; supervisor.conf compatible)"
+    }
+
+    static func mainHelp() -> String {
+        var text = """
+        OVERVIEW: Run a pool of HTTP workers behind one proxy: supervise them, restart
+        what crashes or stops answering its health check, serve only the ready ones.
+
+        USAGE: drover <subcommand>
+
+        OPTIONS:
+          --version               Show the version.
+          -h, --help              Show help information.
+
+        SUBCOMMANDS:
+
+        """
+        for sub in subcommands {
+            text += "  " + sub.name.padding(toLength: 22) + "  " + sub.abstract + "\n"
+        }
+        text += "\n  See 'drover help <subcommand>' for detailed help.\n"
+        return text
+    }
+
+    static func help(_ sub: Subcommand) -> String {
+        var text = "OVERVIEW: \(sub.abstract)\n"
+        if !sub.discussion.isEmpty { text += "\n" + sub.discussion + "\n" }
+        text += "\nUSAGE: \(sub.usage)\n\nOPTIONS:\n"
+        for (flag, meaning) in sub.options { text += "  " + flag.padding(toLength: 22) + "  " + meaning + "\n" }
+        text += "  " + "-h, --help".padding(toLength: 22) + "  Show help information.\n"
+        return text
+    }
+
+    static func writeErr(_ text: String) {
+        var text = text
+        text.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+func uname() -> (machine: String, release: String) {
+    var info = utsname()
+    Glibc.uname(&info)
+    let machine = withUnsafeBytes(of: &info.machine) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+    let release = withUnsafeBytes(of: &info.release) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+    return (machine, release)
+}
+
+extension String {
+    func padding(toLength length: Int) -> String {
+        count >= length ? self : self + String(repeating: " ", count: length - count)
+    }
+}

@@ -1,0 +1,232 @@
+import CSystem
+import Glibc
+
+/// `drover run`: wires the reactor, signals, supervisor and logs together,
+/// runs until shutdown and returns the exit code. Built to be PID 1.
+public final class Daemon {
+    public struct Settings {
+        public var config: DroverConfig
+        /// Config-less with one worker: behave like tini (signals forwarded,
+        /// exit status passed through, no restarts).
+        public var tiniMode = false
+        /// Re-reads the config for SIGHUP; nil when there is no file.
+        public var reloadConfig: (() throws(ConfigErrors) -> DroverConfig)?
+
+        public init(config: DroverConfig) {
+            self.config = config
+        }
+    }
+
+    private let settings: Settings
+    private let reactor: Reactor
+    private let console: (stdout: ConsoleWriter, stderr: ConsoleWriter)
+    private let log: EventLog
+    private let supervisor: Supervisor
+    private var signalFD: FileDescriptor?
+    private var exitCode: Int32 = 0
+    private var shutdownRequests = 0
+    private var finished = false
+
+    public init(settings: Settings, selfExecutable: String, environment: [String: String]) throws(SystemError) {
+        self.settings = settings
+        let config = settings.config
+        reactor = try Reactor()
+        console = (ConsoleWriter(descriptor: .standardOutput, reactor: reactor),
+                   ConsoleWriter(descriptor: .standardError, reactor: reactor))
+        // tini mode keeps the terminal for the child: only drover's warnings show.
+        let level = settings.tiniMode ? max(config.supervisord.loglevel, .warn) : config.supervisord.loglevel
+        if let path = config.supervisord.logfile {
+            let file = try RotatingLogFile(path: path, maxBytes: config.supervisord.logfileMaxBytes,
+                                           backups: config.supervisord.logfileBackups)
+            log = EventLog(file: file, level: level)
+        } else {
+            log = EventLog(console: console.stdout, level: level)
+        }
+        var options = Supervisor.Options(
+            defaultMirror: getpid() == 1 || !FileDescriptor.standardOutput.isTerminal,
+            selfExecutable: selfExecutable, baseEnvironment: environment)
+        if settings.tiniMode {
+            options.inheritStdio = true
+            options.mirrorPrefix = false
+        }
+        supervisor = Supervisor(reactor: reactor, log: log, console: console, options: options)
+    }
+
+    public func run() -> Int32 {
+        let config = settings.config
+        log.info("drover", "starting: pid \(getpid())\(config.path.map { ", config \($0)" } ?? "")")
+        for warning in config.warnings { log.warn("drover", "config: \(warning)") }
+        do {
+            try Reaper.becomeSubreaperIfNeeded()
+            let fd = try Signals.makeSignalFD()
+            signalFD = fd
+            try reactor.register(fd, events: Reactor.readable) { [unowned self] _ in self.readSignals() }
+        } catch {
+            log.error("drover", "cannot start: \(error)")
+            return 1
+        }
+        writePidfile()
+        for proxy in config.proxies {
+            log.warn("drover", "[proxy:\(proxy.name)] on \(proxy.listen) is not served by this build yet")
+        }
+        for program in config.programs { supervisor.add(program: program) }
+        if settings.tiniMode { watchLoneChild() }
+        supervisor.startAll()
+        if supervisor.processes.isEmpty {
+            log.warn("drover", "no programs configured; waiting for a signal")
+        }
+        reactor.run()
+        removePidfile()
+        console.stdout.drain()
+        console.stderr.drain()
+        return exitCode
+    }
+
+    // MARK: Signals
+
+    private func readSignals() {
+        guard let fd = signalFD else { return }
+        var signo: Int32 = 0, sender: Int32 = 0
+        while cs_signalfd_read(fd.rawValue, &signo, &sender) == 1 {
+            handle(signal: signo)
+        }
+    }
+
+    private func handle(signal: Int32) {
+        if signal == SIGCHLD {
+            Reaper.reapAll { pid, status in
+                if !supervisor.childExited(pid: pid, status: status) {
+                    log.debug("drover", "reaped orphan pid \(pid) (\(status))")
+                }
+            }
+            return
+        }
+        if settings.tiniMode {
+            forwardToLoneChild(signal)
+            return
+        }
+        switch signal {
+        case SIGTERM, SIGINT:
+            shutdownRequests += 1
+            if shutdownRequests == 1 {
+                gracefulShutdown(reason: Signals.name(signal))
+            } else {
+                fastShutdown(reason: "second \(Signals.name(signal))")
+            }
+        case SIGQUIT:
+            fastShutdown(reason: Signals.name(signal))
+        case SIGHUP:
+            reload()
+        case SIGUSR1, SIGUSR2:
+            log.info("drover", "\(Signals.name(signal)): reopening log files")
+            log.reopen()
+            supervisor.reopenLogs()
+        case SIGTTIN, SIGTTOU:
+            scaleProxiedPools(by: signal == SIGTTIN ? 1 : -1)
+        default:
+            log.debug("drover", "ignoring \(Signals.name(signal))")
+        }
+    }
+
+    // MARK: Shutdown
+
+    private func gracefulShutdown(reason: String) {
+        log.info("drover", "\(reason): graceful shutdown (a second SIGTERM/SIGINT or SIGQUIT kills at once)")
+        supervisor.shutdown { [unowned self] clean in
+            self.finish(code: clean ? 0 : 1, message: clean ? "all processes stopped" : "stopped; some needed SIGKILL")
+        }
+    }
+
+    private func fastShutdown(reason: String) {
+        log.warn("drover", "\(reason): fast shutdown, killing every process group")
+        supervisor.killAll { [unowned self] in
+            self.finish(code: 1, message: "fast shutdown complete")
+        }
+        // Reaping cannot take long after SIGKILL, but never hang on it.
+        reactor.schedule(after: 5) { [unowned self] in
+            self.finish(code: 1, message: "fast shutdown: gave up waiting for processes to be reaped")
+        }
+    }
+
+    private func finish(code: Int32, message: String) {
+        guard !finished else { return }
+        finished = true
+        exitCode = code
+        log.info("drover", "exiting with status \(code): \(message)")
+        reactor.stop()
+    }
+
+    // MARK: tini mode
+
+    private func watchLoneChild() {
+        supervisor.onExit = { [unowned self] process, status in
+            self.finish(code: status.shellCode, message: "\(process.name) ended with \(status)")
+        }
+        supervisor.onChange = { [unowned self] process in
+            // A command that cannot be started ends drover as a shell would.
+            if let error = process.lastSpawnError, process.state == .backoff || process.state == .fatal {
+                let code: Int32 = error.contains(String(cString: strerror(ENOENT))) ? 127 : 126
+                self.console.stderr.write("drover: cannot run \(process.spec.argv.first ?? ""): \(error)\n")
+                self.finish(code: code, message: "could not start \(process.name)")
+            }
+        }
+    }
+
+    private func forwardToLoneChild(_ signal: Int32) {
+        guard let child = supervisor.processes.first, child.pid > 0 else {
+            if signal == SIGTERM || signal == SIGINT || signal == SIGQUIT { finish(code: 128 + signal, message: "no child") }
+            return
+        }
+        _ = Signals.send(signal, toProcess: child.pid)
+    }
+
+    // MARK: Run-time changes
+
+    private func reload() {
+        guard let reloadConfig = settings.reloadConfig else {
+            log.info("drover", "SIGHUP: nothing to reload (no config file)")
+            return
+        }
+        do {
+            let config = try reloadConfig()
+            log.info("drover", "SIGHUP: \(config.path ?? "config") re-read and valid (\(config.programs.count) programs); applying the difference is not built yet, nothing changed")
+        } catch {
+            for diagnostic in error.errors { log.error("drover", "SIGHUP: config rejected, nothing changed: \(diagnostic)") }
+        }
+    }
+
+    private func scaleProxiedPools(by delta: Int) {
+        let upstreams = Set(settings.config.proxies.map(\.upstream))
+        let pools = supervisor.programs.values.filter { upstreams.contains($0.name) || upstreams.contains($0.groupName) }
+        if pools.isEmpty {
+            log.info("drover", "\(delta > 0 ? "SIGTTIN" : "SIGTTOU"): no proxied pool to scale")
+            return
+        }
+        for program in pools {
+            let current = supervisor.processes(ofProgram: program.name).count
+            let target = max(1, current + delta)
+            guard target != current else { continue }
+            do { try supervisor.scale(program: program.name, to: target) } catch {
+                log.error("drover", "scale \(program.name): \(error.message)")
+            }
+        }
+    }
+
+    // MARK: pidfile
+
+    private func writePidfile() {
+        guard let path = settings.config.supervisord.pidfile else { return }
+        do {
+            let fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_TRUNC)
+            try fd.writeAll(Array("\(getpid())\n".utf8))
+            fd.close()
+        } catch {
+            log.error("drover", "cannot write pidfile \(path): \(error)")
+        }
+    }
+
+    private func removePidfile() {
+        guard let path = settings.config.supervisord.pidfile else { return }
+        unlink(path)
+    }
+}

@@ -1,0 +1,50 @@
+import Glibc
+
+/// One supervised worker: its spec, where it is in the state machine, and
+/// what it owns at run time (pid, timers, output streams, health probe).
+public final class ManagedProcess {
+    public internal(set) var spec: ProcessSpec
+    public internal(set) var state: ProcessState = .stopped
+    public internal(set) var health: HealthFlag = .starting
+    /// 0 when not running.
+    public internal(set) var pid: pid_t = 0
+    public internal(set) var spawnedAt: Instant?
+    public internal(set) var spawnedWallNs: Int64 = 0
+    public internal(set) var exitedWallNs: Int64 = 0
+    public internal(set) var lastExit: ExitStatus?
+    public internal(set) var lastSpawnError: String?
+    /// Failed starts in a row; drives the backoff and FATAL.
+    public internal(set) var failures = 0
+    /// Times the supervisor started it again after the first start.
+    public internal(set) var restarts = 0
+    public internal(set) var retryAt: Instant?
+    /// Requests the proxy has sent and not yet seen finished.
+    public var inflight = 0
+
+    let stdout: OutputCapture
+    /// nil when `redirect_stderr` sends stderr into stdout's pipe.
+    let stderr: OutputCapture?
+
+    var stateTimer: TimerID?
+    var startsecsTimer: TimerID?
+    var probe: HealthProbe?
+    var probeTimer: TimerID?
+    var healthFailures = 0
+    var stopCompletions: [() -> Void] = []
+    var restartAfterStop = false
+    var killedDuringStop = false
+    var everStarted = false
+
+    init(spec: ProcessSpec, stdout: OutputCapture, stderr: OutputCapture?) {
+        self.spec = spec
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+
+    public var name: String { spec.fullName }
+
+    /// In a proxy's upstream: RUNNING and ready.
+    public var isServing: Bool { state == .running && health == .ready }
+
+    public var hasProcess: Bool { pid > 0 }
+}

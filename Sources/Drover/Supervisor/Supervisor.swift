@@ -1,0 +1,554 @@
+import Glibc
+
+/// The process state machine of SPEC §4, driven by the reactor: spawns,
+/// SIGCHLD-driven exits, startsecs, exponential backoff, stop escalation,
+/// health probes. Every method runs on the reactor thread.
+public final class Supervisor {
+    public struct Options {
+        /// Copy worker output to drover's stdout/stderr when a program does not say.
+        public var defaultMirror: Bool
+        /// Prefix mirrored lines with `name | ` (off for a lone tini-style child).
+        public var mirrorPrefix: Bool = true
+        public var ringCapacity: Int = 64 * 1024
+        /// drover's own executable, re-run as `__exec-as` to drop privileges.
+        public var selfExecutable: String
+        public var baseEnvironment: [String: String]
+        /// tini mode: the lone child shares drover's stdin/stdout/stderr and
+        /// terminal (own process group, not a new session).
+        public var inheritStdio = false
+
+        public init(defaultMirror: Bool, selfExecutable: String, baseEnvironment: [String: String]) {
+            self.defaultMirror = defaultMirror
+            self.selfExecutable = selfExecutable
+            self.baseEnvironment = baseEnvironment
+        }
+    }
+
+    public let reactor: Reactor
+    let log: EventLog
+    let options: Options
+    let console: (stdout: ConsoleWriter, stderr: ConsoleWriter)
+    /// In start order: priority, then config order, then process_num.
+    public private(set) var processes: [ManagedProcess] = []
+    public private(set) var programs: [String: ProgramConfig] = [:]
+    private var byPid: [pid_t: ManagedProcess] = [:]
+    public private(set) var shuttingDown = false
+    /// Called after every state or health change (the proxy's upstream list follows it).
+    public var onChange: ((ManagedProcess) -> Void)?
+    /// Called when a worker exits, with its status (tini mode passes it through).
+    public var onExit: ((ManagedProcess, ExitStatus) -> Void)?
+
+    public init(reactor: Reactor, log: EventLog, console: (stdout: ConsoleWriter, stderr: ConsoleWriter), options: Options) {
+        self.reactor = reactor
+        self.log = log
+        self.console = console
+        self.options = options
+    }
+
+    // MARK: Table
+
+    @discardableResult
+    public func add(program: ProgramConfig) -> [ManagedProcess] {
+        programs[program.name] = program
+        let added = program.processes.map(makeProcess)
+        processes.append(contentsOf: added)
+        sortTable()
+        return added
+    }
+
+    private func makeProcess(_ spec: ProcessSpec) -> ManagedProcess {
+        let mirror = spec.stdoutMirror ?? options.defaultMirror
+        let prefix = options.mirrorPrefix ? "\(spec.name) | " : ""
+        let stdoutSink = openSink(spec.stdout, for: spec, stream: "stdout")
+        let stdout = OutputCapture(ringCapacity: options.ringCapacity, sink: stdoutSink,
+                                   mirror: mirror && !isConsole(stdoutSink) ? console.stdout : nil, prefix: prefix)
+        var stderr: OutputCapture?
+        if !spec.redirectStderr {
+            let stderrSink = openSink(spec.stderr, for: spec, stream: "stderr")
+            stderr = OutputCapture(ringCapacity: options.ringCapacity, sink: stderrSink,
+                                   mirror: mirror && !isConsole(stderrSink) ? console.stderr : nil, prefix: prefix)
+        }
+        return ManagedProcess(spec: spec, stdout: stdout, stderr: stderr)
+    }
+
+    private func isConsole(_ sink: OutputSink?) -> Bool {
+        if case .console = sink { return true }
+        return false
+    }
+
+    private func openSink(_ target: LogTarget, for spec: ProcessSpec, stream: String) -> OutputSink? {
+        guard case .file(let path, let maxBytes, let backups) = target else { return nil }
+        switch path {
+        case "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1": return .console(console.stdout)
+        case "/dev/stderr", "/dev/fd/2", "/proc/self/fd/2": return .console(console.stderr)
+        default:
+            do {
+                return .file(try RotatingLogFile(path: path, maxBytes: maxBytes, backups: backups))
+            } catch {
+                log.error(spec.fullName, "cannot open \(stream) log \(path): \(error)")
+                return nil
+            }
+        }
+    }
+
+    private func sortTable() {
+        let order = Dictionary(uniqueKeysWithValues: programs.keys.sorted().enumerated().map { ($1, $0) })
+        processes.sort {
+            ($0.spec.priority, order[$0.spec.programName] ?? 0, $0.spec.number)
+                < ($1.spec.priority, order[$1.spec.programName] ?? 0, $1.spec.number)
+        }
+    }
+
+    public func process(named name: String) -> ManagedProcess? {
+        processes.first { $0.name == name || $0.spec.name == name }
+    }
+
+    public func processes(ofProgram program: String) -> [ManagedProcess] {
+        processes.filter { $0.spec.programName == program }
+    }
+
+    // MARK: Starting
+
+    public func startAll() {
+        for process in processes where process.spec.autostart && process.state == .stopped {
+            start(process)
+        }
+    }
+
+    /// Start a STOPPED, EXITED, FATAL or BACKOFF process now.
+    public func start(_ process: ManagedProcess) {
+        guard !shuttingDown else { return }
+        switch process.state {
+        case .stopped, .exited, .fatal:
+            process.failures = 0
+            spawn(process)
+        case .backoff:
+            reactor.cancel(process.stateTimer)
+            spawn(process)
+        case .starting, .running, .stopping:
+            return
+        }
+    }
+
+    private func spawn(_ process: ManagedProcess) {
+        let spec = process.spec
+        process.retryAt = nil
+        process.stateTimer = nil
+        if process.everStarted { process.restarts += 1 }
+        process.everStarted = true
+        process.health = .starting
+        process.lastSpawnError = nil
+
+        let pid: pid_t
+        do {
+            pid = try launch(process)
+        } catch {
+            process.lastSpawnError = error.description
+            log.error(spec.fullName, "spawn error: \(error)")
+            failedStart(process)
+            return
+        }
+        process.pid = pid
+        byPid[pid] = process
+        process.spawnedAt = .now
+        process.spawnedWallNs = WallClock.nowNanoseconds()
+        transition(process, to: .starting, detail: "pid \(pid)")
+
+        process.startsecsTimer = reactor.schedule(after: spec.startsecs) { [unowned self, unowned process] in
+            process.startsecsTimer = nil
+            // Up for startsecs: the start succeeded, whatever the state now.
+            process.failures = 0
+            if process.state == .starting {
+                self.transition(process, to: .running, detail: "pid \(process.pid), up \(Self.seconds(spec.startsecs))")
+            }
+        }
+        if spec.startsecs <= 0 {
+            reactor.cancel(process.startsecsTimer)
+            process.startsecsTimer = nil
+            process.failures = 0
+            transition(process, to: .running, detail: "pid \(pid), startsecs 0")
+        }
+        if spec.health != nil && spec.port != nil {
+            scheduleProbe(process, after: 0.05)
+        } else {
+            process.health = .ready
+            if process.state == .running { onChange?(process) }
+        }
+    }
+
+    private func launch(_ process: ManagedProcess) throws(SystemError) -> pid_t {
+        let spec = process.spec
+        if options.inheritStdio {
+            var request = SpawnRequest(argv: spec.argv, environment: environmentList(for: spec),
+                                       directory: spec.directory, umask: spec.umask)
+            request.newSession = false
+            return try Spawner.spawn(request)
+        }
+        let stdoutPipe = try PipePair(nonblockingRead: true)
+        var stderrPipe: PipePair?
+        do {
+            if process.stderr != nil { stderrPipe = try PipePair(nonblockingRead: true) }
+        } catch {
+            stdoutPipe.readEnd.close()
+            stdoutPipe.writeEnd.close()
+            throw error
+        }
+        defer {
+            stdoutPipe.writeEnd.close()
+            stderrPipe?.writeEnd.close()
+        }
+        var argv = spec.argv
+        if let user = spec.user {
+            if user.uid != geteuid() {
+                guard geteuid() == 0 else {
+                    stdoutPipe.readEnd.close()
+                    stderrPipe?.readEnd.close()
+                    throw SystemError("setuid", errno: EPERM, context: "to user \(user.name) (drover is not root)")
+                }
+                argv = [options.selfExecutable, "__exec-as", String(user.uid), String(user.gid),
+                        user.groups.map(String.init).joined(separator: ","), "--"] + argv
+            }
+        }
+        var request = SpawnRequest(argv: argv, environment: environmentList(for: spec),
+                                   directory: spec.directory, umask: spec.umask,
+                                   stdin: nil, stdout: stdoutPipe.writeEnd,
+                                   stderr: stderrPipe?.writeEnd ?? stdoutPipe.writeEnd)
+        request.stdin = try FileDescriptor.open("/dev/null", O_RDONLY)
+        defer { request.stdin?.close() }
+        let pid: pid_t
+        do {
+            pid = try Spawner.spawn(request)
+        } catch {
+            stdoutPipe.readEnd.close()
+            stderrPipe?.readEnd.close()
+            throw error
+        }
+        do {
+            try process.stdout.attach(stdoutPipe.readEnd, reactor: reactor)
+            if let stderrPipe { try process.stderr?.attach(stderrPipe.readEnd, reactor: reactor) }
+        } catch {
+            log.error(spec.fullName, "cannot read output: \(error)")
+        }
+        return pid
+    }
+
+    /// drover's own environment, then the account's (with `user =`), then the config's.
+    private func environmentList(for spec: ProcessSpec) -> [String] {
+        var environment = options.baseEnvironment
+        if let user = spec.user {
+            environment["HOME"] = user.home
+            environment["USER"] = user.name
+            environment["LOGNAME"] = user.name
+        }
+        for (key, value) in spec.environment { environment[key] = value }
+        return environment.map { "\($0.key)=\($0.value)" }
+    }
+
+    /// A start that did not last: BACKOFF with the next delay, or FATAL
+    /// after `startretries` (0 retries forever).
+    private func failedStart(_ process: ManagedProcess) {
+        process.failures += 1
+        let spec = process.spec
+        if shuttingDown {
+            transition(process, to: .stopped, detail: "during shutdown")
+            return
+        }
+        if spec.startretries > 0 && process.failures > spec.startretries {
+            transition(process, to: .fatal, detail: "gave up after \(process.failures) failed starts in a row")
+            return
+        }
+        let delay = Backoff.delay(afterFailures: process.failures, cap: spec.backoffMax)
+        process.retryAt = Instant.now.adding(seconds: delay)
+        transition(process, to: .backoff, detail: "retry in \(Self.seconds(delay)) (failed start \(process.failures))")
+        process.stateTimer = reactor.schedule(after: delay) { [unowned self, unowned process] in
+            process.stateTimer = nil
+            if process.state == .backoff { self.spawn(process) }
+        }
+    }
+
+    // MARK: Exits
+
+    /// From the reaper: returns false for a pid that is not ours (an orphan).
+    @discardableResult
+    public func childExited(pid: pid_t, status: ExitStatus) -> Bool {
+        guard let process = byPid.removeValue(forKey: pid) else { return false }
+        let spec = process.spec
+        process.pid = 0
+        process.lastExit = status
+        process.exitedWallNs = WallClock.nowNanoseconds()
+        reactor.cancel(process.startsecsTimer)
+        process.startsecsTimer = nil
+        cancelProbing(process)
+        reactor.cancel(process.stateTimer)
+        process.stateTimer = nil
+        onExit?(process, status)
+
+        switch process.state {
+        case .stopping:
+            // Stragglers of the group (children that ignored the stop signal) go too.
+            if spec.stopasgroup || spec.killasgroup { _ = Signals.send(SIGKILL, toGroup: pid) }
+            transition(process, to: .stopped, detail: "\(status)")
+            let completions = process.stopCompletions
+            process.stopCompletions = []
+            for completion in completions { completion() }
+            if process.restartAfterStop {
+                process.restartAfterStop = false
+                if !shuttingDown { spawn(process) }
+            }
+        case .starting:
+            log.info(spec.fullName, "exited too quickly (\(status))")
+            failedStart(process)
+        case .running:
+            let expected: Bool
+            if case .exited(let code) = status { expected = spec.exitcodes.contains(code) } else { expected = false }
+            transition(process, to: .exited, detail: "\(status); \(expected ? "expected" : "not expected")")
+            let again = spec.autorestart == .always || (spec.autorestart == .unexpected && !expected)
+            guard again, !shuttingDown else { return true }
+            if process.failures == 0 {
+                spawn(process)
+            } else {
+                failedStart(process)
+            }
+        case .stopped, .exited, .fatal, .backoff:
+            log.warn(spec.fullName, "pid \(pid) exited in state \(process.state.rawValue) (\(status))")
+        }
+        return true
+    }
+
+    // MARK: Stopping
+
+    /// Stop with `stopsignal`, then SIGKILL the group after `stopwaitsecs`.
+    public func stop(_ process: ManagedProcess, then completion: (() -> Void)? = nil) {
+        let spec = process.spec
+        switch process.state {
+        case .starting, .running:
+            reactor.cancel(process.startsecsTimer)
+            process.startsecsTimer = nil
+            cancelProbing(process)
+            if let completion { process.stopCompletions.append(completion) }
+            process.killedDuringStop = false
+            transition(process, to: .stopping, detail: "sending \(Signals.name(spec.stopsignal))")
+            if spec.stopasgroup {
+                _ = Signals.send(spec.stopsignal, toGroup: process.pid)
+            } else {
+                _ = Signals.send(spec.stopsignal, toProcess: process.pid)
+            }
+            process.stateTimer = reactor.schedule(after: spec.stopwaitsecs) { [unowned self, unowned process] in
+                process.stateTimer = nil
+                guard process.state == .stopping, process.pid > 0 else { return }
+                self.log.warn(spec.fullName, "still running \(Self.seconds(spec.stopwaitsecs)) after \(Signals.name(spec.stopsignal)); sending SIGKILL to its group")
+                self.kill(process)
+            }
+        case .stopping:
+            if let completion { process.stopCompletions.append(completion) }
+        case .backoff:
+            reactor.cancel(process.stateTimer)
+            process.stateTimer = nil
+            process.retryAt = nil
+            transition(process, to: .stopped, detail: "was in backoff")
+            completion?()
+        case .stopped, .exited, .fatal:
+            completion?()
+        }
+    }
+
+    /// SIGKILL the whole group: each worker leads its own session, so this
+    /// reaches everything it started and nothing else.
+    func kill(_ process: ManagedProcess) {
+        guard process.pid > 0 else { return }
+        process.killedDuringStop = true
+        if !Signals.send(SIGKILL, toGroup: process.pid) { _ = Signals.send(SIGKILL, toProcess: process.pid) }
+    }
+
+    public func restart(_ process: ManagedProcess) {
+        if process.hasProcess {
+            process.restartAfterStop = true
+            stop(process)
+        } else {
+            start(process)
+        }
+    }
+
+    public func signal(_ signal: Int32, _ process: ManagedProcess) -> Bool {
+        process.pid > 0 && Signals.send(signal, toProcess: process.pid)
+    }
+
+    /// Graceful: stop by priority, highest first, each level waiting for the
+    /// one before (supervisord's order). Completes with true when every
+    /// process stopped without SIGKILL.
+    public func shutdown(completion: @escaping (Bool) -> Void) {
+        shuttingDown = true
+        let levels = Dictionary(grouping: processes, by: { $0.spec.priority }).sorted { $0.key > $1.key }.map(\.value)
+        var clean = true
+        func stopLevel(_ index: Int) {
+            guard index < levels.count else { return completion(clean) }
+            let level = levels[index]
+            var remaining = level.count
+            guard remaining > 0 else { return stopLevel(index + 1) }
+            for process in level {
+                stop(process) { [unowned process] in
+                    if process.killedDuringStop { clean = false }
+                    remaining -= 1
+                    if remaining == 0 { stopLevel(index + 1) }
+                }
+            }
+        }
+        stopLevel(0)
+    }
+
+    /// Fast: SIGKILL every group now; completes when all are reaped.
+    public func killAll(completion: @escaping () -> Void) {
+        shuttingDown = true
+        let running = processes.filter(\.hasProcess)
+        var remaining = running.count
+        for process in processes where process.state == .backoff { stop(process) }
+        guard remaining > 0 else { return completion() }
+        for process in running {
+            if process.state != .stopping {
+                transition(process, to: .stopping, detail: "fast shutdown")
+            }
+            process.stopCompletions.append {
+                remaining -= 1
+                if remaining == 0 { completion() }
+            }
+            kill(process)
+        }
+    }
+
+    // MARK: Scaling
+
+    /// Grow or shrink a program's pool; new workers take the next process_num.
+    public func scale(program name: String, to count: Int) throws(ConfigDiagnostic) {
+        guard let program = programs[name] else {
+            throw ConfigDiagnostic(file: "", line: 0, message: "no program named \(name)")
+        }
+        let current = processes(ofProgram: name).sorted { $0.spec.number < $1.spec.number }
+        if count > current.count {
+            var next = (current.last?.spec.number ?? (program.numprocsStart - 1)) + 1
+            for _ in current.count..<count {
+                let spec = try program.process(number: next)
+                let process = makeProcess(spec)
+                processes.append(process)
+                next += 1
+                log.info(spec.fullName, "added (scale \(name) to \(count))")
+            }
+            sortTable()
+            for process in processes(ofProgram: name) where process.state == .stopped && !process.everStarted {
+                start(process)
+            }
+        } else if count < current.count {
+            for process in current[count...].reversed() {
+                log.info(process.name, "removing (scale \(name) to \(count))")
+                stop(process) { [unowned self, unowned process] in self.remove(process) }
+            }
+        }
+    }
+
+    private func remove(_ process: ManagedProcess) {
+        processes.removeAll { $0 === process }
+        process.stdout.close()
+        process.stderr?.close()
+        onChange?(process)
+    }
+
+    // MARK: Health
+
+    private func scheduleProbe(_ process: ManagedProcess, after delay: Double) {
+        reactor.cancel(process.probeTimer)
+        process.probeTimer = reactor.schedule(after: delay) { [unowned self, unowned process] in
+            process.probeTimer = nil
+            guard process.pid > 0, process.probe == nil else { return }
+            self.probe(process)
+        }
+    }
+
+    private func cancelProbing(_ process: ManagedProcess) {
+        reactor.cancel(process.probeTimer)
+        process.probeTimer = nil
+        process.probe?.cancel()
+        process.probe = nil
+        process.healthFailures = 0
+    }
+
+    private func probe(_ process: ManagedProcess) {
+        guard let check = process.spec.health, let port = process.spec.port else { return }
+        let pidAtStart = process.pid
+        let inflightAtStart = process.inflight
+        process.probe = HealthProbe(reactor: reactor, port: port, path: check.path, timeout: check.timeout) {
+            [unowned self, unowned process] outcome in
+            process.probe = nil
+            guard process.pid == pidAtStart, process.pid > 0 else { return }
+            self.probeFinished(process, outcome, busy: inflightAtStart > 0 || process.inflight > 0)
+        }
+    }
+
+    private func probeFinished(_ process: ManagedProcess, _ outcome: HealthProbe.Outcome, busy: Bool) {
+        let check = process.spec.health!
+        let inStartPeriod = process.health == .starting
+            && Instant.now.seconds(since: process.spawnedAt ?? .now) < check.startPeriod
+        switch outcome {
+        case .passed:
+            process.healthFailures = 0
+            if process.health != .ready {
+                process.health = .ready
+                if process.state == .starting {
+                    // Answering its health check proves the start succeeded.
+                    transition(process, to: .running, detail: "pid \(process.pid), passed health check")
+                }
+                log.info(process.name, "ready (health check passed)")
+                onChange?(process)
+            }
+            scheduleProbe(process, after: check.interval)
+        case .failed, .timedOut:
+            if inStartPeriod {
+                // A model loading: keep asking often, count nothing yet.
+                scheduleProbe(process, after: min(check.interval, 0.1))
+                return
+            }
+            if outcome == .timedOut && busy {
+                // A single-threaded worker busy with a proxied request cannot
+                // answer; read_timeout bounds that request instead.
+                scheduleProbe(process, after: check.interval)
+                return
+            }
+            process.healthFailures += 1
+            let failures = process.healthFailures
+            let reason: String
+            if case .failed(let text) = outcome { reason = text } else { reason = "no answer within \(Self.seconds(check.timeout))" }
+            log.warn(process.name, "health check failed (\(failures)/\(check.fails)): \(reason)")
+            if failures >= check.fails {
+                process.healthFailures = 0
+                process.health = .unhealthy
+                log.warn(process.name, "unhealthy; restarting")
+                onChange?(process)
+                restart(process)
+            } else {
+                scheduleProbe(process, after: check.interval)
+            }
+        }
+    }
+
+    // MARK: Logs
+
+    public func reopenLogs() {
+        for process in processes {
+            process.stdout.reopen()
+            process.stderr?.reopen()
+        }
+    }
+
+    // MARK: Transitions
+
+    private func transition(_ process: ManagedProcess, to state: ProcessState, detail: String) {
+        let previous = process.state
+        process.state = state
+        let level: LogLevel = (state == .fatal || (state == .backoff && process.failures > 1)) ? .warn : .info
+        log.log(level, process.name, "\(state.rawValue) (was \(previous.rawValue)): \(detail)")
+        onChange?(process)
+    }
+
+    static func seconds(_ value: Double) -> String {
+        let tenths = (value * 10).rounded() / 10
+        return "\(tenths)s"
+    }
+}

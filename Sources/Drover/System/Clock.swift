@@ -1,0 +1,51 @@
+import CSystem
+import Glibc
+
+/// Monotonic time in nanoseconds: the only clock timers and uptimes use.
+public struct Instant: Comparable, Hashable, Sendable {
+    public let nanoseconds: UInt64
+
+    public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+
+    public static var now: Instant { Instant(nanoseconds: cs_monotonic_ns()) }
+
+    public static func < (a: Instant, b: Instant) -> Bool { a.nanoseconds < b.nanoseconds }
+
+    public func adding(seconds: Double) -> Instant {
+        let delta = seconds <= 0 ? 0 : UInt64(seconds * 1e9)
+        return Instant(nanoseconds: nanoseconds &+ delta)
+    }
+
+    /// Seconds from `earlier` to self (0 if earlier is later).
+    public func seconds(since earlier: Instant) -> Double {
+        nanoseconds > earlier.nanoseconds ? Double(nanoseconds - earlier.nanoseconds) / 1e9 : 0
+    }
+}
+
+/// Wall-clock formatting without Foundation (it costs megabytes of RSS).
+public enum WallClock {
+    public static func nowNanoseconds() -> Int64 { cs_realtime_ns() }
+
+    /// `2026-11-23T09:00:00.123Z`
+    public static func timestamp(_ ns: Int64 = cs_realtime_ns()) -> String {
+        var seconds = time_t(ns / 1_000_000_000)
+        let millis = Int((ns / 1_000_000) % 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T"
+            + "\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(millis, 3))Z"
+    }
+
+    /// `12:03:11` in local time, as supervisorctl shows exit times.
+    public static func timeOfDay(_ ns: Int64) -> String {
+        var seconds = time_t(ns / 1_000_000_000)
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        return "\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec))"
+    }
+
+    static func pad<T: BinaryInteger>(_ value: T, _ width: Int = 2) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+    }
+}
