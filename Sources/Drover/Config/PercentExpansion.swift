@@ -9,8 +9,9 @@ public enum ExpansionValue: Sendable, Equatable {
 }
 
 public enum ExpansionError: Error, Sendable, Equatable {
-    /// `%(name)…` names nothing in the dictionary.
-    case missing(String)
+    /// `%(name)…` names nothing in the dictionary: every such name of the
+    /// value, in order, so one message can list all unset variables.
+    case missing([String])
     /// Not a valid Python format string (`%h`, a trailing `%`, `%d` of text…).
     case malformed(String)
 }
@@ -25,6 +26,7 @@ public enum PercentExpansion {
         let chars = Array(text.unicodeScalars)
         var out = String.UnicodeScalarView()
         var i = 0
+        var missing: [String] = []
         while i < chars.count {
             let c = chars[i]
             guard c == "%" else { out.append(c); i += 1; continue }
@@ -71,12 +73,14 @@ public enum PercentExpansion {
                     out.append(contentsOf: chars[specStart..<i])
                     continue
                 }
-                throw .missing(name)
+                if !missing.contains(name) { missing.append(name) }
+                continue
             }
             let formatted = try format(value, conversion: conversion, flags: flags, width: width,
                                        precision: precision, name: name)
             out.append(contentsOf: formatted.unicodeScalars)
         }
+        if !missing.isEmpty { throw .missing(missing) }
         return String(out)
     }
 

@@ -176,10 +176,8 @@ extension LoadContext {
         if perProcess["command"] == nil {
             diags.error(section.file, section.line, sectionName, "command", "[\(sectionName)] needs `command =`")
         }
-        var ignoreStderrLogfile = false
         if proto.redirectStderr, let e = perProcess["stderr_logfile"] {
             diags.warn(e.file, e.line, sectionName, "stderr_logfile", "ignored because redirect_stderr=true (as supervisord does)")
-            ignoreStderrLogfile = true
         }
         r.reportUnused(unsupported: Self.unsupportedProgramKeys, &diags)
         guard diags.errors.count == errorsBefore else { return nil }
@@ -188,7 +186,7 @@ extension LoadContext {
             sectionName: sectionName, sectionFile: section.file, sectionLine: section.line, base: base,
             processName: processName.raw, processNameEntry: processName.entry, perProcess: perProcess,
             numprocs: numprocs, numprocsStart: numprocsStart, port: port, prototype: proto, logs: logs,
-            ignoreStderrLogfile: ignoreStderrLogfile, supervisordEnvironment: settings.environment,
+            supervisordEnvironment: settings.environment,
             childlogdir: settings.childlogdir, host: host)
 
         var processes: [ProcessSpec] = []
@@ -252,7 +250,6 @@ struct ProgramRecipe: Sendable {
     let port: Int?
     let prototype: ProcessSpec
     let logs: LogSizes
-    let ignoreStderrLogfile: Bool
     let supervisordEnvironment: [String: String]
     let childlogdir: String
     let host: HostFacts
@@ -362,12 +359,11 @@ struct ProgramRecipe: Sendable {
         }
 
         spec.stdout = logTarget("stdout", perProcess["stdout_logfile"], spec, values, logs.stdoutMaxBytes, logs.stdoutBackups, &diags)
-        if spec.redirectStderr {
-            spec.stderr = .none  // merged into stdout
-        } else {
-            spec.stderr = logTarget("stderr", ignoreStderrLogfile ? nil : perProcess["stderr_logfile"], spec, values,
-                                    logs.stderrMaxBytes, logs.stderrBackups, &diags)
-        }
+        // Checked even when redirect_stderr ignores it: supervisord
+        // validates the path before it warns that it is ignored.
+        let stderr = logTarget("stderr", perProcess["stderr_logfile"], spec, values,
+                               logs.stderrMaxBytes, logs.stderrBackups, &diags)
+        spec.stderr = spec.redirectStderr ? .none : stderr  // with redirect_stderr it goes to stdout's
         return diags.errors.count == before ? spec : nil
     }
 

@@ -66,6 +66,7 @@ struct SectionReader {
             do {
                 _ = try PercentExpansion.expand(e.value, values, ignoreMissing: { !$0.hasPrefix("ENV_") })
             } catch {
+                // Non-ENV names were ignored above, so only ENV_ ones are left.
                 if case .missing = error {
                     diags.error(e.file, e.line, section.name, e.key, SectionReader.describe(error, in: e.value, available: values))
                 }
@@ -91,13 +92,23 @@ struct SectionReader {
 
     static func describe(_ error: ExpansionError, in raw: String, available: [String: ExpansionValue]) -> String {
         switch error {
-        case .missing(let name) where name.hasPrefix("ENV_"):
-            return "unset environment variable \(name) (used as %(\(name))s)"
-        case .missing("port"):
-            return "%(port)s is used but the program sets no `port =`"
-        case .missing(let name):
-            let names = available.keys.filter { !$0.hasPrefix("ENV_") }.sorted().joined(separator: ", ")
-            return "unknown name %(\(name))s; available: \(names) and ENV_*"
+        case .missing(let names):
+            var parts: [String] = []
+            let env = names.filter { $0.hasPrefix("ENV_") }
+            if !env.isEmpty {
+                parts.append("unset environment variable\(env.count > 1 ? "s" : "") "
+                             + env.joined(separator: ", "))
+            }
+            if names.contains("port") {
+                parts.append("%(port)s is used but the program sets no `port =`")
+            }
+            let other = names.filter { !$0.hasPrefix("ENV_") && $0 != "port" }
+            if !other.isEmpty {
+                let known = available.keys.filter { !$0.hasPrefix("ENV_") }.sorted().joined(separator: ", ")
+                parts.append("unknown name\(other.count > 1 ? "s" : "") " + other.map { "%(\($0))s" }.joined(separator: ", ")
+                             + "; available: \(known) and ENV_*")
+            }
+            return parts.joined(separator: "; ")
         case .malformed(let why):
             return "bad %-format in '\(raw)': \(why) (write %% for a literal %)"
         }
