@@ -325,6 +325,21 @@ public struct UnixHTTPServerSettings: Sendable, Equatable {
     }
 }
 
+/// One `[group:x]`: programs managed together under one name.
+public struct GroupConfig: Sendable, Equatable {
+    public var name: String
+    /// supervisord orders groups by this when starting (default 999).
+    public var priority: Int
+    /// Program names, as listed in `programs =`.
+    public var programs: [String]
+
+    public init(name: String, priority: Int = 999, programs: [String]) {
+        self.name = name
+        self.priority = priority
+        self.programs = programs
+    }
+}
+
 /// A whole loaded configuration.
 public struct DroverConfig: Sendable {
     /// The main file, absolute; nil for config-less `drover run -- CMD`.
@@ -337,6 +352,9 @@ public struct DroverConfig: Sendable {
     public var proxies: [ProxyConfig]
     /// Reported once each, never fatal.
     public var warnings: [ConfigDiagnostic]
+    /// The `[group:x]` sections, in file order (programs not in one form
+    /// their own group, named like the program, and are not listed here).
+    public var groups: [GroupConfig] = []
 
     public init(path: String?, supervisord: SupervisordSettings = SupervisordSettings(),
                 unixHTTPServer: UnixHTTPServerSettings? = nil, supervisorctlServerURL: String? = nil,

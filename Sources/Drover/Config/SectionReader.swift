@@ -1,0 +1,116 @@
+// Reads the keys of one section: expands each value the way supervisord
+// does (`%(here)s` is the directory of the file the key was written in),
+// parses it into its type, and turns every failure into a diagnostic naming
+// file, line, section and key. Remembers which keys were read so the rest
+// can be reported as unknown.
+
+import Foundation
+
+struct SectionReader {
+    let section: IniSection
+    /// ENV_*, host_node_name and the like (everything but `here`).
+    let base: [String: ExpansionValue]
+    private(set) var used: Set<String> = []
+
+    init(_ section: IniSection, base: [String: ExpansionValue]) {
+        self.section = section
+        self.base = base
+    }
+
+    var name: String { section.name }
+
+    mutating func entry(_ key: String) -> IniEntry? {
+        used.insert(key)
+        return section[key]
+    }
+
+    /// The value of `key` expanded; nil when absent or not expandable.
+    mutating func string(_ key: String, extra: [String: ExpansionValue] = [:],
+                         _ diags: inout Diagnostics) -> (value: String, entry: IniEntry)? {
+        guard let e = entry(key) else { return nil }
+        guard let v = expand(e, extra: extra, &diags) else { return nil }
+        return (v, e)
+    }
+
+    /// Expanded and parsed; nil (with an error recorded) when bad.
+    mutating func typed<T>(_ key: String, extra: [String: ExpansionValue] = [:], _ diags: inout Diagnostics,
+                           _ parse: (String) -> Result<T, ValueError>) -> T? {
+        guard let (v, e) = string(key, extra: extra, &diags) else { return nil }
+        switch parse(v) {
+        case .success(let t): return t
+        case .failure(let err):
+            diags.error(e.file, e.line, section.name, key, err.message)
+            return nil
+        }
+    }
+
+    func expand(_ e: IniEntry, extra: [String: ExpansionValue], _ diags: inout Diagnostics) -> String? {
+        var values = base
+        values["here"] = .string(SectionReader.directory(of: e.file))
+        for (k, v) in extra { values[k] = v }
+        do {
+            return try PercentExpansion.expand(e.value, values)
+        } catch {
+            diags.error(e.file, e.line, section.name, e.key, SectionReader.describe(error, in: e.value, available: values))
+            return nil
+        }
+    }
+
+    /// For the sections drover skips: only `%(ENV_X)s` must resolve
+    /// (supervisord would have refused the file otherwise); other names
+    /// belong to features drover does not have.
+    func checkEnvironmentReferences(_ diags: inout Diagnostics) {
+        for e in section.entries {
+            var values = base
+            values["here"] = .string(SectionReader.directory(of: e.file))
+            do {
+                _ = try PercentExpansion.expand(e.value, values, ignoreMissing: { !$0.hasPrefix("ENV_") })
+            } catch {
+                // Non-ENV names were ignored above, so only ENV_ ones are left.
+                if case .missing = error {
+                    diags.error(e.file, e.line, section.name, e.key, SectionReader.describe(error, in: e.value, available: values))
+                }
+            }
+        }
+    }
+
+    /// Keys nobody read: those supervisord knows but drover does not
+    /// implement, then everything else, one warning each.
+    func reportUnused(unsupported: [String: String], _ diags: inout Diagnostics) {
+        for e in section.entries where !used.contains(e.key) {
+            if let why = unsupported[e.key] {
+                diags.warn(e.file, e.line, section.name, e.key, "not implemented by drover, ignored (\(why))")
+            } else {
+                diags.warn(e.file, e.line, section.name, e.key, "unknown key, ignored")
+            }
+        }
+    }
+
+    static func directory(of file: String) -> String {
+        (file as NSString).deletingLastPathComponent
+    }
+
+    static func describe(_ error: ExpansionError, in raw: String, available: [String: ExpansionValue]) -> String {
+        switch error {
+        case .missing(let names):
+            var parts: [String] = []
+            let env = names.filter { $0.hasPrefix("ENV_") }
+            if !env.isEmpty {
+                parts.append("unset environment variable\(env.count > 1 ? "s" : "") "
+                             + env.joined(separator: ", "))
+            }
+            if names.contains("port") {
+                parts.append("%(port)s is used but the program sets no `port =`")
+            }
+            let other = names.filter { !$0.hasPrefix("ENV_") && $0 != "port" }
+            if !other.isEmpty {
+                let known = available.keys.filter { !$0.hasPrefix("ENV_") }.sorted().joined(separator: ", ")
+                parts.append("unknown name\(other.count > 1 ? "s" : "") " + other.map { "%(\($0))s" }.joined(separator: ", ")
+                             + "; available: \(known) and ENV_*")
+            }
+            return parts.joined(separator: "; ")
+        case .malformed(let why):
+            return "bad %-format in '\(raw)': \(why) (write %% for a literal %)"
+        }
+    }
+}
