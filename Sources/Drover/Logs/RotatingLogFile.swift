@@ -27,9 +27,29 @@ public final class RotatingLogFile {
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) {
-        guard !bytes.isEmpty else { return }
-        if maxBytes > 0 && size > 0 && size + bytes.count > maxBytes { rotate() }
-        guard let fd else { return }
+        var rest = bytes
+        // One read from a fast worker can exceed maxBytes: split it so no
+        // file grows past the limit, at a line end when there is one.
+        while maxBytes > 0 && size + rest.count > maxBytes {
+            let room = maxBytes - size
+            var cut = 0
+            if room > 0, let newline = UnsafeRawBufferPointer(rebasing: rest[..<room]).lastIndex(of: UInt8(ascii: "\n")) {
+                cut = newline + 1
+            } else if size == 0 {
+                cut = room
+            }
+            if cut > 0 {
+                append(UnsafeRawBufferPointer(rebasing: rest[..<cut]))
+                rest = UnsafeRawBufferPointer(rebasing: rest[cut...])
+            }
+            rotate()
+            if fd == nil { return }
+        }
+        append(rest)
+    }
+
+    private func append(_ bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty, let fd else { return }
         do {
             try fd.writeAll(bytes)
             size += bytes.count

@@ -34,6 +34,8 @@ public final class ManagedProcess {
     var restartAfterStop = false
     var killedDuringStop = false
     var everStarted = false
+    /// Being stopped for good by a scale-down.
+    var removing = false
 
     init(spec: ProcessSpec, stdout: OutputCapture, stderr: OutputCapture?) {
         self.spec = spec

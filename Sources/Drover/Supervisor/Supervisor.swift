@@ -422,14 +422,18 @@ public final class Supervisor {
         guard let program = programs[name] else {
             throw ConfigDiagnostic(file: "", line: 0, message: "no program named \(name)")
         }
-        let current = processes(ofProgram: name).sorted { $0.spec.number < $1.spec.number }
+        // Workers already on their way out do not count toward the pool.
+        let current = processes(ofProgram: name).filter { !$0.removing }.sorted { $0.spec.number < $1.spec.number }
         if count > current.count {
+            let taken = Set(processes(ofProgram: name).map(\.spec.number))
             var next = (current.last?.spec.number ?? (program.numprocsStart - 1)) + 1
+            while taken.contains(next) { next += 1 }
             for _ in current.count..<count {
                 let spec = try program.process(number: next)
                 let process = makeProcess(spec)
                 processes.append(process)
                 next += 1
+                while taken.contains(next) { next += 1 }
                 log.info(spec.fullName, "added (scale \(name) to \(count))")
             }
             sortTable()
@@ -438,6 +442,7 @@ public final class Supervisor {
             }
         } else if count < current.count {
             for process in current[count...].reversed() {
+                process.removing = true
                 log.info(process.name, "removing (scale \(name) to \(count))")
                 stop(process) { [unowned self, unowned process] in self.remove(process) }
             }

@@ -25,10 +25,11 @@ import Testing
         drover.waitForLine("web:web_01 RUNNING")
         drover.signal(SIGTTIN)
         drover.waitForLine("web:web_02 RUNNING")
+        // Standard signals do not queue: wait for each to be handled.
         drover.signal(SIGTTOU)
+        drover.waitForLine("web:web_02 STOPPED")
         drover.signal(SIGTTOU)
         drover.waitForLine("web:web_01 STOPPED")
-        drover.waitForLine("web:web_02 STOPPED")
         #expect(drover.lines(containing: "web:web_00 STOPPING").isEmpty, "the lowest-numbered worker stays")
         #expect(drover.lines(containing: "other:other_").isEmpty && drover.lines(containing: "other:other STOPPING").isEmpty,
                 "a pool without a proxy is not scaled")
