@@ -330,8 +330,11 @@ public final class Supervisor {
             transition(process, to: .stopping, detail: "sending \(Signals.name(spec.stopsignal))")
             if spec.stopasgroup {
                 _ = Signals.send(spec.stopsignal, toGroup: process.pid)
+                _ = Signals.send(SIGCONT, toGroup: process.pid)
             } else {
                 _ = Signals.send(spec.stopsignal, toProcess: process.pid)
+                // A stopped (SIGSTOP) worker acts on the stop signal only once continued, as systemd does.
+                _ = Signals.send(SIGCONT, toProcess: process.pid)
             }
             process.stateTimer = reactor.schedule(after: spec.stopwaitsecs) { [unowned self, unowned process] in
                 process.stateTimer = nil
