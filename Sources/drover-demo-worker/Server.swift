@@ -29,6 +29,11 @@ final class Connection {
     init(fd: Int32) { self.fd = fd }
 
     var pendingOutput: Int { output.count - outputStart }
+
+    /// A client that pipelines requests without reading the responses: stop
+    /// reading from it (TCP flow control then slows it down) instead of
+    /// buffering its input without bound.
+    var backpressured: Bool { pendingOutput >= 256 * 1024 || input.count - inputStart > 4 * 1024 * 1024 }
 }
 
 final class Server {
@@ -58,7 +63,7 @@ final class Server {
             let now = cs_monotonic_ns()
             for c in connections.values {
                 var events = Int16(0)
-                if !c.closing || c.lingerDeadline != nil { events |= Int16(POLLIN) }
+                if c.lingerDeadline != nil || (!c.closing && !c.backpressured) { events |= Int16(POLLIN) }
                 if c.pendingOutput > 0 { events |= Int16(POLLOUT) }
                 fds.append(pollfd(fd: c.fd, events: events, revents: 0))
                 if let d = c.lingerDeadline {
@@ -106,7 +111,9 @@ final class Server {
 
     private func service(_ c: Connection, revents: Int16) {
         if revents & Int16(POLLOUT) != 0 { flush(c) }
-        if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readAvailable(c) }
+        if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 && (!c.backpressured || c.lingerDeadline != nil) {
+            readAvailable(c)
+        }
         guard !c.dead else { return }
         if c.lingerDeadline == nil { process(c) }
     }
@@ -128,7 +135,7 @@ final class Server {
     /// in order, stopping while a slow reader has more than 256 KiB of our
     /// responses unread.
     private func process(_ c: Connection) {
-        while !c.closing && !c.dead && c.pendingOutput < 256 * 1024 {
+        while !c.closing && !c.dead && c.pendingOutput < 256 * 1024 {  // see `backpressured`
             let result = c.input.withUnsafeBufferPointer {
                 parseRequest(UnsafeBufferPointer(rebasing: $0[c.inputStart...]))
             }
