@@ -35,7 +35,7 @@ import Testing
         drover.waitForLine("model:model health check failed (2/2)")
         drover.waitForLine("model:model unhealthy; restarting")
         drover.waitForLine("model:model STOPPED (was STOPPING)")
-        let again = drover.waitForLine("model:model STARTING (was STOPPED)")
+        let again = drover.waitForLine("model:model STARTING (was STOPPED)", occurrence: 2)
         #expect(pidIn(again) != pid)
         drover.waitForLine("model:model ready", occurrence: 2, timeout: 5)
         #expect(!processExists(pid))
