@@ -56,30 +56,24 @@ struct Classifier {
         exampleCount = examples
     }
 
-    /// The log-likelihood rows of every n-gram of `normalized`, gathered into
-    /// one contiguous [feature][class] array so the ensemble passes below
-    /// stream through memory instead of chasing hashes.
-    func featureRows(_ normalized: [UInt8]) -> [Float] {
-        let classes = Classifier.classCount
-        var rows: [Float] = []
-        rows.reserveCapacity(normalized.count * ngramOrders.count * classes)
-        logLikelihood.withUnsafeBufferPointer { table in
-            forEachNGram(normalized, bucketMask: bucketMask) { bucket, _, _ in
-                for c in 0..<classes { rows.append(table[bucket * classes + c]) }
-            }
-        }
-        return rows
+    /// The table row (bucket) of every n-gram of `normalized`, as 2-byte
+    /// indices: 2^15 buckets fit a UInt16, so even a 1 MiB request's ~4M
+    /// n-grams need only 8 MB while the ensemble passes over them.
+    func featureBuckets(_ normalized: [UInt8]) -> [UInt16] {
+        var buckets: [UInt16] = []
+        buckets.reserveCapacity(normalized.count * ngramOrders.count)
+        forEachNGram(normalized, bucketMask: bucketMask) { bucket, _, _ in buckets.append(UInt16(truncatingIfNeeded: bucket)) }
+        return buckets
     }
 
-    /// Per-class log-likelihood of the n-grams lying inside `normalized`
-    /// starting at byte `from` and ending before `to` (used to explain the
-    /// prediction word by word).
-    func spanScores(_ normalized: [UInt8], from: Int, to: Int) -> [Float] {
+    /// Per-class log-likelihood of one word's n-grams (the word padded with
+    /// spaces, so its boundary grams count), for explaining a prediction
+    /// word by word. Cost is proportional to the word, not the text.
+    func wordScores(_ word: ArraySlice<UInt8>) -> [Float] {
         let classes = Classifier.classCount
         var sums = [Float](repeating: 0, count: classes)
         logLikelihood.withUnsafeBufferPointer { table in
-            forEachNGram(normalized, bucketMask: bucketMask) { bucket, start, order in
-                guard start >= from && start + order <= to else { return }
+            forEachNGram([0x20] + word + [0x20], bucketMask: bucketMask) { bucket, _, _ in
                 for c in 0..<classes { sums[c] += table[bucket * classes + c] }
             }
         }

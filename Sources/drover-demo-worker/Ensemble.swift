@@ -40,49 +40,52 @@ struct Predictor {
         let cpuStart = threadCPUTime()
         let classes = Classifier.classCount
         let text = normalize(bytes)
-        let rows = classifier.featureRows(text)
-        let n = rows.count / classes
+        let features = classifier.featureBuckets(text)
+        let n = features.count
         let prior = classifier.logPrior
 
-        // Exact posterior over all features.
-        var exact = prior
-        for i in 0..<n { for c in 0..<classes { exact[c] += rows[i * classes + c] } }
-        let label = argmax(exact)
-        // Log-likelihood sums grow with the number of (correlated) features;
-        // dividing by a length-dependent temperature keeps the reported
-        // probabilities meaningful instead of always 0.999.
-        let temperature = max(1, Float(n) / 4)
+        return classifier.logLikelihood.withUnsafeBufferPointer { table in
+            // Exact posterior over all features.
+            var exact = prior
+            for f in features { for c in 0..<classes { exact[c] += table[Int(f) * classes + c] } }
+            let label = argmax(exact)
+            // Log-likelihood sums grow with the number of (correlated)
+            // features; a length-dependent temperature keeps the reported
+            // probabilities meaningful instead of always 0.999.
+            let temperature = max(1, Float(n) / 4)
 
-        var probabilities = softmax(exact, temperature: temperature)
-        var agreement = 1.0
-        if n > 0 && passes > 0 {
-            var votes = [Int](repeating: 0, count: classes)
-            var sumProbabilities = [Double](repeating: 0, count: classes)
-            let m = min(n, Predictor.sampleCap)
-            let rescale = Float(n) / Float(m)
-            var rng = SplitMix64(seed: fnv64(text))   // same text → same answer
-            rows.withUnsafeBufferPointer { table in
-                var sums = [Float](repeating: 0, count: classes)
-                for _ in 0..<passes {
-                    for c in 0..<classes { sums[c] = 0 }
-                    for _ in 0..<m {
-                        // Multiply-shift instead of `%`: an unbiased-enough
-                        // index without a division per draw.
-                        let i = Int(((rng.next() >> 32) &* UInt64(n)) >> 32) * classes
-                        for c in 0..<classes { sums[c] += table[i + c] }
+            var probabilities = softmax(exact, temperature: temperature)
+            var agreement = 1.0
+            if n > 0 && passes > 0 {
+                var votes = [Int](repeating: 0, count: classes)
+                var sumProbabilities = [Double](repeating: 0, count: classes)
+                let m = min(n, Predictor.sampleCap)
+                let rescale = Float(n) / Float(m)
+                var rng = SplitMix64(seed: fnv64(text))   // same text → same answer
+                features.withUnsafeBufferPointer { features in
+                    var sums = [Float](repeating: 0, count: classes)
+                    for _ in 0..<passes {
+                        for c in 0..<classes { sums[c] = 0 }
+                        for _ in 0..<m {
+                            // Multiply-shift instead of `%`: an index in
+                            // 0..<n without a division per draw.
+                            let i = Int(((rng.next() >> 32) &* UInt64(n)) >> 32)
+                            let row = Int(features[i]) * classes
+                            for c in 0..<classes { sums[c] += table[row + c] }
+                        }
+                        for c in 0..<classes { sums[c] = prior[c] + sums[c] * rescale }
+                        votes[argmax(sums)] += 1
+                        let p = softmax(sums, temperature: temperature)
+                        for c in 0..<classes { sumProbabilities[c] += p[c] }
                     }
-                    for c in 0..<classes { sums[c] = prior[c] + sums[c] * rescale }
-                    votes[argmax(sums)] += 1
-                    let p = softmax(sums, temperature: temperature)
-                    for c in 0..<classes { sumProbabilities[c] += p[c] }
                 }
+                probabilities = sumProbabilities.map { $0 / Double(passes) }
+                agreement = Double(votes[label]) / Double(passes)
             }
-            probabilities = sumProbabilities.map { $0 / Double(passes) }
-            agreement = Double(votes[label]) / Double(passes)
+            return Prediction(label: label, probabilities: probabilities, agreement: agreement,
+                              features: n, passes: n > 0 ? passes : 0,
+                              cpuMilliseconds: (threadCPUTime() - cpuStart) * 1000)
         }
-        return Prediction(label: label, probabilities: probabilities, agreement: agreement,
-                          features: n, passes: n > 0 ? passes : 0,
-                          cpuMilliseconds: (threadCPUTime() - cpuStart) * 1000)
     }
 }
 

@@ -163,6 +163,9 @@ final class Server {
         if c.inputStart > 0 {
             c.input.removeFirst(c.inputStart)
             c.inputStart = 0
+            // Do not let one big request pin a megabyte per idle keep-alive
+            // connection.
+            if c.input.isEmpty && c.input.capacity > 64 * 1024 { c.input = [] }
         }
         flush(c)
     }
@@ -176,6 +179,10 @@ final class Server {
         case .stream(let text):
             stream(c, text: text, request: request)
         }
+        // glibc keeps freed large blocks in the heap once its mmap threshold
+        // has adapted upwards; hand them back so an idle worker's RSS returns
+        // to its baseline after a big request.
+        if request.body.count > 256 * 1024 { releaseFreedMemory() }
     }
 
     private func stream(_ c: Connection, text: [UInt8], request: HTTPRequest) {

@@ -33,25 +33,25 @@ struct StreamWriter {
 /// The tokens of a /stream response: one JSON event per word, then the
 /// prediction. Computed up front (that is the CPU-bound part); the stream
 /// then only paces their delivery.
+/// Longer texts are still classified in full, but only this many words are
+/// streamed: at the default 20 ms per token that is already 5 seconds.
+let maxExplainedWords = 256
+
 func explanationEvents(app: App, text: [UInt8]) -> [String] {
     let prediction = app.predictor.predict(text)
     let classifier = app.predictor.classifier
     let normalized = normalize(text)
     var events: [String] = []
-    var start = 1
-    while start < normalized.count {
-        guard normalized[start] != 0x20 else { start += 1; continue }
-        var end = start
-        while end < normalized.count && normalized[end] != 0x20 { end += 1 }
-        // The word with its surrounding spaces, so " great " includes the
-        // word-boundary n-grams that carry much of the signal.
-        let scores = classifier.spanScores(normalized, from: start - 1, to: min(end + 1, normalized.count))
+    let words = normalized.split(separator: 0x20)
+    for word in words.prefix(maxExplainedWords) {
+        let scores = classifier.wordScores(word)
         let mean = scores.reduce(0, +) / Float(scores.count)
         let lean = argmax(scores)
-        let word = String(decoding: normalized[start..<end], as: UTF8.self)
-        events.append("{\"token\":\(jsonString(word)),\"leans\":\(jsonString(Classifier.labels[lean])),"
+        events.append("{\"token\":\(jsonString(String(decoding: word, as: UTF8.self))),\"leans\":\(jsonString(Classifier.labels[lean])),"
             + "\"weight\":\(jsonNumber(Double(scores[lean] - mean), digits: 3))}")
-        start = end
+    }
+    if words.count > maxExplainedWords {
+        events.append("{\"token\":\"…\",\"omitted_words\":\(words.count - maxExplainedWords)}")
     }
     events.append(app.predictionJSON(prediction))
     events.append("[DONE]")

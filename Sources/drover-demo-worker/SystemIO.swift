@@ -48,3 +48,11 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8], timeoutMs: Int = 30_000) -> WriteOu
         return .done
     }
 }
+
+/// glibc's malloc_trim(0), looked up at run time: the Glibc module does not
+/// export <malloc.h>, and CSystem is shared code we leave alone.
+func releaseFreedMemory() {
+    typealias Trim = @convention(c) (Int) -> Int32
+    guard let symbol = dlsym(nil, "malloc_trim") else { return }
+    _ = unsafeBitCast(symbol, to: Trim.self)(0)
+}

@@ -333,6 +333,21 @@ struct DemoWorkerTests {
         #expect(second.chunks.last?.data == "data: [DONE]\n\n")
     }
 
+    @Test func longStreamIsCappedAndQuick() throws {
+        let worker = try DemoWorkerProcess(Self.fast + ["--token-delay-ms", "0"])
+        defer { worker.stop() }
+        let client = try RawHTTPClient(port: worker.port)
+        defer { client.close() }
+        let started = Date()
+        try client.send(post("/stream", String(repeating: "lovely day ", count: 30_000)))
+        let response = try client.readResponse()
+        #expect(response.status == 200)
+        // 256 explained words, an "omitted" marker, the prediction, [DONE].
+        #expect(response.chunks.count == 256 + 3)
+        #expect(response.chunks[256].data.contains("\"omitted_words\":59744"))
+        #expect(Date().timeIntervalSince(started) < 5)
+    }
+
     @Test func keepAliveServesSeveralRequestsOnOneConnection() throws {
         let worker = try DemoWorkerProcess(Self.fast)
         defer { worker.stop() }
