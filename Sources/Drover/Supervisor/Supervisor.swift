@@ -33,6 +33,7 @@ public final class Supervisor {
     public private(set) var programs: [String: ProgramConfig] = [:]
     private var byPid: [pid_t: ManagedProcess] = [:]
     public private(set) var shuttingDown = false
+    private lazy var memoryWatch = MemoryWatch(supervisor: self)
     /// Called after every state or health change (the proxy's upstream list follows it).
     public var onChange: ((ManagedProcess) -> Void)?
     /// Called when a worker exits, with its status (tini mode passes it through).
@@ -53,6 +54,7 @@ public final class Supervisor {
         let added = program.processes.map(makeProcess)
         processes.append(contentsOf: added)
         sortTable()
+        memoryWatch.update()
         return added
     }
 
@@ -370,6 +372,16 @@ public final class Supervisor {
         } else {
             start(process)
         }
+    }
+
+    /// Replace a worker that is still working but should not go on (max_memory,
+    /// later max_requests): out of the upstream, stopped gracefully, started again.
+    public func recycle(_ process: ManagedProcess, reason: String) {
+        guard process.state == .running else { return }
+        log.warn(process.name, "recycling: \(reason)")
+        process.health = .draining
+        onChange?(process)
+        restart(process)
     }
 
     public func signal(_ signal: Int32, _ process: ManagedProcess) -> Bool {
