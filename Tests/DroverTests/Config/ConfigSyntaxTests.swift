@@ -112,7 +112,7 @@ import Testing
     @Test func booleans() throws {
         for t in ["true", "YES", "On", "1", "True"] { #expect(try ConfigValues.boolean(t).get() == true) }
         for f in ["false", "no", "OFF", "0"] { #expect(try ConfigValues.boolean(f).get() == false) }
-        #expect(throws: ValueError.self) { try ConfigValues.boolean("maybe").get() }
+        #expect(throws: ConfigValueError.self) { try ConfigValues.boolean("maybe").get() }
     }
 
     @Test func sizesAndDurations() throws {
@@ -120,13 +120,13 @@ import Testing
         #expect(try ConfigValues.byteSize("16kb").get() == 16 * 1024)
         #expect(try ConfigValues.byteSize("2GB").get() == 2 << 30)
         #expect(try ConfigValues.byteSize("0").get() == 0)
-        #expect(throws: ValueError.self) { try ConfigValues.byteSize("10M").get() }
+        #expect(throws: ConfigValueError.self) { try ConfigValues.byteSize("10M").get() }
         #expect(try ConfigValues.duration("5s").get() == 5)
         #expect(try ConfigValues.duration("100ms").get() == 0.1)
         #expect(try ConfigValues.duration("2m").get() == 120)
         #expect(try ConfigValues.duration("1h").get() == 3600)
         #expect(try ConfigValues.duration("10").get() == 10)
-        #expect(throws: ValueError.self) { try ConfigValues.duration("soon").get() }
+        #expect(throws: ConfigValueError.self) { try ConfigValues.duration("soon").get() }
     }
 
     @Test func signalsExitcodesOctal() throws {
@@ -139,12 +139,12 @@ import Testing
         #expect(try ConfigValues.signal("USR1").get() == 10)
         #expect(try ConfigValues.signal("USR2").get() == 12)
         #expect(try ConfigValues.signal("9").get() == 9)
-        #expect(throws: ValueError.self) { try ConfigValues.signal("BOGUS").get() }
+        #expect(throws: ConfigValueError.self) { try ConfigValues.signal("BOGUS").get() }
         #expect(try ConfigValues.exitcodes("0,1, 2").get() == [0, 1, 2])
-        #expect(throws: ValueError.self) { try ConfigValues.exitcodes("0,x").get() }
+        #expect(throws: ConfigValueError.self) { try ConfigValues.exitcodes("0,x").get() }
         #expect(try ConfigValues.octal("022").get() == 0o22)
         #expect(try ConfigValues.octal("0700").get() == 0o700)
-        #expect(throws: ValueError.self) { try ConfigValues.octal("089").get() }
+        #expect(throws: ConfigValueError.self) { try ConfigValues.octal("089").get() }
         #expect(try ConfigValues.autorestart("unexpected").get() == .unexpected)
         #expect(try ConfigValues.autorestart("TRUE").get() == .always)
         #expect(try ConfigValues.autorestart("false").get() == .never)
@@ -155,14 +155,14 @@ import Testing
         #expect(try ConfigValues.listenAddress(":8080").get() == .tcp(host: "0.0.0.0", port: 8080))
         #expect(try ConfigValues.listenAddress("[::1]:80").get() == .tcp(host: "::1", port: 80))
         #expect(try ConfigValues.listenAddress("unix:/run/x.sock").get() == .unix(path: "/run/x.sock"))
-        #expect(throws: ValueError.self) { try ConfigValues.listenAddress("8080x").get() }
+        #expect(throws: ConfigValueError.self) { try ConfigValues.listenAddress("8080x").get() }
         #expect(try ConfigValues.rateLimit("10r/s burst=20").get() == RateLimit(perSecond: 10, burst: 20))
         #expect(try ConfigValues.rateLimit("60r/m").get() == RateLimit(perSecond: 1, burst: 0))
-        #expect(throws: ValueError.self) { try ConfigValues.rateLimit("10/s").get() }
+        #expect(throws: ConfigValueError.self) { try ConfigValues.rateLimit("10/s").get() }
         #expect(try ConfigValues.accessLog("stdout json").get() == AccessLog(target: "stdout", format: .json))
         #expect(try ConfigValues.accessLog("/var/log/a.log").get() == AccessLog(target: "/var/log/a.log", format: .combined))
         #expect(try ConfigValues.accessLog("off").get() == nil)
-        #expect(throws: ValueError.self) { try ConfigValues.accessLog("stdout xml").get() }
+        #expect(throws: ConfigValueError.self) { try ConfigValues.accessLog("stdout xml").get() }
     }
 }
 
@@ -177,8 +177,8 @@ import Testing
         // Over continuation lines, with a trailing comma.
         #expect(try EnvironmentParser.parse("\nA=\"x,y\",\nB=\"__B__\",\n").get() == ["A": "x,y", "B": "__B__"])
         #expect(try EnvironmentParser.parse("").get() == [:])
-        #expect(throws: ValueError.self) { try EnvironmentParser.parse("A=1,B").get() }
-        #expect(throws: ValueError.self) { try EnvironmentParser.parse("A=\"open").get() }
+        #expect(throws: ConfigValueError.self) { try EnvironmentParser.parse("A=1,B").get() }
+        #expect(throws: ConfigValueError.self) { try EnvironmentParser.parse("A=\"open").get() }
     }
 
     @Test func commandLikeShlex() throws {
@@ -187,7 +187,7 @@ import Testing
         #expect(try CommandSplitter.split(#"a\ b "c\"d" e\\f"#).get() == ["a b", "c\"d", "e\\f"])
         #expect(try CommandSplitter.split("/bin/x \\\n--bind=1 \\\n--w 3").get() == ["/bin/x", "--bind=1", "--w", "3"])
         #expect(try CommandSplitter.split("/bin/x\n--one\n--two").get() == ["/bin/x", "--one", "--two"])
-        #expect(throws: ValueError.self) { try CommandSplitter.split("'open").get() }
+        #expect(throws: ConfigValueError.self) { try CommandSplitter.split("'open").get() }
     }
 }
 
