@@ -41,6 +41,14 @@ extension ConfigLoadContext {
             r.reportUnused(unsupported: [:], &diags)
             configs.append(group)
         }
+        // A program outside any group forms a group of its own name; a
+        // [group:x] of the same name would make `x:*` ambiguous.
+        for group in configs where programs.contains(group.name) && groupOf[group.name] != group.name {
+            if let section = sections.first(where: { $0.name == "group:\(group.name)" }) {
+                diags.error(section.file, section.line, section.name, nil,
+                            "group \(group.name) has the name of [program:\(group.name)], which is not in it")
+            }
+        }
         return (configs, groupOf)
     }
 

@@ -410,6 +410,10 @@ func has(_ list: [ConfigDiagnostic], line: Int, key: String?, _ text: String, fi
         #expect(has(e.errors, line: 4, key: "programs", "already in group g"))
         #expect(has(e.errors, line: 12, key: "process_name", "h:x"))
         #expect(has(e.errors, line: 15, key: "upstream", "nothing"))
+        let clash = f.errors("[group:a]\nprograms=b\n[program:a]\ncommand=/bin/a\n[program:b]\ncommand=/bin/b\n")
+        #expect(has(clash.errors, line: 1, key: nil, "[program:a]"))
+        // A group named like its own program is fine.
+        #expect(throws: Never.self) { try f.load("[group:a]\nprograms=a\n[program:a]\ncommand=/bin/a\n") }
     }
 
     @Test func allErrorsAtOnce() {
