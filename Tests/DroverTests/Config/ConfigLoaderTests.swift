@@ -247,6 +247,17 @@ func has(_ list: [ConfigDiagnostic], line: Int, key: String?, _ text: String, fi
         #expect(has(c.warnings, line: 2, key: "files", "no file matches", file: f.main))
     }
 
+    @Test func includedTwiceAndDaemonUser() throws {
+        let f = ConfigFixture(); defer { f.dir.cleanup() }
+        f.write("d/a.conf", "[program:a]\ncommand=/bin/a\n")
+        let c = try f.load("[supervisord]\nuser=app\n[include]\nfiles=d/*.conf d/a.conf\n")
+        #expect(c.programs.map(\.name) == ["a"])
+        #expect(has(c.warnings, line: 4, key: "files", "already included"))
+        #expect(has(c.warnings, line: 2, key: "user", "does not change its own user"))
+        let e = f.errors("[supervisord]\nuser=ghost\n")
+        #expect(has(e.errors, line: 2, key: "user", "unknown user 'ghost'"))
+    }
+
     @Test func warningsForWhatDroverDoesNotImplement() throws {
         let f = ConfigFixture(); defer { f.dir.cleanup() }
         let c = try f.load("""
