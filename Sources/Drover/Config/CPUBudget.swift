@@ -21,7 +21,7 @@ public enum CPUBudget {
 
     /// `auto` or `auto-N` for `numprocs`; nil when the text is neither.
     public static func autoCount(_ text: String, usable: Int) -> Int? {
-        let t = text.trimmed.lowercased()
+        let t = text.pyStripped.lowercased()
         if t == "auto" { return usable }
         guard t.hasPrefix("auto-"), let n = Int(t.dropFirst(5)), n >= 0 else { return nil }
         return max(1, usable - n)

@@ -18,12 +18,12 @@ public func runCheck(path: String, environment: [String: String]) -> Int32 {
         return 1
     }
     for w in config.warnings { printError("warning: \(w)") }
-    print(describe(config), terminator: "")
+    print(checkSummary(config), terminator: "")
     return 0
 }
 
 /// The resolved pools in the form `drover check` prints.
-public func describe(_ config: DroverConfig) -> String {
+public func checkSummary(_ config: DroverConfig) -> String {
     var out = ""
     var processCount = 0
     for program in config.programs {
@@ -38,7 +38,7 @@ public func describe(_ config: DroverConfig) -> String {
             var line = "  \(p.fullName)"
             if let port = p.port { line += "  port \(port)" }
             if let user = p.user { line += "  user \(user.name)" }
-            line += "  command: " + p.argv.map(shellQuoted).joined(separator: " ")
+            line += "  command: " + p.argv.map(checkShellQuoted).joined(separator: " ")
             out += line + "\n"
         }
     }
@@ -53,7 +53,7 @@ public func describe(_ config: DroverConfig) -> String {
 }
 
 /// An argument as a shell would need it written, for display only.
-func shellQuoted(_ arg: String) -> String {
+func checkShellQuoted(_ arg: String) -> String {
     let safe = arg.unicodeScalars.allSatisfy { c in
         (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || "-_./:=,+@%".unicodeScalars.contains(c)
     }

@@ -10,7 +10,7 @@
 // with a newline under shlex (e.g. "\n--bind=…"), which is never meant.
 
 public enum CommandSplitter {
-    public static func split(_ text: String) -> Result<[String], ValueError> {
+    public static func split(_ text: String) -> Result<[String], ConfigValueError> {
         let chars = Array(text.unicodeScalars)
         var words: [String] = []
         var word = String.UnicodeScalarView()
@@ -23,7 +23,7 @@ public enum CommandSplitter {
                 if inWord { words.append(String(word)); word = String.UnicodeScalarView(); inWord = false }
                 i += 1
             } else if c == "\\" {
-                guard i + 1 < chars.count else { return .failure(ValueError("no escaped character after the final backslash")) }
+                guard i + 1 < chars.count else { return .failure(ConfigValueError("no escaped character after the final backslash")) }
                 let next = chars[i + 1]
                 i += 2
                 if next == "\n" { continue }  // line continuation (see above)
@@ -34,7 +34,7 @@ public enum CommandSplitter {
                 inWord = true
                 i += 1
                 while i < chars.count && chars[i] != "'" { word.append(chars[i]); i += 1 }
-                guard i < chars.count else { return .failure(ValueError("no closing quotation (')")) }
+                guard i < chars.count else { return .failure(ConfigValueError("no closing quotation (')")) }
                 i += 1
             } else if c == "\"" {
                 inWord = true
@@ -46,7 +46,7 @@ public enum CommandSplitter {
                         word.append(chars[i]); i += 1
                     }
                 }
-                guard i < chars.count else { return .failure(ValueError("no closing quotation (\")")) }
+                guard i < chars.count else { return .failure(ConfigValueError("no closing quotation (\")")) }
                 i += 1
             } else {
                 word.append(c)

@@ -21,10 +21,10 @@ public enum ConfigLoader {
     public static func load(path: String, environment: [String: String], isRoot: Bool = geteuid() == 0,
                             for mode: ConfigMode = .run, usableCPUs: Int? = nil,
                             users: UserDatabase? = nil) throws(ConfigErrors) -> DroverConfig {
-        let absolute = IncludeReader.absolute(path)
-        var context = LoadContext(environment: environment, isRoot: isRoot, mode: mode,
+        let absolute = ConfigIncludeReader.absolute(path)
+        var context = ConfigLoadContext(environment: environment, isRoot: isRoot, mode: mode,
                                   usableCPUs: usableCPUs ?? CPUBudget.usableCPUs(), users: users ?? UserDatabase())
-        var reader = IncludeReader(environmentValues: context.base)
+        var reader = ConfigIncludeReader(environmentValues: context.base)
         reader.read(absolute, from: nil)
         context.diags.merge(reader.diags)
         let config = context.build(path: absolute, sections: reader.sections)
@@ -38,21 +38,21 @@ public enum ConfigLoader {
 /// State of one load: the expansion values every section shares, the
 /// accounts and CPUs of this host, the ports claimed so far, and the
 /// diagnostics.
-struct LoadContext {
-    let host: HostFacts
+struct ConfigLoadContext {
+    let host: ConfigHostFacts
     let usableCPUs: Int
     var users: UserDatabase { host.users }
     var currentUID: UInt32 { host.currentUID }
     /// `ENV_*` and `host_node_name`; `here` is added per key.
     let base: [String: ExpansionValue]
-    var diags = Diagnostics()
+    var diags = ConfigDiagnosticList()
     var portClaims: [(range: Range<Int>, owner: String, entry: IniEntry)] = []
     /// Where each program's process_name is set (or its section), for
     /// duplicate-name errors.
     var processNameLocations: [String: IniEntry] = [:]
 
     init(environment: [String: String], isRoot: Bool, mode: ConfigMode, usableCPUs: Int, users: UserDatabase) {
-        self.host = HostFacts(environment: environment, isRoot: isRoot, mode: mode, users: users, currentUID: geteuid())
+        self.host = ConfigHostFacts(environment: environment, isRoot: isRoot, mode: mode, users: users, currentUID: geteuid())
         self.usableCPUs = usableCPUs
         var base: [String: ExpansionValue] = [:]
         for (k, v) in environment { base["ENV_" + k] = .string(v) }
@@ -89,7 +89,7 @@ struct LoadContext {
             } else if name.hasPrefix("proxy:") {
                 proxySections.append(section)
             } else {
-                let reader = SectionReader(section, base: base)
+                let reader = ConfigSectionReader(section, base: base)
                 reader.checkEnvironmentReferences(&diags)
                 let kind = Self.knownSupervisordSections.first { name == $0 || name.hasPrefix($0 + ":") }
                 diags.warn(section.file, section.line, name, nil, kind != nil
@@ -155,7 +155,7 @@ struct LoadContext {
 
 /// What a check of a value needs to know about this host; Sendable so a
 /// program's ProcessTemplate can keep it for scaling at run time.
-struct HostFacts: Sendable {
+struct ConfigHostFacts: Sendable {
     let environment: [String: String]
     let isRoot: Bool
     let mode: ConfigMode
@@ -163,7 +163,7 @@ struct HostFacts: Sendable {
     let currentUID: UInt32
 
     /// An error for `run`, a warning for `check` (see ConfigMode).
-    func problem(_ e: IniEntry, _ section: String, _ key: String, _ message: String, _ diags: inout Diagnostics) {
+    func problem(_ e: IniEntry, _ section: String, _ key: String, _ message: String, _ diags: inout ConfigDiagnosticList) {
         if mode == .run {
             diags.error(e.file, e.line, section, key, message)
         } else {
@@ -196,7 +196,7 @@ struct HostFacts: Sendable {
 
     /// supervisord's `existing_dirpath`: the file may not exist yet, but its
     /// directory must. Returns the path, or nil with an error recorded.
-    func checkedLogPath(_ raw: String, _ e: IniEntry, _ section: String, _ diags: inout Diagnostics) -> String? {
+    func checkedLogPath(_ raw: String, _ e: IniEntry, _ section: String, _ diags: inout ConfigDiagnosticList) -> String? {
         let path = expandTilde(raw)
         if Self.isDevicePath(path) { return path }
         let dir = (path as NSString).deletingLastPathComponent

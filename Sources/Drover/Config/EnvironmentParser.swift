@@ -7,7 +7,7 @@
 // a value means here what it meant under supervisord.
 
 public enum EnvironmentParser {
-    public static func parse(_ text: String) -> Result<[String: String], ValueError> {
+    public static func parse(_ text: String) -> Result<[String: String], ConfigValueError> {
         let tokens: [String]
         switch tokenize(text) {
         case .success(let t): tokens = t
@@ -17,7 +17,7 @@ public enum EnvironmentParser {
         var i = 0
         while i < tokens.count {
             guard i + 2 < tokens.count, tokens[i + 1] == "=" else {
-                return .failure(ValueError("unexpected end of KEY=VALUE pairs in '\(text)' (quote values that contain spaces, commas or '=')"))
+                return .failure(ConfigValueError("unexpected end of KEY=VALUE pairs in '\(text)' (quote values that contain spaces, commas or '=')"))
             }
             result[tokens[i]] = stripQuotes(tokens[i + 2])
             // Python skips the separator token without looking at it.
@@ -41,7 +41,7 @@ public enum EnvironmentParser {
     static func isWhitespace(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" || c == "\r" || c == "\n" }
 
     /// shlex.shlex(text) (posix=False) token stream.
-    static func tokenize(_ text: String) -> Result<[String], ValueError> {
+    static func tokenize(_ text: String) -> Result<[String], ConfigValueError> {
         let chars = Array(text.unicodeScalars)
         var tokens: [String] = []
         var i = 0
@@ -56,7 +56,7 @@ public enum EnvironmentParser {
                 token.append(c)
                 i += 1
                 while i < chars.count && chars[i] != c { token.append(chars[i]); i += 1 }
-                guard i < chars.count else { return .failure(ValueError("no closing quotation in '\(text)'")) }
+                guard i < chars.count else { return .failure(ConfigValueError("no closing quotation in '\(text)'")) }
                 token.append(c)
                 i += 1
             } else if isWordChar(c) {

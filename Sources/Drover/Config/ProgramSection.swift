@@ -5,7 +5,7 @@
 
 import Foundation
 
-extension LoadContext {
+extension ConfigLoadContext {
     // MARK: groups
 
     mutating func readGroups(_ sections: [IniSection], programs: Set<String>)
@@ -19,11 +19,11 @@ extension LoadContext {
                 diags.error(section.file, section.line, section.name, nil, "bad group name: \(why)")
                 continue
             }
-            var r = SectionReader(section, base: base)
+            var r = ConfigSectionReader(section, base: base)
             var group = GroupConfig(name: name, programs: [])
             if let p = r.typed("priority", &diags, ConfigValues.integer) { group.priority = p }
             if let (v, e) = r.string("programs", &diags) {
-                for item in v.split(separator: ",").map({ String($0).trimmed }) where !item.isEmpty {
+                for item in v.split(separator: ",").map({ String($0).pyStripped }) where !item.isEmpty {
                     if !programs.contains(item) {
                         diags.error(e.file, e.line, section.name, "programs", "no [program:\(item)] for group \(name)")
                     } else if let other = groupOf[item], let at = listedAt[item] {
@@ -40,6 +40,14 @@ extension LoadContext {
             }
             r.reportUnused(unsupported: [:], &diags)
             configs.append(group)
+        }
+        // A program outside any group forms a group of its own name; a
+        // [group:x] of the same name would make `x:*` ambiguous.
+        for group in configs where programs.contains(group.name) && groupOf[group.name] != group.name {
+            if let section = sections.first(where: { $0.name == "group:\(group.name)" }) {
+                diags.error(section.file, section.line, section.name, nil,
+                            "group \(group.name) has the name of [program:\(group.name)], which is not in it")
+            }
         }
         return (configs, groupOf)
     }
@@ -66,7 +74,7 @@ extension LoadContext {
         }
         let errorsBefore = diags.errors.count
         let groupName = groupOf[programName] ?? programName
-        var r = SectionReader(section, base: base)
+        var r = ConfigSectionReader(section, base: base)
 
         // numprocs, numprocs_start and port see only here/ENV (as in supervisord).
         var numprocs = 1
@@ -142,7 +150,7 @@ extension LoadContext {
         // Health checks: any health_* key without health_path is a mistake.
         var health: HealthCheck?
         if let (v, e) = r.string("health_path", extra: first, &diags) {
-            let path = v.trimmed
+            let path = v.pyStripped
             if path.hasPrefix("/") { health = HealthCheck(path: path) } else {
                 diags.error(e.file, e.line, sectionName, "health_path", "'\(v)' must be a path starting with /")
             }
@@ -192,7 +200,7 @@ extension LoadContext {
         var processes: [ProcessSpec] = []
         var reported: Set<String> = []
         for number in numprocsStart..<(numprocsStart + numprocs) {
-            var d = Diagnostics()
+            var d = ConfigDiagnosticList()
             let spec = recipe.make(number, &d)
             // The same key failing for every worker is reported once.
             for e in d.errors where reported.insert("\(e.file):\(e.line):\(e.key ?? "")").inserted {
@@ -252,7 +260,7 @@ struct ProgramRecipe: Sendable {
     let logs: LogSizes
     let supervisordEnvironment: [String: String]
     let childlogdir: String
-    let host: HostFacts
+    let host: ConfigHostFacts
 
     static func values(program: String, group: String, number: Int, numprocs: Int, port: Int?) -> [String: ExpansionValue] {
         var v: [String: ExpansionValue] = [
@@ -275,7 +283,7 @@ struct ProgramRecipe: Sendable {
                                    key: "process_name",
                                    message: "cannot add workers: process_name has no %(process_num), so names would repeat")
         }
-        var d = Diagnostics()
+        var d = ConfigDiagnosticList()
         let spec = make(number, &d)
         if let first = d.errors.first { throw first }
         guard let spec else {
@@ -284,19 +292,19 @@ struct ProgramRecipe: Sendable {
         return spec
     }
 
-    func expand(_ e: IniEntry, _ values: [String: ExpansionValue], _ diags: inout Diagnostics) -> String? {
+    func expand(_ e: IniEntry, _ values: [String: ExpansionValue], _ diags: inout ConfigDiagnosticList) -> String? {
         var all = base
-        all["here"] = .string(SectionReader.directory(of: e.file))
+        all["here"] = .string(ConfigSectionReader.directory(of: e.file))
         for (k, v) in values { all[k] = v }
         do {
             return try PercentExpansion.expand(e.value, all)
         } catch {
-            diags.error(e.file, e.line, sectionName, e.key, SectionReader.describe(error, in: e.value, available: all))
+            diags.error(e.file, e.line, sectionName, e.key, ConfigSectionReader.describe(error, in: e.value, available: all))
             return nil
         }
     }
 
-    func make(_ number: Int, _ diags: inout Diagnostics) -> ProcessSpec? {
+    func make(_ number: Int, _ diags: inout ConfigDiagnosticList) -> ProcessSpec? {
         let index = number - numprocsStart
         let workerPort = port.map { $0 + index }
         var spec = prototype
@@ -309,10 +317,10 @@ struct ProgramRecipe: Sendable {
 
         let nameEntry = processNameEntry ?? IniEntry(key: "process_name", value: processName, file: sectionFile, line: sectionLine)
         if let name = expand(nameEntry, values, &diags) {
-            if let why = LoadContext.nameProblem(name.trimmed) {
+            if let why = ConfigLoadContext.nameProblem(name.pyStripped) {
                 diags.error(nameEntry.file, nameEntry.line, sectionName, "process_name", "bad process name: \(why)")
             }
-            spec.name = name.trimmed
+            spec.name = name.pyStripped
         }
         if let e = perProcess["command"], let text = expand(e, values, &diags) {
             switch CommandSplitter.split(text) {
@@ -323,7 +331,7 @@ struct ProgramRecipe: Sendable {
             }
         }
         if let e = perProcess["directory"], let text = expand(e, values, &diags) {
-            let dir = host.expandTilde(text.trimmed)
+            let dir = host.expandTilde(text.pyStripped)
             spec.directory = dir
             // supervisord only finds out when spawning; the worker would go FATAL.
             if !host.isDirectory(dir) {
@@ -346,7 +354,7 @@ struct ProgramRecipe: Sendable {
         spec.environment = env
 
         if let e = perProcess["user"], let text = expand(e, values, &diags) {
-            let name = text.trimmed
+            let name = text.pyStripped
             if let user = host.users.user(name) {
                 spec.user = user
                 if !host.isRoot && user.uid != host.currentUID {
@@ -370,11 +378,11 @@ struct ProgramRecipe: Sendable {
     /// stdout_logfile / stderr_logfile: AUTO (the default) is a file per
     /// worker in childlogdir, NONE is none, device paths never rotate.
     func logTarget(_ stream: String, _ entry: IniEntry?, _ spec: ProcessSpec, _ values: [String: ExpansionValue],
-                   _ maxBytes: Int, _ backups: Int, _ diags: inout Diagnostics) -> LogTarget {
+                   _ maxBytes: Int, _ backups: Int, _ diags: inout ConfigDiagnosticList) -> LogTarget {
         var text = "AUTO"
         if let entry {
             guard let t = expand(entry, values, &diags) else { return .none }
-            text = t.trimmed
+            text = t.pyStripped
         }
         switch text.uppercased() {
         case "NONE", "":
@@ -389,7 +397,7 @@ struct ProgramRecipe: Sendable {
             return .none
         default:
             guard let entry, let path = host.checkedLogPath(text, entry, sectionName, &diags) else { return .none }
-            if HostFacts.isDevicePath(path) { return .file(path: path, maxBytes: 0, backups: 0) }
+            if ConfigHostFacts.isDevicePath(path) { return .file(path: path, maxBytes: 0, backups: 0) }
             return .file(path: path, maxBytes: maxBytes, backups: backups)
         }
     }

@@ -1,7 +1,7 @@
 // [proxy:x]: drover's front proxy, SPEC §5's table. Every key is checked
 // here so a typo fails `drover check` instead of a request at 3 a.m.
 
-extension LoadContext {
+extension ConfigLoadContext {
     mutating func readProxy(_ section: IniSection, upstreams: Set<String>) -> ProxyConfig? {
         let name = String(section.name.dropFirst("proxy:".count))
         let sectionName = section.name
@@ -9,14 +9,14 @@ extension LoadContext {
         if let why = Self.nameProblem(name) {
             diags.error(section.file, section.line, sectionName, nil, "bad proxy name: \(why)")
         }
-        var r = SectionReader(section, base: base)
+        var r = ConfigSectionReader(section, base: base)
         let listen = r.typed("listen", &diags, ConfigValues.listenAddress)
         if section["listen"] == nil {
             diags.error(section.file, section.line, sectionName, "listen", "[\(sectionName)] needs `listen =` (HOST:PORT, :PORT or unix:/path)")
         }
         var upstream: String?
         if let (v, e) = r.string("upstream", &diags) {
-            let u = v.trimmed
+            let u = v.pyStripped
             if upstreams.contains(u) { upstream = u } else {
                 diags.error(e.file, e.line, sectionName, "upstream", "no program or group named '\(u)'")
             }
@@ -28,8 +28,8 @@ extension LoadContext {
         }
         var p = ProxyConfig(name: name, listen: listen ?? .tcp(host: "0.0.0.0", port: 0), upstream: upstream ?? "")
         if let b = r.typed("balance", &diags, { v in
-            BalancePolicy(rawValue: v.trimmed.lowercased()).map { .success($0) }
-                ?? .failure(ValueError("'\(v)' is not a balance policy (least_inflight, round_robin, p2c)"))
+            BalancePolicy(rawValue: v.pyStripped.lowercased()).map { .success($0) }
+                ?? .failure(ConfigValueError("'\(v)' is not a balance policy (least_inflight, round_robin, p2c)"))
         }) { p.balance = b }
         if let n = r.typed("max_inflight", &diags, { ConfigValues.integer($0, min: 0) }) { p.maxInflight = n }
         if let n = r.typed("queue_size", &diags, { ConfigValues.integer($0, min: 0) }) { p.queueSize = n }

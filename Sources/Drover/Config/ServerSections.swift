@@ -6,15 +6,15 @@
 import Foundation
 import Glibc
 
-extension LoadContext {
+extension ConfigLoadContext {
     /// Keys supervisord has in [supervisord] that drover ignores on purpose.
     static let silentSupervisordKeys: Set<String> = ["nodaemon", "silent", "identifier", "nocleanup", "strip_ansi", "minprocs"]
 
     mutating func readSupervisord(_ section: IniSection) -> SupervisordSettings {
         var s = SupervisordSettings()
-        var r = SectionReader(section, base: base)
+        var r = ConfigSectionReader(section, base: base)
         if let (v, e) = r.string("logfile", &diags) {
-            let t = v.trimmed
+            let t = v.pyStripped
             if t.isEmpty || t.lowercased() == "stdout" || t == "/dev/stdout" {
                 s.logfile = nil
             } else {
@@ -24,9 +24,9 @@ extension LoadContext {
         if let n = r.typed("logfile_maxbytes", &diags, ConfigValues.byteSize) { s.logfileMaxBytes = n }
         if let n = r.typed("logfile_backups", &diags, { ConfigValues.integer($0, min: 0) }) { s.logfileBackups = n }
         if let l = r.typed("loglevel", &diags, ConfigValues.logLevel) { s.loglevel = l }
-        if let (v, e) = r.string("pidfile", &diags) { s.pidfile = checkedLogPath(v.trimmed, e, section.name) }
+        if let (v, e) = r.string("pidfile", &diags) { s.pidfile = checkedLogPath(v.pyStripped, e, section.name) }
         if let (v, e) = r.string("childlogdir", &diags) {
-            let dir = expandTilde(v.trimmed)
+            let dir = expandTilde(v.pyStripped)
             if isDirectory(dir) { s.childlogdir = dir } else {
                 diags.error(e.file, e.line, section.name, "childlogdir", "directory \(dir) does not exist")
             }
@@ -34,7 +34,7 @@ extension LoadContext {
         if let n = r.typed("minfds", &diags, { ConfigValues.integer($0, min: 0) }) { s.minfds = n }
         if let env = r.typed("environment", &diags, EnvironmentParser.parse) { s.environment = env }
         if let (v, e) = r.string("directory", &diags) {
-            let dir = expandTilde(v.trimmed)
+            let dir = expandTilde(v.pyStripped)
             if isDirectory(dir) { s.directory = dir } else {
                 diags.error(e.file, e.line, section.name, "directory", "directory \(dir) does not exist")
             }
@@ -48,7 +48,7 @@ extension LoadContext {
             }
         }
         if let (v, e) = r.string("admin_token_file", &diags) {
-            let path = expandTilde(v.trimmed)
+            let path = expandTilde(v.pyStripped)
             s.adminTokenFile = path
             if !FileManager.default.isReadableFile(atPath: path) {
                 problem(e, section.name, "admin_token_file", "cannot read \(path)")
@@ -64,7 +64,7 @@ extension LoadContext {
         }
         if let (v, e) = r.string("user", &diags) {
             // drover does not switch its own user; fine when it already is that user.
-            let name = v.trimmed
+            let name = v.pyStripped
             if let u = users.user(name) {
                 if u.uid != currentUID {
                     diags.warn(e.file, e.line, section.name, "user",
@@ -79,16 +79,16 @@ extension LoadContext {
     }
 
     mutating func readUnixHTTPServer(_ section: IniSection) -> UnixHTTPServerSettings? {
-        var r = SectionReader(section, base: base)
+        var r = ConfigSectionReader(section, base: base)
         var settings: UnixHTTPServerSettings?
         if let (v, _) = r.string("file", &diags) {
-            settings = UnixHTTPServerSettings(file: expandTilde(v.trimmed))
+            settings = UnixHTTPServerSettings(file: expandTilde(v.pyStripped))
         } else if section["file"] == nil {
             diags.error(section.file, section.line, section.name, "file", "[unix_http_server] needs `file =` (the socket path)")
         }
         if let mode = r.typed("chmod", &diags, ConfigValues.octal) { settings?.chmod = mode }
         if let (v, e) = r.string("chown", &diags) {
-            let owner = v.trimmed
+            let owner = v.pyStripped
             let parts = owner.split(separator: ":", maxSplits: 1).map(String.init)
             if let user = parts.first, users.user(user) == nil {
                 diags.error(e.file, e.line, section.name, "chown", "unknown user '\(user)' in chown '\(owner)' (not in /etc/passwd)")
@@ -104,8 +104,8 @@ extension LoadContext {
     }
 
     mutating func readSupervisorctl(_ section: IniSection) -> String? {
-        var r = SectionReader(section, base: base)
-        let url = r.string("serverurl", &diags)?.value.trimmed
+        var r = ConfigSectionReader(section, base: base)
+        let url = r.string("serverurl", &diags)?.value.pyStripped
         let why = "drover's CLI finds the daemon through -s, $DROVER_SOCKET or [unix_http_server] file"
         r.reportUnused(unsupported: ["username": why, "password": why, "prompt": "no interactive shell",
                                      "history_file": "no interactive shell"], &diags)

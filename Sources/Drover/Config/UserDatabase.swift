@@ -22,7 +22,7 @@ public struct UserDatabase: Sendable {
         for line in group.split(separator: "\n") where !line.hasPrefix("#") {
             let f = line.split(separator: ":", omittingEmptySubsequences: false)
             guard f.count >= 3, let gid = UInt32(f[2]) else { continue }
-            let members = f.count > 3 ? f[3].split(separator: ",").map { String($0).trimmed } : []
+            let members = f.count > 3 ? f[3].split(separator: ",").map { String($0).pyStripped } : []
             groups.append(Group(name: String(f[0]), gid: gid, members: members))
         }
         for line in passwd.split(separator: "\n") where !line.hasPrefix("#") {

@@ -1,7 +1,7 @@
 // Collects every error and warning of one load, so `drover check` can show
 // them all at once instead of one per run.
 
-struct Diagnostics: Sendable {
+struct ConfigDiagnosticList: Sendable {
     var errors: [ConfigDiagnostic] = []
     var warnings: [ConfigDiagnostic] = []
     private var seen: Set<String> = []
@@ -22,7 +22,7 @@ struct Diagnostics: Sendable {
         if warning { warnings.append(d) } else { errors.append(d) }
     }
 
-    mutating func merge(_ other: Diagnostics) {
+    mutating func merge(_ other: ConfigDiagnosticList) {
         for e in other.errors { append(e, warning: false) }
         for w in other.warnings { append(w, warning: true) }
     }

@@ -8,10 +8,10 @@
 import Foundation
 import Glibc
 
-struct IncludeReader {
+struct ConfigIncludeReader {
     let environmentValues: [String: ExpansionValue]
     var sections: [IniSection] = []
-    var diags = Diagnostics()
+    var diags = ConfigDiagnosticList()
     private var stack: [String] = []
     private var done: Set<String> = []
 
@@ -72,7 +72,7 @@ struct IncludeReader {
     }
 
     private mutating func follow(_ include: IniSection, of path: String) {
-        var reader = SectionReader(include, base: environmentValues)
+        var reader = ConfigSectionReader(include, base: environmentValues)
         guard let (files, entry) = reader.string("files", &diags) else {
             if include["files"] == nil {
                 diags.error(include.file, include.line, "include", "files", "[include] needs `files =`")
@@ -81,7 +81,7 @@ struct IncludeReader {
             return
         }
         reader.reportUnused(unsupported: [:], &diags)
-        let base = SectionReader.directory(of: path)
+        let base = ConfigSectionReader.directory(of: path)
         for pattern in files.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }) {
             let full = pattern.hasPrefix("/") ? String(pattern) : base + "/" + pattern
             let matches = Self.glob(full)

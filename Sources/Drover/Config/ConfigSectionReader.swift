@@ -6,7 +6,7 @@
 
 import Foundation
 
-struct SectionReader {
+struct ConfigSectionReader {
     let section: IniSection
     /// ENV_*, host_node_name and the like (everything but `here`).
     let base: [String: ExpansionValue]
@@ -26,15 +26,15 @@ struct SectionReader {
 
     /// The value of `key` expanded; nil when absent or not expandable.
     mutating func string(_ key: String, extra: [String: ExpansionValue] = [:],
-                         _ diags: inout Diagnostics) -> (value: String, entry: IniEntry)? {
+                         _ diags: inout ConfigDiagnosticList) -> (value: String, entry: IniEntry)? {
         guard let e = entry(key) else { return nil }
         guard let v = expand(e, extra: extra, &diags) else { return nil }
         return (v, e)
     }
 
     /// Expanded and parsed; nil (with an error recorded) when bad.
-    mutating func typed<T>(_ key: String, extra: [String: ExpansionValue] = [:], _ diags: inout Diagnostics,
-                           _ parse: (String) -> Result<T, ValueError>) -> T? {
+    mutating func typed<T>(_ key: String, extra: [String: ExpansionValue] = [:], _ diags: inout ConfigDiagnosticList,
+                           _ parse: (String) -> Result<T, ConfigValueError>) -> T? {
         guard let (v, e) = string(key, extra: extra, &diags) else { return nil }
         switch parse(v) {
         case .success(let t): return t
@@ -44,14 +44,14 @@ struct SectionReader {
         }
     }
 
-    func expand(_ e: IniEntry, extra: [String: ExpansionValue], _ diags: inout Diagnostics) -> String? {
+    func expand(_ e: IniEntry, extra: [String: ExpansionValue], _ diags: inout ConfigDiagnosticList) -> String? {
         var values = base
-        values["here"] = .string(SectionReader.directory(of: e.file))
+        values["here"] = .string(ConfigSectionReader.directory(of: e.file))
         for (k, v) in extra { values[k] = v }
         do {
             return try PercentExpansion.expand(e.value, values)
         } catch {
-            diags.error(e.file, e.line, section.name, e.key, SectionReader.describe(error, in: e.value, available: values))
+            diags.error(e.file, e.line, section.name, e.key, ConfigSectionReader.describe(error, in: e.value, available: values))
             return nil
         }
     }
@@ -59,16 +59,16 @@ struct SectionReader {
     /// For the sections drover skips: only `%(ENV_X)s` must resolve
     /// (supervisord would have refused the file otherwise); other names
     /// belong to features drover does not have.
-    func checkEnvironmentReferences(_ diags: inout Diagnostics) {
+    func checkEnvironmentReferences(_ diags: inout ConfigDiagnosticList) {
         for e in section.entries {
             var values = base
-            values["here"] = .string(SectionReader.directory(of: e.file))
+            values["here"] = .string(ConfigSectionReader.directory(of: e.file))
             do {
                 _ = try PercentExpansion.expand(e.value, values, ignoreMissing: { !$0.hasPrefix("ENV_") })
             } catch {
                 // Non-ENV names were ignored above, so only ENV_ ones are left.
                 if case .missing = error {
-                    diags.error(e.file, e.line, section.name, e.key, SectionReader.describe(error, in: e.value, available: values))
+                    diags.error(e.file, e.line, section.name, e.key, ConfigSectionReader.describe(error, in: e.value, available: values))
                 }
             }
         }
@@ -76,7 +76,7 @@ struct SectionReader {
 
     /// Keys nobody read: those supervisord knows but drover does not
     /// implement, then everything else, one warning each.
-    func reportUnused(unsupported: [String: String], _ diags: inout Diagnostics) {
+    func reportUnused(unsupported: [String: String], _ diags: inout ConfigDiagnosticList) {
         for e in section.entries where !used.contains(e.key) {
             if let why = unsupported[e.key] {
                 diags.warn(e.file, e.line, section.name, e.key, "not implemented by drover, ignored (\(why))")
