@@ -1,9 +1,9 @@
+import Glibc
 // How many CPUs this process may really use, for `numprocs = auto`: the
 // affinity mask (taskset, cpuset) and the cgroup v2 `cpu.max` quota (docker
 // --cpus, Kubernetes limits) both cap it; the smaller one wins, at least 1.
 
 import CSystem
-import Foundation
 
 public enum CPUBudget {
     /// The usable CPU count of this process.
@@ -31,14 +31,14 @@ public enum CPUBudget {
     /// in CPUs rounded up; nil when no level sets a quota (or no cgroup v2).
     static func cgroupQuota(fileRoot: String) -> Int? {
         let root = fileRoot.hasSuffix("/") ? String(fileRoot.dropLast()) : fileRoot
-        guard let text = try? String(contentsOfFile: root + "/proc/self/cgroup", encoding: .utf8) else { return nil }
+        guard let text = ConfigPaths.readText(root + "/proc/self/cgroup") else { return nil }
         // The v2 entry is `0::/path`.
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else { return nil }
         var path = String(line.dropFirst(3))
         var best: Int?
         while true {
             let dir = root + "/sys/fs/cgroup" + (path == "/" ? "" : path)
-            if let max = try? String(contentsOfFile: dir + "/cpu.max", encoding: .utf8) {
+            if let max = ConfigPaths.readText(dir + "/cpu.max") {
                 let f = max.split(whereSeparator: { $0 == " " || $0 == "\n" })
                 if f.count >= 1, let quota = Double(f[0]) {
                     let period = f.count >= 2 ? Double(f[1]) ?? 100_000 : 100_000
@@ -49,7 +49,7 @@ public enum CPUBudget {
                 }
             }
             if path == "/" || path.isEmpty { break }
-            path = (path as NSString).deletingLastPathComponent
+            path = ConfigPaths.directory(of: path)
         }
         return best
     }

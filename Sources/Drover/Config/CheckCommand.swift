@@ -3,7 +3,6 @@
 // success the resolved pools, so a migration from supervisord can be read
 // over before anything starts.
 
-import Foundation
 import Glibc
 
 /// Returns the exit code: 0 valid, 1 errors.
@@ -58,9 +57,9 @@ func checkShellQuoted(_ arg: String) -> String {
         (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || "-_./:=,+@%".unicodeScalars.contains(c)
     }
     if safe && !arg.isEmpty { return arg }
-    return "'" + arg.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    return "'" + arg.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
 }
 
 private func printError(_ line: String) {
-    FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
+    DroverCommand.writeErr(line + "\n")
 }

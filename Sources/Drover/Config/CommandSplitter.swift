@@ -1,3 +1,4 @@
+import Glibc
 // `command =` split into argv as supervisord does with Python's
 // `shlex.split` (posix mode, no comments): whitespace separates words,
 // '…' is literal, "…" allows \" and \\ escapes, a backslash outside quotes

@@ -1,3 +1,4 @@
+import Glibc
 // Collects every error and warning of one load, so `drover check` can show
 // them all at once instead of one per run.
 

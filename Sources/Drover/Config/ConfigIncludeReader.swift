@@ -5,7 +5,6 @@
 // inside included files (supervisord ignores those), which makes include
 // loops possible: they are an error naming the [include] line.
 
-import Foundation
 import Glibc
 
 struct ConfigIncludeReader {
@@ -35,9 +34,12 @@ struct ConfigIncludeReader {
             }
             return
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let why = String(cString: strerror(errno))
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot read \(path): \(why)" : "no such file \(path)"
+        let read = ConfigPaths.read(path)
+        guard case .success(let data) = read else {
+            var reason = "no such file \(path)"
+            if case .failure(let error) = read, error.errno != ENOENT {
+                reason = "cannot read \(path): \(String(cString: strerror(error.errno)))"
+            }
             if let include {
                 diags.error(include.file, include.line, "include", "files", reason)
             } else {
@@ -103,8 +105,7 @@ struct ConfigIncludeReader {
         }
         // supervisord's glob also returns directories, which then fail to
         // parse; drover keeps regular files only.
-        return out.filter { var isDir: ObjCBool = false
-            return FileManager.default.fileExists(atPath: $0, isDirectory: &isDir) && !isDir.boolValue }
+        return out.filter { ConfigPaths.isNonDirectory($0) }
     }
 
     static func realPath(_ path: String) -> String {
@@ -115,6 +116,6 @@ struct ConfigIncludeReader {
 
     static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
-        return FileManager.default.currentDirectoryPath + "/" + path
+        return ConfigPaths.currentDirectory() + "/" + path
     }
 }

@@ -2,7 +2,6 @@
 // ConfigErrors holding every error found. An existing supervisord.conf is
 // accepted: what drover does not implement is a warning, never fatal.
 
-import Foundation
 import Glibc
 
 /// What the config is loaded for: `run` refuses what cannot work on this
@@ -184,8 +183,7 @@ struct ConfigHostFacts: Sendable {
     }
 
     func isDirectory(_ path: String) -> Bool {
-        var isDir: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+        ConfigPaths.isDirectory(path)
     }
 
     /// Device paths that are always writable and must never be rotated.
@@ -199,7 +197,7 @@ struct ConfigHostFacts: Sendable {
     func checkedLogPath(_ raw: String, _ e: IniEntry, _ section: String, _ diags: inout ConfigDiagnosticList) -> String? {
         let path = expandTilde(raw)
         if Self.isDevicePath(path) { return path }
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = ConfigPaths.directory(of: path)
         if dir.isEmpty || isDirectory(dir) { return path }
         diags.error(e.file, e.line, section, e.key, "directory \(dir) does not exist (for \(path))")
         return nil

@@ -1,3 +1,4 @@
+import Glibc
 // The resolved configuration: what the supervisor, the proxy and the control
 // server consume. Everything here is already expanded, validated and typed;
 // `ConfigLoader` turns supervisor.conf files into it.

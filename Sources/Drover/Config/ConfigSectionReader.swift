@@ -1,10 +1,10 @@
+import Glibc
 // Reads the keys of one section: expands each value the way supervisord
 // does (`%(here)s` is the directory of the file the key was written in),
 // parses it into its type, and turns every failure into a diagnostic naming
 // file, line, section and key. Remembers which keys were read so the rest
 // can be reported as unknown.
 
-import Foundation
 
 struct ConfigSectionReader {
     let section: IniSection
@@ -87,7 +87,7 @@ struct ConfigSectionReader {
     }
 
     static func directory(of file: String) -> String {
-        (file as NSString).deletingLastPathComponent
+        ConfigPaths.directory(of: file)
     }
 
     static func describe(_ error: ExpansionError, in raw: String, available: [String: ExpansionValue]) -> String {

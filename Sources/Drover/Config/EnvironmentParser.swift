@@ -1,3 +1,4 @@
+import Glibc
 // `environment = KEY="value",KEY2=value2` exactly as supervisord's
 // `dict_of_key_value_pairs` reads it: Python's shlex in NON-posix mode with
 // '/.+-():' added to the word characters, then tokens taken as

@@ -1,3 +1,4 @@
+import Glibc
 // supervisord's INI dialect, reproduced line for line from Python's
 // configparser.RawConfigParser as supervisord 4 configures it
 // (inline_comment_prefixes=(';', '#'), strict=False, delimiters '=' and ':').

@@ -1,3 +1,4 @@
+import Glibc
 // supervisord's `expand()`: Python's `value % expansions` with a dict, so
 // `%(name)s`, `%(process_num)02d`, flags, width, precision and `%%` all mean
 // what they mean in an existing supervisord.conf.

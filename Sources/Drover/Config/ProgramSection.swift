@@ -1,9 +1,9 @@
+import Glibc
 // [group:x] and [program:x]: supervisord's keys and defaults, drover's
 // additions (port, health_*, max_*, backoff_max, stdout_mirror,
 // numprocs = auto), and the ProcessTemplate that builds any worker of a
 // pool, so `scale` can go past numprocs with the same expansions and checks.
 
-import Foundation
 
 extension ConfigLoadContext {
     // MARK: groups
@@ -389,7 +389,7 @@ struct ProgramRecipe: Sendable {
             return .none
         case "AUTO":
             let file = "\(spec.groupName)_\(spec.name)-\(stream).log"
-            return .file(path: (childlogdir as NSString).appendingPathComponent(file), maxBytes: maxBytes, backups: backups)
+            return .file(path: ConfigPaths.join(childlogdir, file), maxBytes: maxBytes, backups: backups)
         case "SYSLOG":
             if let entry {
                 diags.warn(entry.file, entry.line, sectionName, entry.key, "syslog output is not implemented by drover; no log file")

@@ -1,3 +1,4 @@
+import Glibc
 // [proxy:x]: drover's front proxy, SPEC §5's table. Every key is checked
 // here so a typo fails `drover check` instead of a request at 3 a.m.
 

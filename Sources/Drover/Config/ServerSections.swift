@@ -3,7 +3,6 @@
 // silently when ignoring them changes nothing a user would notice
 // (nodaemon: drover always runs in the foreground), else warned about.
 
-import Foundation
 import Glibc
 
 extension ConfigLoadContext {
@@ -50,7 +49,7 @@ extension ConfigLoadContext {
         if let (v, e) = r.string("admin_token_file", &diags) {
             let path = expandTilde(v.pyStripped)
             s.adminTokenFile = path
-            if !FileManager.default.isReadableFile(atPath: path) {
+            if !ConfigPaths.isReadable(path) {
                 problem(e, section.name, "admin_token_file", "cannot read \(path)")
             }
         }

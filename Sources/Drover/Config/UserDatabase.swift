@@ -1,9 +1,9 @@
+import Glibc
 // Accounts read straight from /etc/passwd and /etc/group: the release binary
 // is linked statically, where glibc's getpwnam/getgrouplist (NSS) cannot be
 // relied on. NIS/LDAP users are therefore not seen; containers, the target,
 // keep their users in these files.
 
-import Foundation
 
 public struct UserDatabase: Sendable {
     struct Group: Sendable { var name: String; var gid: UInt32; var members: [String] }
@@ -13,8 +13,8 @@ public struct UserDatabase: Sendable {
     /// Reads `root`/etc/passwd and `root`/etc/group (a missing file is empty).
     public init(root: String = "/") {
         let base = root.hasSuffix("/") ? String(root.dropLast()) : root
-        let passwd = (try? String(contentsOfFile: base + "/etc/passwd", encoding: .utf8)) ?? ""
-        let group = (try? String(contentsOfFile: base + "/etc/group", encoding: .utf8)) ?? ""
+        let passwd = ConfigPaths.readText(base + "/etc/passwd") ?? ""
+        let group = ConfigPaths.readText(base + "/etc/group") ?? ""
         self.init(passwd: passwd, group: group)
     }
 
