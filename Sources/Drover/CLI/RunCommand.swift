@@ -62,8 +62,10 @@ enum RunCommand {
             let workers = try parseWorkers(workersText ?? "1", usage)
             var proxy: ProxyConfig?
             if let listen {
-                guard let address = ListenAddress(parsing: listen) else {
-                    throw usage("--listen '\(listen)' is not HOST:PORT, :PORT or unix:/path")
+                let address: ListenAddress
+                switch ConfigValues.listenAddress(listen) {
+                case .success(let parsed): address = parsed
+                case .failure(let error): throw usage("--listen \(error.message)")
                 }
                 proxy = ProxyConfig(name: "front", listen: address, upstream: "app")
             }
@@ -75,7 +77,13 @@ enum RunCommand {
                 if case .tcp(_, let port) = proxy?.listen { firstPort = port + 1 } else { firstPort = 8000 }
             }
             if let health, !health.hasPrefix("/") { throw usage("--health '\(health)' must be a path starting with /") }
-            let program = ConfigLessProgram.make(argv: command, workers: workers, firstPort: firstPort, healthPath: health)
+            let program: ProgramConfig
+            do throws(ConfigDiagnostic) {
+                program = try ConfigLessProgram.make(argv: command, workers: workers, firstPort: firstPort,
+                                                     healthPath: health, environment: environment)
+            } catch {
+                throw usage(error.description)
+            }
             let config = DroverConfig(path: nil, programs: [program], proxies: proxy.map { [$0] } ?? [])
             settings = Daemon.Settings(config: config)
             settings.tiniMode = workers == 1
@@ -111,23 +119,6 @@ enum RunCommand {
             throw usage("--workers '\(text)' is not a positive number or auto")
         }
         return count
-    }
-}
-
-extension ListenAddress {
-    /// `HOST:PORT`, `:PORT` (all interfaces) or `unix:/path`.
-    public init?(parsing text: String) {
-        if text.hasPrefix("unix:") {
-            let path = String(text.dropFirst(5))
-            guard !path.isEmpty else { return nil }
-            self = .unix(path: path)
-            return
-        }
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-              (1...65535).contains(port) else { return nil }
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        self = .tcp(host: host.isEmpty ? "0.0.0.0" : host, port: port)
     }
 }
 

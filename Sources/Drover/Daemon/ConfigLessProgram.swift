@@ -1,22 +1,45 @@
 /// The program of `drover run [--workers N|auto] [--port P] [--health PATH] -- CMD ARGS`:
-/// a pool named `app` whose argv may use `%(port)s`, `%(process_num)s`,
-/// `%(process_num)02d` and `%(program_name)s`, as in a config file.
+/// a pool named `app` whose arguments are expanded as a config's `command`
+/// is (`%(port)s`, `%(process_num)02d`, `%(program_name)s`, `%(ENV_X)s`, …).
 public enum ConfigLessProgram {
-    public static func make(argv: [String], workers: Int, firstPort: Int?, healthPath: String?) -> ProgramConfig {
+    public static func make(argv: [String], workers: Int, firstPort: Int?, healthPath: String?,
+                            environment: [String: String]) throws(ConfigDiagnostic) -> ProgramConfig {
         let tini = workers == 1
+        var shared: [String: ExpansionValue] = [
+            "program_name": .string("app"), "group_name": .string("app"), "numprocs": .int(workers),
+            "here": .string(ConfigPaths.currentDirectory()),
+        ]
+        for (key, value) in environment { shared["ENV_" + key] = .string(value) }
+        let sharedValues = shared
         let template = ProcessTemplate { (number: Int) throws(ConfigDiagnostic) -> ProcessSpec in
-            let name = tini ? "app" : "app_" + pad(number)
+            let name = tini ? "app" : "app_" + (number < 10 ? "0\(number)" : String(number))
             let port = firstPort.map { $0 + number }
+            var values = sharedValues
+            values["process_num"] = .int(number)
+            if let port { values["port"] = .int(port) }
+            var expanded: [String] = []
+            for argument in argv {
+                do throws(ExpansionError) {
+                    expanded.append(try PercentExpansion.expand(argument, values))
+                } catch {
+                    let why: String
+                    switch error {
+                    case .missing(let names): why = "cannot expand " + names.map { "%(\($0))s" }.joined(separator: ", ") + (port == nil && names.contains("port") ? " (give --port or --listen)" : "")
+                    case .malformed(let text): why = text
+                    }
+                    throw ConfigDiagnostic(file: "command line", line: 0, key: "command", message: "'\(argument)': \(why)")
+                }
+            }
             var environment = [
                 "DROVER_PROCESS_NAME": name, "DROVER_PROCESS_NUM": String(number),
                 "SUPERVISOR_PROCESS_NAME": name, "SUPERVISOR_GROUP_NAME": "app", "SUPERVISOR_ENABLED": "1",
             ]
             if let port { environment["PORT"] = String(port) }
-            let expanded = argv.map { expand($0, number: number, port: port) }
             var spec = ProcessSpec(programName: "app", groupName: "app", name: name, number: number, index: number,
                                    argv: expanded, environment: environment, port: port)
             spec.health = healthPath.map { HealthCheck(path: $0) }
             if tini {
+                // tini: run once, pass the exit status through.
                 spec.autorestart = .never
                 spec.startsecs = 0
                 spec.startretries = 1
@@ -26,44 +49,8 @@ public enum ConfigLessProgram {
             return spec
         }
         var processes: [ProcessSpec] = []
-        for number in 0..<workers {
-            if let spec = try? template.make(number) { processes.append(spec) }
-        }
+        for number in 0..<workers { processes.append(try template.make(number)) }
         return ProgramConfig(name: "app", groupName: "app", priority: 999, numprocs: workers, numprocsStart: 0,
                              port: firstPort, processes: processes, template: template)
-    }
-
-    static func expand(_ text: String, number: Int, port: Int?) -> String {
-        guard text.contains("%") else { return text }
-        var result = text
-        result = result.replacingAll("%(process_num)02d", with: pad(number))
-        result = result.replacingAll("%(process_num)s", with: String(number))
-        result = result.replacingAll("%(process_num)d", with: String(number))
-        result = result.replacingAll("%(program_name)s", with: "app")
-        result = result.replacingAll("%(group_name)s", with: "app")
-        if let port {
-            result = result.replacingAll("%(port)s", with: String(port))
-            result = result.replacingAll("%(port)d", with: String(port))
-        }
-        return result.replacingAll("%%", with: "%")
-    }
-
-    static func pad(_ number: Int) -> String {
-        number < 10 ? "0\(number)" : String(number)
-    }
-}
-
-extension String {
-    /// Literal, non-overlapping replacement without Foundation.
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var result = ""
-        var remainder = self[...]
-        while let range = remainder.firstRange(of: target) {
-            result += remainder[..<range.lowerBound]
-            result += replacement
-            remainder = remainder[range.upperBound...]
-        }
-        return result + remainder
     }
 }

@@ -86,3 +86,24 @@ import Testing
         }
     }
 }
+
+@Suite struct ConfigLessExpansionTests {
+    @Test func unknownExpansionIsAUsageErrorNamingIt() throws {
+        let result = try runCommand(Binaries.drover, ["run", "--workers", "2", "--", "/bin/echo", "%(prot)s"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("%(prot)s"))
+        // Without --port or --listen the first worker port is 8000; with --listen, listen + 1.
+        let defaultPort = try runCommand(Binaries.drover, ["run", "--", "/bin/echo", "%(port)s"])
+        #expect(defaultPort.status == 0)
+        #expect(defaultPort.stdout.contains("8000"))
+        let afterListen = try runCommand(Binaries.drover, ["run", "--listen", ":9090", "--", "/bin/echo", "%(port)s"])
+        #expect(afterListen.stdout.contains("9091"))
+    }
+
+    @Test func environmentAndProcessNumExpand() throws {
+        let result = try runCommand(Binaries.drover, ["run", "--", "/bin/echo", "%(ENV_HOME)s-%(process_num)02d-%(program_name)s"],
+                                    environment: ["HOME": "/home/x", "PATH": "/usr/bin:/bin"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("/home/x-00-app"))
+    }
+}
