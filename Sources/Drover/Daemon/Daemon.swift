@@ -17,7 +17,7 @@ public final class Daemon {
         }
     }
 
-    private let settings: Settings
+    private var settings: Settings
     private let reactor: Reactor
     private let console: (stdout: ConsoleWriter, stderr: ConsoleWriter)
     private let log: EventLog
@@ -116,7 +116,7 @@ public final class Daemon {
         case SIGQUIT:
             fastShutdown(reason: Signals.name(signal))
         case SIGHUP:
-            reload()
+            reload(origin: "SIGHUP")
         case SIGUSR1, SIGUSR2:
             log.info("drover", "\(Signals.name(signal)): reopening log files")
             log.reopen()
@@ -182,17 +182,26 @@ public final class Daemon {
 
     // MARK: Run-time changes
 
-    private func reload() {
+    /// SIGHUP and `drover reload`: re-read the config; a broken one changes
+    /// nothing. Answers with what changed (rolling replacements go on after).
+    @discardableResult
+    func reload(origin: String) -> Result<ReloadSummary, ConfigErrors> {
         guard let reloadConfig = settings.reloadConfig else {
-            log.info("drover", "SIGHUP: nothing to reload (no config file)")
-            return
+            log.info("drover", "\(origin): nothing to reload (no config file)")
+            return .success(ReloadSummary())
         }
-        do {
-            let config = try reloadConfig()
-            log.info("drover", "SIGHUP: \(config.path ?? "config") re-read and valid (\(config.programs.count) programs); applying the difference is not built yet, nothing changed")
-        } catch {
-            for diagnostic in error.errors { log.error("drover", "SIGHUP: config rejected, nothing changed: \(diagnostic)") }
+        let config: DroverConfig
+        do throws(ConfigErrors) { config = try reloadConfig() } catch {
+            for diagnostic in error.errors { log.error("drover", "\(origin): config rejected, nothing changed: \(diagnostic)") }
+            return .failure(error)
         }
+        for warning in config.warnings { log.warn("drover", "config: \(warning)") }
+        settings.config = config
+        let summary = supervisor.apply(config) { [unowned self] error in
+            if let error { self.log.error("drover", "\(origin): \(error.message)") }
+        }
+        log.info("drover", "\(origin): config re-read: \(summary.description)")
+        return .success(summary)
     }
 
     private func scaleProxiedPools(by delta: Int) {

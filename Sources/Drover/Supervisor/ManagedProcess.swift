@@ -34,6 +34,8 @@ public final class ManagedProcess {
     var restartAfterStop = false
     var killedDuringStop = false
     var everStarted = false
+    /// Called after each state or health change; return true to stop watching.
+    var observers: [(ManagedProcess) -> Bool] = []
     /// Being stopped for good by a scale-down.
     var removing = false
 

@@ -29,8 +29,8 @@ public final class Supervisor {
     let options: Options
     let console: (stdout: ConsoleWriter, stderr: ConsoleWriter)
     /// In start order: priority, then config order, then process_num.
-    public private(set) var processes: [ManagedProcess] = []
-    public private(set) var programs: [String: ProgramConfig] = [:]
+    public internal(set) var processes: [ManagedProcess] = []
+    public internal(set) var programs: [String: ProgramConfig] = [:]
     private var byPid: [pid_t: ManagedProcess] = [:]
     public private(set) var shuttingDown = false
     private lazy var memoryWatch = MemoryWatch(supervisor: self)
@@ -58,7 +58,7 @@ public final class Supervisor {
         return added
     }
 
-    private func makeProcess(_ spec: ProcessSpec) -> ManagedProcess {
+    func makeProcess(_ spec: ProcessSpec) -> ManagedProcess {
         let mirror = spec.stdoutMirror ?? options.defaultMirror
         let prefix = options.mirrorPrefix ? "\(spec.name) | " : ""
         let stdoutSink = openSink(spec.stdout, for: spec, stream: "stdout")
@@ -93,7 +93,7 @@ public final class Supervisor {
         }
     }
 
-    private func sortTable() {
+    func sortTable() {
         let order = Dictionary(uniqueKeysWithValues: programs.keys.sorted().enumerated().map { ($1, $0) })
         processes.sort {
             ($0.spec.priority, order[$0.spec.programName] ?? 0, $0.spec.number)
@@ -174,7 +174,7 @@ public final class Supervisor {
             scheduleProbe(process, after: 0.05)
         } else {
             process.health = .ready
-            if process.state == .running { onChange?(process) }
+            if process.state == .running { changed(process) }
         }
     }
 
@@ -380,7 +380,7 @@ public final class Supervisor {
         guard process.state == .running else { return }
         log.warn(process.name, "recycling: \(reason)")
         process.health = .draining
-        onChange?(process)
+        changed(process)
         restart(process)
     }
 
@@ -433,10 +433,11 @@ public final class Supervisor {
     // MARK: Scaling
 
     /// Grow or shrink a program's pool; new workers take the next process_num.
-    public func scale(program name: String, to count: Int) throws(ConfigDiagnostic) {
+    public func scale(program name: String, to count: Int) throws(SupervisorError) {
         guard let program = programs[name] else {
-            throw ConfigDiagnostic(file: "", line: 0, message: "no program named \(name)")
+            throw SupervisorError("no program named '\(name)'", code: "no_such_program")
         }
+        guard count >= 0 else { throw SupervisorError("cannot scale \(name) to \(count)", code: "bad_count") }
         // Workers already on their way out do not count toward the pool.
         let current = processes(ofProgram: name).filter { !$0.removing }.sorted { $0.spec.number < $1.spec.number }
         if count > current.count {
@@ -444,7 +445,10 @@ public final class Supervisor {
             var next = (current.last?.spec.number ?? (program.numprocsStart - 1)) + 1
             while taken.contains(next) { next += 1 }
             for _ in current.count..<count {
-                let spec = try program.process(number: next)
+                let spec: ProcessSpec
+                do throws(ConfigDiagnostic) { spec = try program.process(number: next) } catch {
+                    throw SupervisorError("cannot add \(name) worker \(next): \(error.message)", code: "bad_config")
+                }
                 let process = makeProcess(spec)
                 processes.append(process)
                 next += 1
@@ -464,11 +468,11 @@ public final class Supervisor {
         }
     }
 
-    private func remove(_ process: ManagedProcess) {
+    func remove(_ process: ManagedProcess) {
         processes.removeAll { $0 === process }
         process.stdout.close()
         process.stderr?.close()
-        onChange?(process)
+        changed(process)
     }
 
     // MARK: Health
@@ -516,7 +520,7 @@ public final class Supervisor {
                     transition(process, to: .running, detail: "pid \(process.pid), passed health check")
                 }
                 log.info(process.name, "ready (health check passed)")
-                onChange?(process)
+                changed(process)
             }
             scheduleProbe(process, after: check.interval)
         case .failed, .timedOut:
@@ -540,7 +544,7 @@ public final class Supervisor {
                 process.healthFailures = 0
                 process.health = .unhealthy
                 log.warn(process.name, "unhealthy; restarting")
-                onChange?(process)
+                changed(process)
                 restart(process)
             } else {
                 scheduleProbe(process, after: check.interval)
@@ -564,7 +568,20 @@ public final class Supervisor {
         process.state = state
         let level: LogLevel = (state == .fatal || (state == .backoff && process.failures > 1)) ? .warn : .info
         log.log(level, process.name, "\(state.rawValue) (was \(previous.rawValue)): \(detail)")
+        changed(process)
+    }
+
+    /// Every state or health change goes through here: the proxy's upstream
+    /// list (onChange) and anyone waiting on this process (observers) follow it.
+    func changed(_ process: ManagedProcess) {
         onChange?(process)
+        if !process.observers.isEmpty {
+            // An observer returns true when it is done watching.
+            let observers = process.observers
+            process.observers = []
+            let remaining = observers.filter { !$0(process) }
+            process.observers = remaining + process.observers
+        }
     }
 
     static func seconds(_ value: Double) -> String {
