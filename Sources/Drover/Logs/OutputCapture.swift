@@ -26,8 +26,9 @@ public final class OutputCapture {
     /// different workers do not interleave mid-line.
     private var partialLine: [UInt8] = []
     private var readers: [PipeReader] = []
-    /// Called with each chunk read (for `tail -f` followers, later).
-    public var onData: ((UnsafeRawBufferPointer) -> Void)?
+    /// `tail -f` followers, each given every chunk as it is read.
+    private var followers: [(id: Int, send: ([UInt8]) -> Void)] = []
+    private var nextFollower = 0
 
     public init(ringCapacity: Int, sink: OutputSink?, mirror: ConsoleWriter?, prefix: String) {
         ring = ByteRing(capacity: ringCapacity)
@@ -52,7 +53,10 @@ public final class OutputCapture {
     func consume(_ bytes: UnsafeRawBufferPointer) {
         ring.append(bytes)
         sink?.write(bytes)
-        onData?(bytes)
+        if !followers.isEmpty {
+            let chunk = Array(bytes)
+            for follower in followers { follower.send(chunk) }
+        }
         if mirror != nil { mirrorLines(bytes) }
     }
 
@@ -80,6 +84,16 @@ public final class OutputCapture {
         line.append(UInt8(ascii: "\n"))
         partialLine.removeAll(keepingCapacity: true)
         line.withUnsafeBytes { mirror.write($0) }
+    }
+
+    public func addFollower(_ send: @escaping ([UInt8]) -> Void) -> Int {
+        nextFollower += 1
+        followers.append((nextFollower, send))
+        return nextFollower
+    }
+
+    public func removeFollower(_ id: Int) {
+        followers.removeAll { $0.id == id }
     }
 
     public func reopen() {
