@@ -4,6 +4,10 @@ import Glibc
 /// `drover run`: from a config file, or config-less with `-- CMD ARGS`.
 enum RunCommand {
     static func run(_ arguments: [String]) throws -> Int32 {
+        // Block the signals drover handles before anything can start a thread:
+        // a thread without them blocked could take a SIGCHLD the signalfd never
+        // sees. Only `run` does this; client commands keep Ctrl-C working.
+        Signals.blockHandled()
         let sub = DroverCommand.subcommands.first { $0.name == "run" }
         func usage(_ message: String) -> DroverCommand.UsageError { .init(message: message, subcommand: sub) }
 
