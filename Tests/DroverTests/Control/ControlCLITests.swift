@@ -1,0 +1,177 @@
+import Foundation
+import Testing
+
+/// Every client subcommand through the real CLI against a real daemon.
+@Suite struct ControlCLITests {
+    static let pool = """
+        [program:web]
+        command = /bin/sh -c 'echo "out $DROVER_PROCESS_NAME"; echo "err $DROVER_PROCESS_NAME" >&2; trap "echo got-usr1" USR1; while :; do sleep 0.05; done'
+        process_name = web_%(process_num)02d
+        numprocs = 2
+        startsecs = 0.2
+        stopwaitsecs = 2
+
+        [program:idle]
+        command = /bin/sleep 60
+        autostart = false
+        """
+
+    @Test func statusFormatAndExitCodes() throws {
+        let daemon = try ControlledDrover(Self.pool)
+        daemon.drover.waitForLine("web:web_01 RUNNING")
+        let all = try daemon.cli("status")
+        #expect(all.status == 3, "idle is not RUNNING: exit 3\n\(all.stdout)\(all.stderr)")
+        let lines = all.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)
+        let web = lines.first { $0.hasPrefix("web:web_00") } ?? ""
+        #expect(web.range(of: #"^web:web_00\s+RUNNING\s+pid \d+, uptime 0:00:0\d, ready$"#, options: .regularExpression) != nil, "\(web)")
+        #expect(lines.first { $0.hasPrefix("idle:idle") }?.contains("STOPPED") == true)
+        // Columns line up: every state starts at the same offset.
+        let offsets = lines.map { $0.range(of: " RUNNING") ?? $0.range(of: " STOPPED") }.compactMap { $0 }.map { $0.lowerBound.utf16Offset(in: lines[0]) }
+        #expect(Set(offsets).count == 1, "\(lines)")
+
+        let running = try daemon.cli("status", "web")
+        #expect(running.status == 0)
+        #expect(running.stdout.split(separator: "\n").count == 2)
+        #expect(try daemon.cli("status", "web:web_01").status == 0)
+        #expect(try daemon.cli("status", "idle").status == 3)
+        let missing = try daemon.cli("status", "nope")
+        #expect(missing.status == 4)
+        #expect(missing.stderr.contains("nope"))
+
+        let json = try daemon.cli("status", "--json")
+        let parsed = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let processes = parsed?["processes"] as? [[String: Any]] ?? []
+        #expect(processes.count == 3)
+        #expect(processes.first { $0["name"] as? String == "web:web_00" }?["state"] as? String == "RUNNING")
+        #expect((parsed?["supervisor"] as? [String: Any])?["pid"] as? Int == Int(daemon.drover.pid))
+    }
+
+    @Test func startStopRestartByNameGroupAndAll() throws {
+        let daemon = try ControlledDrover(Self.pool)
+        daemon.drover.waitForLine("web:web_01 RUNNING")
+        let stop = try daemon.cli("stop", "web:web_00")
+        #expect(stop.status == 0)
+        #expect(stop.stdout.contains("web:web_00: stopped"))
+        #expect(try daemon.cli("status", "web:web_00").stdout.contains("STOPPED"))
+
+        let start = try daemon.cli("start", "web:*", "idle")
+        #expect(start.status == 0, "\(start.stdout)\(start.stderr)")
+        #expect(start.stdout.contains("web:web_00: started"))
+        #expect(start.stdout.contains("idle:idle: started"))
+
+        let before = daemon.pids("web:")
+        let restart = try daemon.cli("restart", "web")
+        #expect(restart.status == 0)
+        let after = daemon.pids("web:")
+        #expect(after.count == 2 && Set(after).isDisjoint(with: Set(before)), "restart gives new pids")
+
+        let stopAll = try daemon.cli("stop", "all")
+        #expect(stopAll.status == 0)
+        #expect(try daemon.cli("status").status == 3)
+        let unknown = try daemon.cli("stop", "ghost")
+        #expect(unknown.status == 1)
+        #expect(unknown.stdout.contains("ghost") || unknown.stderr.contains("ghost"))
+        #expect(try daemon.cli("start").status == 2, "no name is bad usage")
+    }
+
+    @Test func tailShowsStdoutStderrAndFollows() throws {
+        let daemon = try ControlledDrover("""
+            [program:talk]
+            command = /bin/sh -c 'for i in 1 2 3 4 5; do echo "line $i"; done; echo oops >&2; while :; do sleep 0.3; echo "tick $(date +%%s%%N)"; done'
+            """)
+        daemon.drover.waitForLine("talk | line 5")
+        let last = try daemon.cli("tail", "-n", "2", "talk")
+        #expect(last.status == 0)
+        #expect(last.stdout.hasPrefix("line 4\nline 5\n") || last.stdout.contains("line 5\ntick"), "\(last.stdout)")
+        #expect(!last.stdout.contains("line 3"))
+        let err = try daemon.cli("tail", "--stderr", "talk")
+        #expect(err.stdout == "oops\n")
+
+        // tail -f: a new line shows within a second.
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: Binaries.drover)
+        follower.arguments = ["tail", "-f", "-n", "0", "talk", "-s", daemon.socket]
+        let pipe = Pipe()
+        follower.standardOutput = pipe
+        try follower.run()
+        let seen = LockedData()
+        let reader = Thread {
+            while true {
+                let chunk = pipe.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                seen.append(chunk)
+            }
+        }
+        reader.start()
+        #expect(waitUntil(timeout: 1.5) { String(decoding: seen.get(), as: UTF8.self).contains("tick") }, "a new line within a second")
+        #expect(follower.isRunning, "-f keeps following")
+        follower.interrupt()
+        follower.waitUntilExit()
+    }
+
+    @Test func scaleSignalPidAndShutdown() throws {
+        let daemon = try ControlledDrover(Self.pool)
+        daemon.drover.waitForLine("web:web_01 RUNNING")
+        let up = try daemon.cli("scale", "web", "4")
+        #expect(up.status == 0, "\(up.stderr)")
+        daemon.drover.waitForLine("web:web_03 RUNNING")
+        #expect(try daemon.cli("status", "web").stdout.split(separator: "\n").count == 4)
+        #expect(try daemon.cli("scale", "web", "1").status == 0)
+        daemon.drover.waitForLine("web:web_01 STOPPED")
+        #expect(waitUntil { daemon.pids("web:").count == 1 })
+        #expect(try daemon.cli("scale", "nope", "2").status == 1)
+        #expect(try daemon.cli("scale", "web", "many").status == 2)
+
+        let signal = try daemon.cli("signal", "USR1", "web:web_00")
+        #expect(signal.status == 0)
+        daemon.drover.waitForLine("web_00 | got-usr1")
+
+        let pid = try daemon.cli("pid")
+        #expect(pid.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == String(daemon.drover.pid))
+        let workerPid = try daemon.cli("pid", "web:web_00")
+        #expect(Int(workerPid.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) == daemon.pids("web:web_00").first)
+
+        let shutdown = try daemon.cli("shutdown")
+        #expect(shutdown.status == 0)
+        #expect(daemon.drover.waitForExit() == 0)
+        let gone = try daemon.cli("status")
+        #expect(gone.status == 4)
+        #expect(gone.stderr.contains(daemon.socket), "names the socket it tried")
+    }
+
+    @Test func reloadThroughTheCLI() throws {
+        let daemon = try ControlledDrover(Self.pool)
+        daemon.drover.waitForLine("web:web_01 RUNNING")
+        let config = daemon.dir.file("supervisor.conf")
+        var text = try String(contentsOfFile: config, encoding: .utf8)
+        text = text.replacingOccurrences(of: "numprocs = 2", with: "numprocs = 3")
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let ok = try daemon.cli("reload")
+        #expect(ok.status == 0)
+        #expect(ok.stdout.contains("scaled web 2 -> 3"), "\(ok.stdout)")
+        daemon.drover.waitForLine("web:web_02 RUNNING")
+
+        try (text + "\n[program:bad]\nstartsecs = -1\n").write(toFile: config, atomically: true, encoding: .utf8)
+        let bad = try daemon.cli("reload")
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("supervisor.conf:"), "names file:line: \(bad.stderr)")
+        #expect(daemon.pids("web:").count == 3, "nothing changed")
+    }
+
+    @Test func unreachableDaemonExits4NamingTheSocket() throws {
+        let dir = TempDir("nosock")
+        defer { dir.cleanup() }
+        let result = try runCommand(Binaries.drover, ["status", "-s", dir.file("missing.sock")])
+        #expect(result.status == 4)
+        #expect(result.stderr.contains(dir.file("missing.sock")))
+        let viaEnv = try runCommand(Binaries.drover, ["stop", "all"], environment: ["DROVER_SOCKET": dir.file("env.sock"), "PATH": "/usr/bin:/bin"])
+        #expect(viaEnv.status == 4)
+        #expect(viaEnv.stderr.contains("env.sock"))
+        // From the config's [unix_http_server] file.
+        let config = dir.write("supervisor.conf", "[unix_http_server]\nfile = %(here)s/from-config.sock\n")
+        let viaConfig = try runCommand(Binaries.drover, ["status", "-c", config])
+        #expect(viaConfig.status == 4)
+        #expect(viaConfig.stderr.contains("from-config.sock"))
+    }
+}
