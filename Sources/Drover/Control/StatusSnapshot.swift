@@ -1,0 +1,124 @@
+/// One process as every status view shows it (CLI lines, `/v1/status`
+/// JSON, `/metrics`, the admin page). The daemon fills it on its reactor
+/// thread; renderers are pure functions of it, so they are tested without
+/// a running supervisor.
+public struct ProcessSnapshot: Sendable, Equatable {
+    /// `group:process`, the name commands take.
+    public var name: String
+    public var group: String
+    public var program: String
+    public var process: String
+    public var state: ProcessState
+    /// Meaningful only while RUNNING; the JSON writes null otherwise.
+    public var health: HealthFlag
+    public var pid: Int32?
+    /// Seconds since the current process was spawned; nil when there is no process.
+    public var uptimeSeconds: Double?
+    /// When it was last spawned; nil when it never was.
+    public var startedWallNs: Int64?
+    /// When it last exited or was stopped; nil when it never did.
+    public var exitedWallNs: Int64?
+    /// How it last ended, kept structured so views can say "exited with 1"
+    /// or "killed by SIGKILL" without parsing text.
+    public var lastExit: ExitStatus?
+    /// Seconds until the next start attempt (BACKOFF).
+    public var retryInSeconds: Double?
+    /// Why the last spawn failed (no such file, permission…).
+    public var spawnError: String?
+    public var restarts: Int
+    public var inflight: Int
+    /// Resident memory of the process group, when measured.
+    public var rssBytes: Int?
+    public var port: Int?
+
+    public init(name: String, group: String, program: String, process: String, state: ProcessState,
+                health: HealthFlag = .starting, pid: Int32? = nil, uptimeSeconds: Double? = nil,
+                startedWallNs: Int64? = nil, exitedWallNs: Int64? = nil, lastExit: ExitStatus? = nil,
+                retryInSeconds: Double? = nil, spawnError: String? = nil, restarts: Int = 0, inflight: Int = 0,
+                rssBytes: Int? = nil, port: Int? = nil) {
+        self.name = name
+        self.group = group
+        self.program = program
+        self.process = process
+        self.state = state
+        self.health = health
+        self.pid = pid
+        self.uptimeSeconds = uptimeSeconds
+        self.startedWallNs = startedWallNs
+        self.exitedWallNs = exitedWallNs
+        self.lastExit = lastExit
+        self.retryInSeconds = retryInSeconds
+        self.spawnError = spawnError
+        self.restarts = restarts
+        self.inflight = inflight
+        self.rssBytes = rssBytes
+        self.port = port
+    }
+
+    /// `exit status 1` / `terminated by SIGKILL`, as the event log words it.
+    public var exitDescription: String? { lastExit?.description }
+
+    /// The health flag where it means something: on a RUNNING process.
+    public var runningHealth: HealthFlag? { state == .running ? health : nil }
+}
+
+extension ProcessSnapshot {
+    /// Reads a managed process at `now`. Call on the thread that owns it.
+    init(_ managed: ManagedProcess, now: Instant, rssBytes: Int? = nil) {
+        let running = managed.pid > 0
+        self.init(
+            name: managed.name, group: managed.spec.groupName, program: managed.spec.programName,
+            process: managed.spec.name, state: managed.state, health: managed.health,
+            pid: running ? managed.pid : nil,
+            uptimeSeconds: running ? managed.spawnedAt.map { now.seconds(since: $0) } : nil,
+            startedWallNs: managed.everStarted && managed.spawnedWallNs != 0 ? managed.spawnedWallNs : nil,
+            exitedWallNs: managed.exitedWallNs != 0 ? managed.exitedWallNs : nil,
+            lastExit: managed.lastExit,
+            retryInSeconds: managed.state == .backoff ? managed.retryAt.map { $0.seconds(since: now) } : nil,
+            spawnError: managed.lastSpawnError,
+            restarts: managed.restarts, inflight: managed.inflight,
+            rssBytes: rssBytes, port: managed.spec.port)
+    }
+}
+
+/// One `[proxy:x]` as status views show it.
+public struct ProxySnapshot: Sendable, Equatable {
+    public var name: String
+    /// As configured: `127.0.0.1:8080`, `:8080`, `unix:/path`.
+    public var listen: String
+    /// The program or group whose ready workers serve.
+    public var upstream: String
+    public var readyWorkers: Int
+    public var totalWorkers: Int
+
+    public init(name: String, listen: String, upstream: String, readyWorkers: Int, totalWorkers: Int) {
+        self.name = name
+        self.listen = listen
+        self.upstream = upstream
+        self.readyWorkers = readyWorkers
+        self.totalWorkers = totalWorkers
+    }
+}
+
+/// The whole supervisor at one instant.
+public struct StatusSnapshot: Sendable, Equatable {
+    public var supervisorPid: Int32
+    public var version: String
+    public var startedWallNs: Int64
+    public var uptimeSeconds: Double
+    public var configPath: String?
+    /// In the supervisor's order (groups by priority, then process number).
+    public var processes: [ProcessSnapshot]
+    public var proxies: [ProxySnapshot]
+
+    public init(supervisorPid: Int32, version: String, startedWallNs: Int64, uptimeSeconds: Double,
+                configPath: String? = nil, processes: [ProcessSnapshot] = [], proxies: [ProxySnapshot] = []) {
+        self.supervisorPid = supervisorPid
+        self.version = version
+        self.startedWallNs = startedWallNs
+        self.uptimeSeconds = uptimeSeconds
+        self.configPath = configPath
+        self.processes = processes
+        self.proxies = proxies
+    }
+}

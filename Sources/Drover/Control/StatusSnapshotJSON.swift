@@ -1,0 +1,69 @@
+/// The `/v1/status` document (and `drover status --json`). Keys are
+/// snake_case; every key is always present, null when it does not apply, so
+/// a script can index without checking. Times of day are unix seconds
+/// (float, millisecond precision); durations are seconds.
+extension ProcessSnapshot {
+    public var json: JSONValue {
+        var exitCode: JSONValue = .null
+        var exitSignal: JSONValue = .null
+        switch lastExit {
+        case .exited(let code): exitCode = .number(code)
+        case .signaled(let signal, _): exitSignal = .string(Signals.name(signal))
+        case nil: break
+        }
+        return .object([
+            ("name", .string(name)),
+            ("group", .string(group)),
+            ("program", .string(program)),
+            ("process", .string(process)),
+            ("state", .string(state.rawValue)),
+            ("health", .string(runningHealth?.rawValue)),
+            ("pid", .number(pid)),
+            ("uptime", .number(uptimeSeconds)),
+            ("started_at", .number(startedWallNs.map(unixSeconds))),
+            ("exited_at", .number(exitedWallNs.map(unixSeconds))),
+            ("exit_status", .string(exitDescription)),
+            ("exit_code", exitCode),
+            ("exit_signal", exitSignal),
+            ("retry_in", .number(retryInSeconds)),
+            ("spawn_error", .string(spawnError)),
+            ("restarts", .number(restarts)),
+            ("inflight", .number(inflight)),
+            ("rss_bytes", .number(rssBytes)),
+            ("port", .number(port)),
+            ("description", .string(description)),
+        ])
+    }
+}
+
+extension ProxySnapshot {
+    public var json: JSONValue {
+        .object([
+            ("name", .string(name)),
+            ("listen", .string(listen)),
+            ("upstream", .string(upstream)),
+            ("ready_workers", .number(readyWorkers)),
+            ("total_workers", .number(totalWorkers)),
+        ])
+    }
+}
+
+extension StatusSnapshot {
+    public var json: JSONValue {
+        .object([
+            ("pid", .number(supervisorPid)),
+            ("version", .string(version)),
+            ("started_at", .number(unixSeconds(startedWallNs))),
+            ("uptime", .number(uptimeSeconds)),
+            ("config", .string(configPath)),
+            ("processes", .array(processes.map(\.json))),
+            ("proxies", .array(proxies.map(\.json))),
+        ])
+    }
+}
+
+/// Wall-clock nanoseconds as unix seconds with millisecond precision (a
+/// Double cannot hold the nanoseconds exactly, and nobody needs them).
+func unixSeconds(_ wallNs: Int64) -> Double {
+    Double(wallNs / 1_000_000) / 1000
+}
