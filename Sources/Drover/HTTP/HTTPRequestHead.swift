@@ -74,6 +74,12 @@ public struct HTTPRequestHead: Sendable, Equatable {
         return segments
     }
 
+    /// One path segment percent-decoded; nil when an escape is malformed or
+    /// the result is not UTF-8.
+    public static func percentDecoded<S: StringProtocol>(_ segment: S) -> String? {
+        HTTPPercentDecoding.decode(segment)
+    }
+
     public static func == (lhs: HTTPRequestHead, rhs: HTTPRequestHead) -> Bool {
         lhs.method == rhs.method && lhs.target == rhs.target && lhs.version == rhs.version
             && lhs.headers == rhs.headers && lhs.framing == rhs.framing

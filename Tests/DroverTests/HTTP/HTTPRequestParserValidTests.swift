@@ -184,6 +184,12 @@ import Testing
         parser.parse(Feed.bytes("TP/1.1\r\nHost: a\r\n\r\n"), into: &events)
         #expect(parser.isAtMessageBoundary)
         #expect(events.count == 2)
+        // A stray CRLF between requests is not the start of one.
+        parser.parse(Feed.bytes("\r\n"), into: &events)
+        #expect(parser.isAtMessageBoundary)
+        parser.parse(Feed.bytes("\r"), into: &events)
+        #expect(!parser.isAtMessageBoundary)
+        #expect(HTTPRequestHead.percentDecoded("a%2Fb") == "a/b")
     }
 
     @Test("HTTP headers helpers") func HTTPHeadersHelpers() {
