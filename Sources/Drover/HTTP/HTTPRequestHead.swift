@@ -28,6 +28,11 @@ public struct HTTPRequestHead: Sendable, Equatable {
         self.expectsContinue = expectsContinue
     }
 
+    /// An `Expect` other than 100-continue: RFC 9110 §10.1.1 says answer 417.
+    public var hasUnsupportedExpectation: Bool {
+        headers.values(for: "expect").contains { !HTTPSyntax.equalsIgnoringCase($0, "100-continue") }
+    }
+
     /// The target in origin form (`/x?y`): absolute-form targets lose their
     /// scheme and authority, which is what goes upstream (RFC 9112 §3.2.2).
     public var originFormTarget: String {
