@@ -19,9 +19,8 @@ struct HTTPHeadLineReader: Sendable {
     /// Bytes of the completed lines of this head.
     private(set) var headBytes = 0
 
-    /// Whether any byte of a head has arrived (to tell a clean close from a
-    /// truncated head).
-    var isEmpty: Bool { headBytes == 0 && (buffer.isEmpty || lineComplete) }
+    /// Whether part of a line has arrived but not its end.
+    var hasPartialLine: Bool { !buffer.isEmpty && !lineComplete }
 
     /// The last completed line without its CRLF.
     var line: ArraySlice<UInt8> { buffer[0..<(buffer.count - 2)] }

@@ -28,6 +28,11 @@ public struct HTTPRequestHead: Sendable, Equatable {
         self.expectsContinue = expectsContinue
     }
 
+    /// An `Expect` other than 100-continue: RFC 9110 §10.1.1 says answer 417.
+    public var hasUnsupportedExpectation: Bool {
+        headers.values(for: "expect").contains { !HTTPSyntax.equalsIgnoringCase($0, "100-continue") }
+    }
+
     /// The target in origin form (`/x?y`): absolute-form targets lose their
     /// scheme and authority, which is what goes upstream (RFC 9112 §3.2.2).
     public var originFormTarget: String {
@@ -72,6 +77,12 @@ public struct HTTPRequestHead: Sendable, Equatable {
             segments.append(decoded)
         }
         return segments
+    }
+
+    /// One path segment percent-decoded; nil when an escape is malformed or
+    /// the result is not UTF-8.
+    public static func percentDecoded<S: StringProtocol>(_ segment: S) -> String? {
+        HTTPPercentDecoding.decode(segment)
     }
 
     public static func == (lhs: HTTPRequestHead, rhs: HTTPRequestHead) -> Bool {

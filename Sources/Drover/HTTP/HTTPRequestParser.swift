@@ -28,10 +28,11 @@ public struct HTTPRequestParser: Sendable {
         return false
     }
 
-    /// True between requests: nothing of a next request has arrived, so the
-    /// connection can be closed (idle timeout, shutdown) without cutting one.
+    /// True between requests: nothing of a next request has arrived (stray
+    /// empty lines aside), so the connection can be closed (idle timeout,
+    /// shutdown) without cutting one.
     public var isAtMessageBoundary: Bool {
-        if case .head = state { return requestLine == nil && lines.isEmpty }
+        if case .head = state { return requestLine == nil && !lines.hasPartialLine }
         return false
     }
 

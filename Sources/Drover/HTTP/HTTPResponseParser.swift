@@ -34,7 +34,7 @@ public struct HTTPResponseParser: Sendable {
 
     /// True between responses: no byte of a next response has arrived.
     public var isAtMessageBoundary: Bool {
-        if case .head = state { return statusLine == nil && lines.isEmpty }
+        if case .head = state { return statusLine == nil && !lines.hasPartialLine }
         return false
     }
 

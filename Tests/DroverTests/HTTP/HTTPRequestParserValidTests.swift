@@ -96,7 +96,11 @@ import Testing
     @Test("HTTP Expect: 100-continue") func HTTPExpectContinue() {
         let events = Feed.requestEventsCheckingSplits("POST /x HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\nhello")
         #expect(events.first?.head?.expectsContinue == true)
+        #expect(events.first?.head?.hasUnsupportedExpectation == false)
         #expect(events[1] == .body(Feed.bytes("hello")))
+        let odd = Feed.requestEventsCheckingSplits("GET / HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n")
+        #expect(odd.first?.head?.hasUnsupportedExpectation == true)
+        #expect(odd.first?.head?.expectsContinue == false)
         // The head arrives before the body, so the server can answer 100 first.
         var parser = HTTPRequestParser()
         var early: [HTTPRequestEvent] = []
@@ -184,6 +188,12 @@ import Testing
         parser.parse(Feed.bytes("TP/1.1\r\nHost: a\r\n\r\n"), into: &events)
         #expect(parser.isAtMessageBoundary)
         #expect(events.count == 2)
+        // A stray CRLF between requests is not the start of one.
+        parser.parse(Feed.bytes("\r\n"), into: &events)
+        #expect(parser.isAtMessageBoundary)
+        parser.parse(Feed.bytes("\r"), into: &events)
+        #expect(!parser.isAtMessageBoundary)
+        #expect(HTTPRequestHead.percentDecoded("a%2Fb") == "a/b")
     }
 
     @Test("HTTP headers helpers") func HTTPHeadersHelpers() {

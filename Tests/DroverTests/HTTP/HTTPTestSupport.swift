@@ -1,3 +1,4 @@
+import Testing
 @testable import Drover
 
 /// Helpers shared by the HTTP suites: feed whole and byte by byte, and
@@ -44,8 +45,8 @@ enum HTTPTestFeed {
         let whole = requestEvents(input, limits: limits)
         let single = requestEvents(input, limits: limits, pieceSize: 1)
         let sevens = requestEvents(input, limits: limits, pieceSize: 7)
-        precondition(whole == single, "byte-by-byte differs:\n\(whole)\n\(single)")
-        precondition(whole == sevens, "7-byte pieces differ:\n\(whole)\n\(sevens)")
+        #expect(whole == single, "byte-by-byte feeding differs")
+        #expect(whole == sevens, "7-byte pieces differ")
         return whole
     }
 
@@ -78,7 +79,7 @@ enum HTTPTestFeed {
         let input = bytes(text)
         let whole = responseEvents(input, method: method, finish: finish)
         let single = responseEvents(input, method: method, finish: finish, pieceSize: 1)
-        precondition(whole == single, "byte-by-byte differs:\n\(whole)\n\(single)")
+        #expect(whole == single, "byte-by-byte feeding differs")
         return whole
     }
 }
