@@ -60,7 +60,7 @@ struct JSONParser {
     func describeCurrent() -> String {
         guard let byte = current else { return "end of input" }
         if byte >= 0x21 && byte < 0x7F { return "'\(Character(Unicode.Scalar(byte)))'" }
-        return "byte 0x\(hex2(byte))"
+        return "byte 0x\(JSONParser.hexByte(byte))"
     }
 
     mutating func value(depth: Int) throws(JSONError) -> JSONValue {
@@ -194,7 +194,7 @@ struct JSONParser {
             case UInt8(ascii: "\\"):
                 try escape(into: &utf8)
             case 0..<0x20:
-                throw JSONError("unescaped control character 0x\(hex2(byte)) in string", at: position)
+                throw JSONError("unescaped control character 0x\(JSONParser.hexByte(byte)) in string", at: position)
             case 0..<0x80:
                 utf8.append(byte)
                 position += 1
@@ -225,17 +225,17 @@ struct JSONParser {
                 // A high surrogate must be followed at once by `\u` and a low one.
                 guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"),
                       bytes[position + 1] == UInt8(ascii: "u") else {
-                    throw JSONError("high surrogate \\u\(hex4(unit)) not followed by a low surrogate", at: start)
+                    throw JSONError("high surrogate \\u\(JSONParser.hexUnit16(unit)) not followed by a low surrogate", at: start)
                 }
                 let lowStart = position
                 position += 2
                 let low = try hexUnit(escapeStart: lowStart)
                 guard (0xDC00...0xDFFF).contains(low) else {
-                    throw JSONError("high surrogate \\u\(hex4(unit)) followed by \\u\(hex4(low)), not a low surrogate", at: lowStart)
+                    throw JSONError("high surrogate \\u\(JSONParser.hexUnit16(unit)) followed by \\u\(JSONParser.hexUnit16(low)), not a low surrogate", at: lowStart)
                 }
                 scalarValue = 0x10000 + ((UInt32(unit) - 0xD800) << 10) + (UInt32(low) - 0xDC00)
             } else if (0xDC00...0xDFFF).contains(unit) {
-                throw JSONError("lone low surrogate \\u\(hex4(unit))", at: start)
+                throw JSONError("lone low surrogate \\u\(JSONParser.hexUnit16(unit))", at: start)
             }
             // Every non-surrogate value below 0x110000 is a scalar, so this cannot fail.
             guard let scalar = Unicode.Scalar(scalarValue) else {
@@ -284,7 +284,7 @@ struct JSONParser {
         case 0xF0: length = 4; lowest = 0x90
         case 0xF1...0xF3: length = 4
         case 0xF4: length = 4; highest = 0x8F
-        default: throw JSONError("invalid UTF-8 byte 0x\(hex2(lead))", at: start)
+        default: throw JSONError("invalid UTF-8 byte 0x\(JSONParser.hexByte(lead))", at: start)
         }
         guard start + length <= bytes.count else { throw JSONError("truncated UTF-8 sequence", at: start) }
         for index in (start + 1)..<(start + length) {
@@ -297,9 +297,12 @@ struct JSONParser {
     }
 }
 
-func hex2(_ byte: UInt8) -> String {
-    let digits = Array("0123456789abcdef")
-    return String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
-}
+extension JSONParser {
+    /// `0a`: two lower-case hex digits, for error messages and `\u00XX` escapes.
+    static func hexByte(_ byte: UInt8) -> String {
+        let digits = Array("0123456789abcdef")
+        return String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
+    }
 
-func hex4(_ unit: UInt16) -> String { hex2(UInt8(unit >> 8)) + hex2(UInt8(unit & 0xFF)) }
+    static func hexUnit16(_ unit: UInt16) -> String { hexByte(UInt8(unit >> 8)) + hexByte(UInt8(unit & 0xFF)) }
+}

@@ -56,7 +56,7 @@ extension JSONValue {
             case 0x0A: out.append(contentsOf: #"\n"#.utf8)
             case 0x0D: out.append(contentsOf: #"\r"#.utf8)
             case 0x09: out.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20: out.append(contentsOf: "\\u00\(hex2(byte))".utf8)
+            case 0..<0x20: out.append(contentsOf: "\\u00\(JSONParser.hexByte(byte))".utf8)
             default: out.append(byte)
             }
         }

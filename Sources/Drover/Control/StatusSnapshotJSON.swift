@@ -20,8 +20,8 @@ extension ProcessSnapshot {
             ("health", .string(runningHealth?.rawValue)),
             ("pid", .number(pid)),
             ("uptime", .number(uptimeSeconds)),
-            ("started_at", .number(startedWallNs.map(unixSeconds))),
-            ("exited_at", .number(exitedWallNs.map(unixSeconds))),
+            ("started_at", .number(startedWallNs.map(StatusSnapshot.unixSeconds))),
+            ("exited_at", .number(exitedWallNs.map(StatusSnapshot.unixSeconds))),
             ("exit_status", .string(exitDescription)),
             ("exit_code", exitCode),
             ("exit_signal", exitSignal),
@@ -53,7 +53,7 @@ extension StatusSnapshot {
         .object([
             ("pid", .number(supervisorPid)),
             ("version", .string(version)),
-            ("started_at", .number(unixSeconds(startedWallNs))),
+            ("started_at", .number(StatusSnapshot.unixSeconds(startedWallNs))),
             ("uptime", .number(uptimeSeconds)),
             ("config", .string(configPath)),
             ("processes", .array(processes.map(\.json))),
@@ -62,8 +62,10 @@ extension StatusSnapshot {
     }
 }
 
-/// Wall-clock nanoseconds as unix seconds with millisecond precision (a
-/// Double cannot hold the nanoseconds exactly, and nobody needs them).
-func unixSeconds(_ wallNs: Int64) -> Double {
-    Double(wallNs / 1_000_000) / 1000
+extension StatusSnapshot {
+    /// Wall-clock nanoseconds as unix seconds with millisecond precision (a
+    /// Double cannot hold the nanoseconds exactly, and nobody needs them).
+    static func unixSeconds(_ wallNs: Int64) -> Double {
+        Double(wallNs / 1_000_000) / 1000
+    }
 }

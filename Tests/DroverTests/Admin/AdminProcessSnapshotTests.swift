@@ -1,0 +1,61 @@
+import Glibc
+import Testing
+@testable import Drover
+
+/// Reading a ManagedProcess into a snapshot: what the daemon hands every view.
+@Suite struct AdminProcessSnapshotTests {
+    func managed() -> ManagedProcess {
+        let spec = ProcessSpec(programName: "web", groupName: "pool", name: "web_01", number: 1, index: 1,
+                               argv: ["/bin/true"], port: 8001)
+        return ManagedProcess(spec: spec, stdout: OutputCapture(ringCapacity: 64, sink: nil, mirror: nil, prefix: "web_01"),
+                              stderr: nil)
+    }
+
+    @Test func adminNeverStartedProcess() {
+        let snapshot = ProcessSnapshot(managed(), now: Instant(nanoseconds: 5_000_000_000))
+        #expect(snapshot.name == "pool:web_01")
+        #expect(snapshot.group == "pool")
+        #expect(snapshot.program == "web")
+        #expect(snapshot.process == "web_01")
+        #expect(snapshot.state == .stopped)
+        #expect(snapshot.pid == nil && snapshot.uptimeSeconds == nil && snapshot.startedWallNs == nil)
+        #expect(snapshot.exitedWallNs == nil && snapshot.lastExit == nil && snapshot.retryInSeconds == nil)
+        #expect(snapshot.port == 8001)
+        #expect(snapshot.description == "Not started")
+    }
+
+    @Test func adminRunningProcess() {
+        let process = managed()
+        process.state = .running
+        process.health = .ready
+        process.pid = 4242
+        process.spawnedAt = Instant(nanoseconds: 1_000_000_000)
+        process.spawnedWallNs = 1_700_000_000_000_000_000
+        process.everStarted = true
+        process.restarts = 3
+        process.inflight = 2
+        let snapshot = ProcessSnapshot(process, now: Instant(nanoseconds: 11_500_000_000), rssBytes: 1024)
+        #expect(snapshot.pid == 4242)
+        #expect(snapshot.uptimeSeconds == 10.5)
+        #expect(snapshot.startedWallNs == 1_700_000_000_000_000_000)
+        #expect(snapshot.restarts == 3 && snapshot.inflight == 2 && snapshot.rssBytes == 1024)
+        #expect(snapshot.description == "pid 4242, uptime 0:00:10, ready, 2 in flight")
+    }
+
+    @Test func adminBackoffProcessCountsDownItsRetry() {
+        let process = managed()
+        process.state = .backoff
+        process.everStarted = true
+        process.spawnedWallNs = 1_700_000_000_000_000_000
+        process.exitedWallNs = 1_700_000_005_000_000_000
+        process.lastExit = .signaled(SIGKILL, coreDumped: false)
+        process.retryAt = Instant(nanoseconds: 8_000_000_000)
+        let snapshot = ProcessSnapshot(process, now: Instant(nanoseconds: 6_000_000_000))
+        #expect(snapshot.pid == nil && snapshot.uptimeSeconds == nil)
+        #expect(snapshot.retryInSeconds == 2)
+        #expect(snapshot.exitedWallNs == 1_700_000_005_000_000_000)
+        #expect(snapshot.description == "killed by SIGKILL at \(WallClock.timeOfDay(1_700_000_005_000_000_000)), retry in 2.0s")
+        process.state = .fatal
+        #expect(ProcessSnapshot(process, now: Instant(nanoseconds: 6_000_000_000)).retryInSeconds == nil, "no retry outside BACKOFF")
+    }
+}
