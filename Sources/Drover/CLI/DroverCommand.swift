@@ -18,8 +18,14 @@ public enum DroverCommand {
         var usage: String
         var options: [(String, String)] = []
         var discussion: String = ""
-        /// Needs the control socket, which comes with the control issue.
+        /// Talks to the daemon through the control socket.
         var needsDaemon = false
+
+        /// What every client command takes, after its own options.
+        static let socketOptions: [(String, String)] = [
+            ("-s, --socket <path>", "The control socket (default: $DROVER_SOCKET, the config's [unix_http_server] file, ./drover.sock)."),
+            ("-c, --config <file>", "Where to find [unix_http_server] file (default: ./supervisor.conf)."),
+        ]
     }
 
     static let subcommands: [Subcommand] = [
@@ -42,15 +48,27 @@ public enum DroverCommand {
                    usage: "drover check [-c <file>]",
                    options: [("-c, --config <file>", "The config file (default: ./supervisor.conf).")],
                    discussion: "Exits 0 when the config is valid (warnings are printed to stderr), 1 when it is not."),
-        Subcommand(name: "status", abstract: "Show one line per process.", usage: "drover status [<name> ...] [--json]", needsDaemon: true),
+        Subcommand(name: "status", abstract: "Show one line per process.", usage: "drover status [<name> ...] [--json]",
+                   options: [("--json", "Print the daemon's JSON instead of lines.")],
+                   discussion: """
+                   Names are group:process, group (or group:*), a program, or all. Exits 0 when every
+                   named process is RUNNING, 3 when one is not, 4 when a name does not exist or the
+                   daemon cannot be reached.
+                   """, needsDaemon: true),
         Subcommand(name: "start", abstract: "Start processes.", usage: "drover start <name> ...", needsDaemon: true),
         Subcommand(name: "stop", abstract: "Stop processes.", usage: "drover stop <name> ...", needsDaemon: true),
         Subcommand(name: "restart", abstract: "Restart processes (--rolling: one at a time, no failed request).",
-                   usage: "drover restart [--rolling] <name> ...", needsDaemon: true),
+                   usage: "drover restart [--rolling] <name> ...",
+                   options: [("--rolling", "Replace a program's workers one at a time, each ready before the next stops.")],
+                   needsDaemon: true),
         Subcommand(name: "scale", abstract: "Grow or shrink a pool at run time.", usage: "drover scale <program> <n>", needsDaemon: true),
         Subcommand(name: "signal", abstract: "Send a signal to processes.", usage: "drover signal <signal> <name> ...", needsDaemon: true),
         Subcommand(name: "tail", abstract: "Show a worker's log; -f follows until Ctrl-C.",
-                   usage: "drover tail [-f] [-n <lines>] [--stderr] <name>", needsDaemon: true),
+                   usage: "drover tail [-f] [-n <lines>] [--stderr] <name>",
+                   options: [("-f, --follow", "Keep printing new output until Ctrl-C."),
+                             ("-n, --lines <n>", "How many recent lines to print first (default: 10)."),
+                             ("--stderr", "The worker's stderr instead of its stdout.")],
+                   needsDaemon: true),
         Subcommand(name: "reload", abstract: "Re-read the config and apply the difference.", usage: "drover reload", needsDaemon: true),
         Subcommand(name: "shutdown", abstract: "Stop everything gracefully, then exit.", usage: "drover shutdown", needsDaemon: true),
         Subcommand(name: "pid", abstract: "Print the supervisor's or a process's pid.", usage: "drover pid [<name>]", needsDaemon: true),
@@ -91,8 +109,7 @@ public enum DroverCommand {
                 print(versionText())
                 return 0
             default:
-                writeErr("drover \(subcommand.name): the control socket is not built yet in this version, so there is no daemon to talk to\n")
-                return 1
+                return try ClientCommands.run(subcommand, rest)
             }
         } catch let error as UsageError {
             writeErr("Error: \(error.message)\n")
@@ -150,7 +167,8 @@ public enum DroverCommand {
         var text = "OVERVIEW: \(sub.abstract)\n"
         if !sub.discussion.isEmpty { text += "\n" + sub.discussion + "\n" }
         text += "\nUSAGE: \(sub.usage)\n\nOPTIONS:\n"
-        for (flag, meaning) in sub.options { text += "  " + flag.padding(toLength: 22) + "  " + meaning + "\n" }
+        let options = sub.options + (sub.needsDaemon ? Subcommand.socketOptions : [])
+        for (flag, meaning) in options { text += "  " + flag.padding(toLength: 22) + "  " + meaning + "\n" }
         text += "  " + "-h, --help".padding(toLength: 22) + "  Show help information.\n"
         return text
     }

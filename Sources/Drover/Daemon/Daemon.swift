@@ -26,9 +26,14 @@ public final class Daemon {
     private var exitCode: Int32 = 0
     private var shutdownRequests = 0
     private var finished = false
+    private let environment: [String: String]
+    private let startedAt = Instant.now
+    private let startedWallNs = WallClock.nowNanoseconds()
+    private lazy var endpoints = ControlEndpoints(reactor: reactor, log: log)
 
     public init(settings: Settings, selfExecutable: String, environment: [String: String]) throws(SystemError) {
         self.settings = settings
+        self.environment = environment
         let config = settings.config
         reactor = try Reactor()
         console = (ConsoleWriter(descriptor: .standardOutput, reactor: reactor),
@@ -65,6 +70,15 @@ public final class Daemon {
             log.error("drover", "cannot start: \(error)")
             return 1
         }
+        do {
+            try openEndpoints()
+        } catch {
+            log.error("drover", "cannot start: \(error)")
+            console.stderr.write("drover: \(error)\n")
+            console.stdout.drain()
+            console.stderr.drain()
+            return 1
+        }
         writePidfile()
         for proxy in config.proxies {
             log.warn("drover", "[proxy:\(proxy.name)] on \(proxy.listen) is not served by this build yet")
@@ -76,10 +90,68 @@ public final class Daemon {
             log.warn("drover", "no programs configured; waiting for a signal")
         }
         reactor.run()
+        endpoints.close()
         removePidfile()
         console.stdout.drain()
         console.stderr.drain()
         return exitCode
+    }
+
+    // MARK: Control
+
+    private func openEndpoints() throws(SystemError) {
+        let config = settings.config
+        let api = ControlAPI(
+            supervisor: supervisor,
+            snapshot: { [unowned self] in self.snapshot(withMemory: false) },
+            reload: { [unowned self] in self.reload(origin: "reload") },
+            shutdown: { [unowned self] in
+                // After the answer is on its way.
+                self.reactor.schedule(after: 0) { [unowned self] in self.requestShutdown(reason: "drover shutdown") }
+            })
+        if settings.tiniMode && config.unixHTTPServer == nil && environment["DROVER_SOCKET"] == nil {
+            // A lone tini-style child: no socket in the working directory unless asked for.
+        } else {
+            try endpoints.openControl(config.unixHTTPServer, environment: environment, api: api)
+        }
+        guard let address = config.supervisord.adminListen else { return }
+        var token: [UInt8]?
+        if let path = config.supervisord.adminTokenFile {
+            switch BearerToken.load(path: path) {
+            case .success(let loaded):
+                token = loaded.token
+                if let warning = loaded.warning { log.warn("drover", warning) }
+            case .failure(let error):
+                throw SystemError("admin_token_file", errno: EINVAL, context: error.description)
+            }
+        }
+        let admin = AdminAPI(control: api, token: token,
+                             snapshot: { [unowned self] withMemory in self.snapshot(withMemory: withMemory) },
+                             readiness: { [unowned self] in self.isReady() })
+        try endpoints.openAdmin(address, tokenFile: config.supervisord.adminTokenFile, api: admin)
+    }
+
+    private func snapshot(withMemory: Bool) -> StatusSnapshot {
+        supervisor.snapshot(startedWallNs: startedWallNs, startedAt: startedAt, configPath: settings.config.path,
+                            proxies: settings.config.proxies, withMemory: withMemory)
+    }
+
+    /// `/readyz`: every proxied pool has a ready worker; without proxies,
+    /// every program that starts on its own has one running.
+    private func isReady() -> Bool {
+        let proxies = settings.config.proxies
+        if !proxies.isEmpty {
+            return proxies.allSatisfy { proxy in
+                supervisor.processes.contains { ($0.spec.programName == proxy.upstream || $0.spec.groupName == proxy.upstream) && $0.isServing }
+            }
+        }
+        let programs = Set(supervisor.processes.filter(\.spec.autostart).map(\.spec.programName))
+        return programs.allSatisfy { name in supervisor.processes.contains { $0.spec.programName == name && $0.isServing } }
+    }
+
+    private func requestShutdown(reason: String) {
+        shutdownRequests += 1
+        if shutdownRequests == 1 { gracefulShutdown(reason: reason) } else { fastShutdown(reason: "second \(reason)") }
     }
 
     // MARK: Signals
@@ -107,12 +179,7 @@ public final class Daemon {
         }
         switch signal {
         case SIGTERM, SIGINT:
-            shutdownRequests += 1
-            if shutdownRequests == 1 {
-                gracefulShutdown(reason: Signals.name(signal))
-            } else {
-                fastShutdown(reason: "second \(Signals.name(signal))")
-            }
+            requestShutdown(reason: Signals.name(signal))
         case SIGQUIT:
             fastShutdown(reason: Signals.name(signal))
         case SIGHUP:

@@ -44,7 +44,7 @@ import Testing
         let processes = parsed?["processes"] as? [[String: Any]] ?? []
         #expect(processes.count == 3)
         #expect(processes.first { $0["name"] as? String == "web:web_00" }?["state"] as? String == "RUNNING")
-        #expect((parsed?["supervisor"] as? [String: Any])?["pid"] as? Int == Int(daemon.drover.pid))
+        #expect(parsed?["pid"] as? Int == Int(daemon.drover.pid))
     }
 
     @Test func startStopRestartByNameGroupAndAll() throws {
@@ -107,6 +107,8 @@ import Testing
         #expect(waitUntil(timeout: 1.5) { String(decoding: seen.get(), as: UTF8.self).contains("tick") }, "a new line within a second")
         #expect(follower.isRunning, "-f keeps following")
         follower.interrupt()
+        #expect(waitUntil(timeout: 5) { !follower.isRunning }, "Ctrl-C ends tail -f")
+        if follower.isRunning { kill(follower.processIdentifier, SIGKILL) }
         follower.waitUntilExit()
     }
 

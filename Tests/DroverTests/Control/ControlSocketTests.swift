@@ -101,10 +101,11 @@ import Testing
 
         let group = DispatchGroup()
         let failures = LockedData()
+        let socketPath = daemon.socket
         for _ in 0..<40 {
             group.enter()
             DispatchQueue.global().async {
-                if RawHTTP.get(unix: daemon.socket, "/v1/status")?.status != 200 { failures.append(Data([1])) }
+                if RawHTTP.get(unix: socketPath, "/v1/status")?.status != 200 { failures.append(Data([1])) }
                 group.leave()
             }
         }

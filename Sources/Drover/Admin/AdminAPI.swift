@@ -1,0 +1,55 @@
+/// The admin listener (`admin_listen`, off by default): probes for
+/// Kubernetes, Prometheus metrics, a status page for a person, and the
+/// `/v1/` API, where anything that changes state needs the bearer token.
+final class AdminAPI {
+    private let control: ControlAPI
+    private let snapshot: (_ withMemory: Bool) -> StatusSnapshot
+    private let token: [UInt8]?
+    private let readiness: () -> Bool
+
+    init(control: ControlAPI, token: [UInt8]?, snapshot: @escaping (_ withMemory: Bool) -> StatusSnapshot,
+         readiness: @escaping () -> Bool) {
+        self.control = control
+        self.token = token
+        self.snapshot = snapshot
+        self.readiness = readiness
+    }
+
+    func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        let head = request.head
+        let readOnly = head.method == "GET" || head.method == "HEAD"
+        switch head.path {
+        case "/healthz":
+            guard readOnly else { return ControlAPI.error(responder, 405, "use GET", "method_not_allowed", headers: [("Allow", "GET")]) }
+            responder.respond(status: 200, text: "ok\n")
+        case "/readyz":
+            guard readOnly else { return ControlAPI.error(responder, 405, "use GET", "method_not_allowed", headers: [("Allow", "GET")]) }
+            if readiness() {
+                responder.respond(status: 200, text: "ready\n")
+            } else {
+                responder.respond(status: 503, text: "not ready: a proxied pool has no ready worker\n")
+            }
+        case "/metrics":
+            guard readOnly else { return ControlAPI.error(responder, 405, "use GET", "method_not_allowed", headers: [("Allow", "GET")]) }
+            responder.respond(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                              text: PrometheusMetrics.render(snapshot(true)))
+        case "/", "/index.html":
+            guard readOnly else { return ControlAPI.error(responder, 405, "use GET", "method_not_allowed", headers: [("Allow", "GET")]) }
+            responder.respond(status: 200, contentType: "text/html; charset=utf-8", text: StatusPage.render(snapshot(true)))
+        default:
+            guard head.path.hasPrefix("/v1/") else {
+                return ControlAPI.error(responder, 404, "no such path \(head.path)", "not_found")
+            }
+            if ControlAPI.changesState(request) {
+                guard let token else {
+                    return ControlAPI.error(responder, 403, "changes over the admin listener need admin_token_file in [supervisord]", "no_token_configured")
+                }
+                guard BearerToken.matches(authorizationHeader: head.headers["authorization"], token: token) else {
+                    return ControlAPI.error(responder, 401, "missing or wrong bearer token", "unauthorized",
+                                            headers: [("WWW-Authenticate", "Bearer realm=\"drover\"")])
+                }
+            }
+            control.handle(request, responder)
+        }
+    }
+}
