@@ -74,15 +74,10 @@ struct ControlClient {
     private func connect() throws(Unreachable) -> FileDescriptor {
         let raw = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard raw >= 0 else { throw Unreachable(socket: socketPath, reason: String(cString: strerror(errno))) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard socketPath.utf8.count < capacity else {
+        var address: sockaddr_un
+        do throws(SystemError) { address = try Listener.unixAddress(socketPath) } catch {
             Glibc.close(raw)
             throw Unreachable(socket: socketPath, reason: "path too long for a unix socket")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { bytes in
-            for (index, byte) in socketPath.utf8.enumerated() { bytes[index] = byte }
         }
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {

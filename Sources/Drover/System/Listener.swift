@@ -19,15 +19,7 @@ public enum Listener {
             }
             unlink(path)
         }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard path.utf8.count < capacity else {
-            throw SystemError("bind", errno: ENAMETOOLONG, context: "\(path) (unix socket paths are limited to \(capacity - 1) bytes)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
-        }
+        var address = try unixAddress(path)
         let fd = try socket(domain: AF_UNIX)
         // bind creates the file with 0777 & ~umask: narrow the umask to the
         // wanted mode for that moment, then make the mode exact.
@@ -54,13 +46,8 @@ public enum Listener {
 
     /// Whether a process accepts connections on the unix socket at `path`.
     static func isServed(_ path: String) -> Bool {
-        guard let fd = try? socket(domain: AF_UNIX) else { return false }
+        guard var address = try? unixAddress(path), let fd = try? socket(domain: AF_UNIX) else { return false }
         defer { fd.close() }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
-        }
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
@@ -68,6 +55,20 @@ public enum Listener {
         }
         // Non-blocking: EAGAIN means a full backlog, which is still someone serving.
         return result == 0 || cs_errno() == EAGAIN || cs_errno() == EINPROGRESS
+    }
+
+    /// The sockaddr of a unix socket path (at most 107 bytes on Linux).
+    public static func unixAddress(_ path: String) throws(SystemError) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard !path.isEmpty, path.utf8.count < capacity else {
+            throw SystemError("bind", errno: ENAMETOOLONG, context: "\(path) (unix socket paths are limited to \(capacity - 1) bytes)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        return address
     }
 
     /// A TCP listener on an IPv4 host (or "0.0.0.0") and port.
