@@ -155,8 +155,9 @@ final class HTTPServerConnection {
             switch result {
             case .wouldBlock: return
             case .endOfFile:
-                // The client is done sending; finish answering what it asked, then close.
-                if active == nil && queue.isEmpty && currentHead == nil { return close() }
+                // The client is done sending; finish answering what it asked, then
+                // close. A request cut off half way can never complete: drop it.
+                if active == nil && queue.isEmpty && pendingRejection == nil { return close() }
                 closeWhenFlushed = true
                 pauseReading()
                 return
@@ -295,7 +296,7 @@ final class HTTPServerConnection {
         reactor.cancel(timer)
         timer = reactor.schedule(after: seconds) { [unowned self] in
             self.timer = nil
-            if self.currentHead != nil || !self.parserIsIdle {
+            if self.currentHead != nil {
                 // Too slow to send a request (slowloris): 408, then close.
                 self.rejectAfterQueue(status: 408, reason: "request not received in time")
                 self.dispatchNext()
@@ -304,8 +305,6 @@ final class HTTPServerConnection {
             }
         }
     }
-
-    private var parserIsIdle: Bool { currentHead == nil }
 
     func close() {
         guard !closed else { return }
