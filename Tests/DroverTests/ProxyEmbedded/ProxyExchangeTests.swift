@@ -205,3 +205,29 @@ extension EmbeddedProxy {
     /// Bytes the proxy holds for its clients.
     func proxyClientPendingBytes() -> Int { proxy.clientPendingBytes }
 }
+
+/// Inputs that once could have worn the stack or the loop down.
+@Suite struct ProxyHostileInputTests {
+    /// Thousands of pipelined requests answered synchronously (queue full,
+    /// no worker) are answered one after another, not by recursion.
+    @Test func thousandsOfPipelinedRefusalsDoNotRecurse() throws {
+        let t = try EmbeddedProxy { $0.queueSize = 0 }
+        let client = t.connectClient()
+        defer { close(client) }
+        let count = 3000
+        let request = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+        RawSocket.send(client, String(repeating: request, count: count))
+        var answers = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var text = ""
+        for _ in 0..<2000 where answers < count {
+            t.step()
+            let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n > 0 {
+                text += String(decoding: buffer[..<n], as: UTF8.self)
+                answers = text.components(separatedBy: "HTTP/1.1 503 ").count - 1
+            }
+        }
+        #expect(answers == count)
+    }
+}
