@@ -92,6 +92,11 @@ public final class Daemon {
         }
         writePidfile()
         supervisor.proxiedUpstreams = Set(config.proxies.map(\.upstream))
+        supervisor.reservedPorts = Set(config.proxies.compactMap { proxy -> Int? in
+            if case .tcp(_, let port) = proxy.listen { return port }
+            return nil
+        })
+        if let admin = config.supervisord.adminListen, case .tcp(_, let port) = admin { supervisor.reservedPorts.insert(port) }
         for program in config.programs { supervisor.add(program: program) }
         if settings.tiniMode { watchLoneChild() } else { followMembership() }
         supervisor.startAll()
