@@ -354,3 +354,14 @@ int cs_poll_readable(int fd) {
     if (n < 0) return 1;
     return n > 0 ? 1 : 0;
 }
+
+#include <sys/random.h>
+uint64_t cs_random_u64(void) {
+    uint64_t value = 0;
+    if (getrandom(&value, sizeof value, GRND_NONBLOCK) != sizeof value) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        value = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16);
+    }
+    return value;
+}

@@ -94,5 +94,7 @@ int cs_local_port(int fd);
 // Whether the socket has unread input or EOF waiting, without blocking:
 // 1 readable/EOF/error, 0 quiet (the pooled-connection check).
 int cs_poll_readable(int fd);
+// 64 bits from the kernel's random pool (getrandom), for request ids.
+uint64_t cs_random_u64(void);
 
 #endif

@@ -70,10 +70,16 @@ struct ByteBuffer {
         storage[(readerIndex + range.lowerBound)..<(readerIndex + range.upperBound)]
     }
 
-    func withReadableBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try storage.withUnsafeBytes { raw in
-            try body(UnsafeRawBufferPointer(rebasing: raw[readerIndex...]))
+    func withReadableBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let start = readerIndex
+        let result: Result<R, E> = storage.withUnsafeBytes { raw in
+            do throws(E) {
+                return .success(try body(UnsafeRawBufferPointer(rebasing: raw[start...])))
+            } catch {
+                return .failure(error)
+            }
         }
+        return try result.get()
     }
 
     var readableArray: [UInt8] { Array(storage[readerIndex...]) }

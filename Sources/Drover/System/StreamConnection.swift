@@ -17,11 +17,15 @@ protocol StreamConnectionDelegate: AnyObject {
     func connectionFailed(_ connection: StreamConnection, errno: Int32)
     /// The connection's one deadline passed.
     func connectionDeadline(_ connection: StreamConnection)
+    /// Last word: the descriptor is closed (after `connectionFailed`, or
+    /// from `close`/`abort`/a flush-then-close). Owners drop it here.
+    func connectionDidClose(_ connection: StreamConnection)
 }
 
 extension StreamConnectionDelegate {
     func connectionConnected(_ connection: StreamConnection) {}
     func connectionWriteDrained(_ connection: StreamConnection) {}
+    func connectionDidClose(_ connection: StreamConnection) {}
 }
 
 /// A non-blocking stream socket on the reactor: reads into the loop's
@@ -299,12 +303,14 @@ final class StreamConnection {
         guard state != .closed else { return }
         teardown()
         delegate?.connectionFailed(self, errno: code)
+        delegate?.connectionDidClose(self)
     }
 
     /// Closes now; queued output is dropped.
     func close() {
         guard state != .closed else { return }
         teardown()
+        delegate?.connectionDidClose(self)
     }
 
     /// Closes with RST: the peer must not take what it got for a whole answer.
@@ -312,6 +318,7 @@ final class StreamConnection {
         guard state != .closed else { return }
         _ = cs_set_linger_zero(fd.rawValue)
         teardown()
+        delegate?.connectionDidClose(self)
     }
 
     private func teardown() {
