@@ -177,9 +177,7 @@ final class HTTPServerConnection: StreamConnectionDelegate {
 
     init(fd: FileDescriptor, peer: String, reactor: Reactor, options: Options,
          handler: @escaping (HTTPRequest, HTTPResponder) -> Void, onClose: @escaping (HTTPServerConnection) -> Void) {
-        // Watermarks 1/0: the stream reports "drained" each time its queue
-        // empties, which is when a closing answer has been handed to the kernel.
-        stream = StreamConnection(fd: fd, reactor: reactor, highWatermark: 1, lowWatermark: 0)
+        stream = StreamConnection(fd: fd, reactor: reactor)
         self.peer = peer
         self.options = options
         self.handler = handler
@@ -220,13 +218,19 @@ final class HTTPServerConnection: StreamConnectionDelegate {
         dispatch()
     }
 
-    func connectionWriteDrained(_ connection: StreamConnection) {
-        // Only finish here: a drain can come from inside our own flush.
-        finishIfDone()
-    }
+    func connectionFailed(_ connection: StreamConnection, errno: Int32) {}
 
-    func connectionFailed(_ connection: StreamConnection, errno: Int32) {
-        close()
+    /// The stream's last word, however it closed (reset, `close`, or after
+    /// flushing the last answer): everything is released here.
+    func connectionDidClose(_ connection: StreamConnection) {
+        guard !closed else { return }
+        closed = true
+        queue.removeAll()
+        held.clear()
+        let responder = active
+        active = nil
+        responder?.connectionClosed()
+        onClose(self)
     }
 
     /// Parses `bytes` until the queue is full; returns how many were used.
@@ -416,10 +420,12 @@ final class HTTPServerConnection: StreamConnectionDelegate {
 
     /// Closes once the last answer is handed to the kernel: after a closing
     /// answer, or after the client's EOF once everything it asked is answered
-    /// (a request it cut off half way can never complete).
+    /// (a request it cut off half way can never complete). A half-closed
+    /// client still gets every byte: the stream stops watching its input and
+    /// goes on writing.
     private func finishIfDone() {
         guard !closed, !dispatching, active == nil, queue.isEmpty, closing || readEOF else { return }
-        if stream.pendingBytes == 0 { close() }
+        stream.closeAfterFlushing()
     }
 
     // MARK: Deadline
@@ -469,15 +475,9 @@ final class HTTPServerConnection: StreamConnectionDelegate {
 
     // MARK: Closing
 
+    /// Closes now, dropping queued output (`connectionDidClose` follows).
     func close() {
         guard !closed else { return }
-        closed = true
         stream.close()
-        queue.removeAll()
-        held.clear()
-        let responder = active
-        active = nil
-        responder?.connectionClosed()
-        onClose(self)
     }
 }

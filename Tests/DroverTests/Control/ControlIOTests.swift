@@ -116,7 +116,7 @@ let ticksPerSecond = Int(sysconf(Int32(_SC_CLK_TCK)))
         defer { dir.cleanup() }
         dir.write("token", "t0ken-for-body-test\n")
         chmod(dir.file("token"), 0o600)
-        let port = 41960
+        let port = 24960
         let drover = try DroverHarness(config: """
             [supervisord]
             admin_listen = 127.0.0.1:\(port)
