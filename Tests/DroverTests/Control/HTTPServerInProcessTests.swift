@@ -236,6 +236,37 @@ final class InProcessServer {
         #expect(host.handled == count)
     }
 
+    @Test func afterTheClientsEOFQueuedRequestsAreAnsweredAndACutOffOneIsDropped() throws {
+        var options = HTTPServerConnection.Options()
+        options.requestTimeout = .seconds(30)
+        let host = try InProcessServer(options: options) { request, responder, reactor in
+            reactor.schedule(after: .milliseconds(20)) { responder.respond(status: 200, text: request.head.target) }
+        }
+        let flags = SharedFlags()
+        let path = host.path
+        host.client(flags, "pipelined") {
+            guard let client = TestClient(unix: path) else { return }
+            client.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n")
+            shutdown(client.fd, Int32(SHUT_WR))
+            var got: [String] = []
+            while let answer = client.readAnswer() { got.append("\(answer.text):\(answer.header("connection") ?? "")") }
+            flags.put("pipelined", text: got.joined(separator: ","))
+        }
+        host.client(flags, "cut") {
+            guard let client = TestClient(unix: path) else { return }
+            let start = Date()
+            client.send("GET /v1/status HTTP/1.1\r\nHost: x\r\n")
+            shutdown(client.fd, Int32(SHUT_WR))
+            if client.readsEOF() { flags.put("cut.ms", Int(Date().timeIntervalSince(start) * 1000)) }
+        }
+        host.driver.when("clients done", { flags.isSet("pipelined") && flags.isSet("cut") })
+        #expect(host.driver.run() == nil)
+        #expect(flags.text("pipelined") == "/a:keep-alive,/b:keep-alive,/c:close", "all answered; only the last says close")
+        #expect((flags.value("cut.ms") ?? .max) < 5_000, "a request cut off by EOF closes at once, not at the request timeout")
+        #expect(host.handled == 3)
+        #expect(host.server.openConnections == 0)
+    }
+
     @Test func refusedOnItsHeadTheBodyIsNeverRead() throws {
         var options = HTTPServerConnection.Options()
         options.inspectHead = { head in
