@@ -93,7 +93,7 @@ public enum PrometheusMetrics {
         for (proxy, traffic) in active { out.sample("drover_proxy_queue_length", proxyLabels(proxy), Double(traffic.queueLength)) }
         out.histogram("drover_proxy_queue_wait_seconds", "Time requests waited in the queue before a worker took them.",
                       active.map { (proxyLabels($0.0), $0.1.queueWait) })
-        out.histogram("drover_proxy_upstream_seconds", "Time from sending a request to a worker until its answer began.",
+        out.histogram("drover_proxy_upstream_seconds", "Time from sending a request to a worker until its answer was complete.",
                       active.map { (proxyLabels($0.0), $0.1.upstreamTime) })
         out.family("drover_proxy_retries_total", .counter, "Requests re-sent to another worker after a refused or reset connection.")
         for (proxy, traffic) in active { out.sample("drover_proxy_retries_total", proxyLabels(proxy), Double(traffic.retries)) }

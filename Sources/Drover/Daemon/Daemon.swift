@@ -329,7 +329,15 @@ public final class Daemon {
             return .failure(error)
         }
         for warning in config.warnings { log.warn("drover", "config: \(warning)") }
-        settings.config = config
+        if config.proxies != settings.config.proxies {
+            // Listeners and their settings are opened once; a reload keeps them.
+            log.warn("drover", "\(origin): [proxy:*] sections changed; proxies keep their settings until drover restarts")
+            var kept = config
+            kept.proxies = settings.config.proxies
+            settings.config = kept
+        } else {
+            settings.config = config
+        }
         let summary = supervisor.apply(config) { [unowned self] error in
             if let error { self.log.error("drover", "\(origin): \(error.message)") }
         }
