@@ -131,9 +131,7 @@ private final class PeerReader {
         driver.wait(.milliseconds(50), "settle")
         #expect(driver.run() == nil)
         #expect(peer.bytes == Array("answer".utf8))
-        withKnownIssue("StreamConnection reports a clean two-way shutdown (EPOLLHUP without EPOLLERR) as ECONNRESET") {
-            #expect(recorder.failures.isEmpty, "a clean close is not a reset: \(recorder.failures)")
-        }
+        #expect(recorder.failures.isEmpty, "a clean close is not a reset: \(recorder.failures)")
         connection.close()
     }
 
