@@ -60,6 +60,8 @@ public final class ManagedProcess {
     /// itself until it takes over: operator start/stop/restart are refused
     /// meanwhile, so the replacement and the operator never fight over it.
     var replacing = false
+    /// Spawn errors are said once, not at every backoff retry.
+    var spawnNotice = FaultNotice()
 
     init(spec: ProcessSpec, stdout: OutputCapture, stderr: OutputCapture?) {
         self.spec = spec

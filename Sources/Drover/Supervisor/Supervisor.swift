@@ -159,9 +159,16 @@ public final class Supervisor {
             pid = try launch(process)
         } catch {
             process.lastSpawnError = error.description
-            log.error(spec.fullName, "spawn error: \(error)")
+            if let line = process.spawnNotice.failed(error.description) {
+                log.error(spec.fullName, "spawn error: \(line)")
+            } else {
+                log.debug(spec.fullName, "spawn error (again): \(error)")
+            }
             failedStart(process)
             return
+        }
+        if let line = process.spawnNotice.succeeded() {
+            log.info(spec.fullName, "spawned again: \(line)")
         }
         process.pid = pid
         byPid[pid] = process
