@@ -18,7 +18,9 @@ final class ProxyFixture: @unchecked Sendable {
 
     struct Options {
         var numprocs = 2
-        /// Extra `[program:w]` lines.
+        /// Extra `[program:w]` lines. In every option `{P}` is replaced by
+        /// the first worker port, `{L}` by the proxy port, `{A}` by a spare port (admin),
+        /// `{DIR}` by the directory.
         var program = ""
         /// Extra arguments to the demo worker.
         var workerArguments = ""
@@ -40,29 +42,36 @@ final class ProxyFixture: @unchecked Sendable {
         workerPort = base + 1
         dir = TempDir("proxy-\(label)")
         socket = dir.file("drover.sock")
-        var proxyLines = options.proxy
+        let dirPath = dir.path, firstWorker = workerPort, spare = base + 2 * options.numprocs + 1
+        func fill(_ text: String) -> String {
+            text.replacingOccurrences(of: "{P}", with: String(firstWorker))
+                .replacingOccurrences(of: "{L}", with: String(base))
+                .replacingOccurrences(of: "{A}", with: String(spare))
+                .replacingOccurrences(of: "{DIR}", with: dirPath)
+        }
+        var proxyLines = fill(options.proxy)
         if !proxyLines.contains("max_inflight") { proxyLines = "max_inflight = 1\n" + proxyLines }
         if !proxyLines.contains("queue_timeout") { proxyLines = "queue_timeout = 2s\n" + proxyLines }
         let config = """
             [supervisord]
             shutdown_timeout = 2s
-            \(options.supervisord)
+            \(fill(options.supervisord))
 
             [unix_http_server]
             file = \(socket)
 
             [program:w]
-            command = \(Binaries.demoWorker) --test-routes --port %(port)s \(options.workerArguments)
+            command = \(Binaries.demoWorker) --test-routes --port %(port)s \(fill(options.workerArguments))
             process_name = w_%(process_num)02d
             numprocs = \(options.numprocs)
             port = \(workerPort)
             startsecs = 0
             stopwaitsecs = 2
             stdout_logfile = NONE
-            \(options.program)
+            \(fill(options.program))
 
             [proxy:front]
-            listen = \(options.listen ?? "127.0.0.1:\(listenPort)")
+            listen = \(options.listen.map(fill) ?? "127.0.0.1:\(listenPort)")
             upstream = w
             \(proxyLines)
             """

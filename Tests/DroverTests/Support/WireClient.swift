@@ -5,7 +5,7 @@ import Foundation
 /// 1xx heads, the raw head, whether the body ended cleanly, when each chunk
 /// arrived, and how the connection ended (EOF, reset, or a timeout). For
 /// tests where the exact bytes a proxy sends or accepts matter.
-final class WireClient {
+final class WireClient: @unchecked Sendable {
     enum Ending: Equatable { case eof, reset, timeout }
 
     let fd: Int32
