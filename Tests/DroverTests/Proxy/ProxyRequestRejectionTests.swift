@@ -46,11 +46,25 @@ import Testing
 
     @Test func ambiguousOrMalformedFramingIsRefusedAndClosed() throws {
         let proxy = try ProxyFixture("framing")
-        for c in Self.framingCases {
-            let client = try #require(proxy.connect(timeout: 3))
-            client.send(c.request)
-            let r = client.readResponse()
-            expectDroverError(r, c.status, closes: true, on: client, c.row)
+        // All cases at once, each on its own connection (independent, and a
+        // connection left open costs its timeout once, not once per case).
+        let port = proxy.listenPort
+        let runs = Self.framingCases.map { c in
+            Background<(WireResponse, WireClient.Ending, [UInt8])> {
+                guard let client = WireClient.tcp(port, timeout: 3) else {
+                    var r = WireResponse(); r.problem = "connect failed"; return (r, .timeout, [])
+                }
+                client.send(c.request)
+                let r = client.readResponse()
+                let (ending, extra) = client.waitForClose(timeout: 3)
+                return (r, ending, extra)
+            }
+        }
+        for (c, run) in zip(Self.framingCases, runs) {
+            let (r, ending, extra) = try #require(run.value(timeout: 15), "\(c.row) finished")
+            expectDroverError(r, c.status, closes: true, c.row)
+            #expect(ending != .timeout, "\(c.row): connection closed after the error")
+            #expect(extra.isEmpty, "\(c.row): nothing after the error answer: \(String(decoding: extra, as: UTF8.self))")
         }
         // Nothing of that disturbed the proxy.
         #expect(proxy.get("/pid").status == 200)

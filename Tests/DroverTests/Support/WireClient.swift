@@ -79,11 +79,12 @@ final class WireClient: @unchecked Sendable {
 
     func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
 
-    /// Closes at once with a RST (SO_LINGER 0), as a client killed mid-request would.
+    /// Closes at once with a RST (SO_LINGER 0): unlike a FIN, which may be
+    /// a half-close, that says the client is gone.
     func abort() {
         var l = linger(l_onoff: 1, l_linger: 0)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
-        shutdown(fd, Int32(SHUT_RDWR))
+        close()
     }
 
     /// One recv into the buffer: true when bytes arrived.
