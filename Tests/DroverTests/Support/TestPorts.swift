@@ -4,15 +4,16 @@ import Foundation
 /// gets, checked free right before use. They come from below the kernel's
 /// ephemeral range (32768+), so outgoing connections never take them, and
 /// the starting point depends on the pid so two `swift test` runs at once
-/// are unlikely to collide.
+/// are unlikely to collide. Other tests use fixed ports in 24000–25000 (and
+/// 40000+), so this range stays clear of them.
 final class TestPorts: @unchecked Sendable {
     static let shared = TestPorts()
     private let lock = NSLock()
     private var next: Int
-    private static let first = 20_000, last = 32_000
+    private static let first = 26_000, last = 32_000
 
     private init() {
-        next = Self.first + Int(getpid() % 40) * 250
+        next = Self.first + Int(getpid() % 40) * 150
     }
 
     /// The first of `count` consecutive ports, all bindable on every interface now.
