@@ -113,20 +113,29 @@ import Testing
         return (busyPort, idle, slow)
     }
 
-    @Test func resetOrCloseBeforeAnswerIsRetriedForGet() throws {
+    @Test func resetBeforeAnswerIsRetriedForGet() throws {
         let proxy = try ProxyFixture("r7get", .init(proxy: "queue_timeout = 5s"))
-        for script in ["reset", "exit"] {
-            // The only free worker is the one that will fail: the retry has
-            // to go to the other one, once it is free.
-            let (busy, bad, slow) = try Self.occupyOneWorker(proxy, milliseconds: 1000)
-            let r = proxy.get("/raw/\(script)?port=\(bad)", timeout: 8)
-            #expect(r.status == 200 && r.header("x-worker-port") == String(busy),
-                    "R7 \(script): GET retried on the other worker\n\(r.summary)")
-            #expect(slow.value()?.status == 200)
-            if script == "exit" {
-                #expect(waitUntil(timeout: 10) { proxy.readyWorkers().count == 2 }, "the exited worker is back")
-            }
+        // The only free worker is the one that will reset: the retry has to
+        // go to the other one, once it is free.
+        let (busy, bad, slow) = try Self.occupyOneWorker(proxy, milliseconds: 1000)
+        let r = proxy.get("/raw/reset?port=\(bad)", timeout: 8)
+        #expect(r.status == 200 && r.header("x-worker-port") == String(busy),
+                "R7: GET retried on the other worker, not again on the one that reset\n\(r.summary)")
+        #expect(slow.value()?.status == 200)
+    }
+
+    @Test func workerExitingBeforeAnswerIsRetriedForGet() throws {
+        // round_robin: of two requests, at least one goes to w_00 first,
+        // which exits on reading it (EOF before any byte).
+        let proxy = try ProxyFixture("r7exit", .init(proxy: "balance = round_robin\nqueue_timeout = 5s"))
+        let bad = proxy.workerPort
+        let badPid = try #require(proxy.status().first { $0["port"] as? Int == bad }?["pid"] as? Int)
+        for _ in 0..<2 {
+            let r = proxy.get("/raw/exit?port=\(bad)", timeout: 8)
+            #expect(r.status == 200 && r.header("x-worker-port") == String(bad + 1), "R7: GET retried on the other worker\n\(r.summary)")
         }
+        #expect(!processExists(Int32(badPid)), "w_00 did get one of them (and exited)")
+        #expect(waitUntil(timeout: 10) { proxy.readyWorkers().count == 2 }, "w_00 is back")
     }
 
     @Test func resetBeforeAnswerIs502ForPost() throws {
