@@ -58,7 +58,7 @@ final class LoadGenerator: @unchecked Sendable {
 /// health membership, rolling restart, recycling, and fd exhaustion.
 @Suite struct ProxyPoolTests {
     @Test func sigkillUnderLoadLosesNoGet() throws {
-        let proxy = try ProxyFixture("sigkill", .init(numprocs: 3, proxy: "max_inflight = 2\nqueue_timeout = 10s"))
+        let proxy = try ProxyFixture("sigkill", .init(numprocs: 3, proxy: "queue_timeout = 10s"))
         let before = proxy.workerPids()
         let victim = try #require(proxy.status().first { $0["name"] as? String == "w:w_01" }?["pid"] as? Int)
         let load = LoadGenerator(port: proxy.listenPort, connections: 4)

@@ -4,11 +4,14 @@ import Testing
 /// `max_inflight` + the proxy's FIFO queue (R10), balancing per request,
 /// and the rule that a worker's slot stays taken until the worker finished.
 @Suite struct ProxyQueueTests {
-    /// Sends `GET target` on its own connection from a thread of its own.
+    /// Sends `GET target` on a connection of its own now (so requests reach
+    /// drover in call order) and reads the answer on a thread of its own:
+    /// the answer and when it was complete.
     static func background(_ proxy: ProxyFixture, _ target: String, timeout: Double = 10) -> Background<(WireResponse, Date)> {
-        let port = proxy.listenPort
+        let client = proxy.connect(timeout: timeout)
+        client?.send("GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n")
         return Background {
-            let r = WireClient.tcp(port, timeout: timeout)?.exchange("GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n") ?? WireResponse()
+            let r = client?.readResponse() ?? WireResponse()
             return (r, Date())
         }
     }
@@ -70,7 +73,7 @@ import Testing
         var queued: [Background<(WireResponse, Date)>] = []
         for i in 1...4 {
             queued.append(Self.background(proxy, "/sleep?ms=100&n=\(i)"))
-            usleep(100_000)   // arrival order; the queue itself is not observable
+            usleep(50_000)    // drover reads them in this order; the queue itself is not observable
         }
         #expect(first.value()?.0.status == 200)
         let results = queued.compactMap { $0.value() }
