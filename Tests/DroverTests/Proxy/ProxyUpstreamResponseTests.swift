@@ -134,7 +134,8 @@ import Testing
             let r = proxy.get("/raw/exit?port=\(bad)", timeout: 8)
             #expect(r.status == 200 && r.header("x-worker-port") == String(bad + 1), "R7: GET retried on the other worker\n\(r.summary)")
         }
-        #expect(!processExists(Int32(badPid)), "w_00 did get one of them (and exited)")
+        #expect(waitUntil(timeout: 2) { !processExists(Int32(badPid)) },
+                "w_00 did get one of them (and exited); drover said:\n\(proxy.drover.output.suffix(15).joined(separator: "\n"))")
         #expect(waitUntil(timeout: 10) { proxy.readyWorkers().count == 2 }, "w_00 is back")
     }
 
