@@ -194,7 +194,9 @@ final class ProxyServer {
             let seconds = Instant.now.duration(since: dispatched).secondsValue
             metrics.upstreamTime.observe(seconds)
             pool.observeService(seconds: seconds)
+            worker?.process?.upstreamTime.observe(seconds)
         }
+        worker?.process?.requestsTotal += 1
         metrics.count(status: exchange.status)
         finish(exchange, worker: worker?.name)
         exchange.client?.responseFinished(exchange)
