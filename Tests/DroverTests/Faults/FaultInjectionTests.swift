@@ -115,9 +115,14 @@ import Testing
             autostart = \(autostart)
             """
         }
-        // drover's own descriptors, with no worker running.
-        let idle = try DroverHarness(arguments: ["run", "-c", dir.write("idle.conf", config(autostart: false))], directory: dir.path)
-        usleep(700_000)
+        // drover's own descriptors, with no worker running. Both drovers start
+        // with nothing but 0-2 open: tests running beside this one hold
+        // sockets and pipes a plain spawn would pass on.
+        let idle = try DroverHarness(arguments: Faults.withOnlyStandardDescriptors(
+            [Binaries.drover, "run", "-c", dir.write("idle.conf", config(autostart: false))]),
+            directory: dir.path, executable: "/usr/bin/env")
+        idle.waitForLine("control socket")
+        usleep(300_000)
         let base = ProcStats.fdCount(idle.pid) ?? 0
         idle.terminate()
         #expect(base > 3)
@@ -125,10 +130,11 @@ import Testing
         // four free, so the fourth spawn gets both pipes and then fails to
         // open /dev/null. Before, its two read ends stayed open for good.
         let path = dir.write("supervisor.conf", config(autostart: true))
-        let drover = try DroverHarness(arguments: ["--nofile=\(base + 10):\(base + 10)", Binaries.drover, "run", "-c", path],
-                                       directory: dir.path, executable: "/usr/bin/prlimit")
+        let drover = try DroverHarness(arguments: Faults.withOnlyStandardDescriptors(
+            ["/usr/bin/prlimit", "--nofile=\(base + 10):\(base + 10)", Binaries.drover, "run", "-c", path]),
+            directory: dir.path, executable: "/usr/bin/env")
         defer { drover.terminate() }
-        drover.waitForLine("pool:pool_3 spawn error", "Too many open files")
+        drover.waitForLine("pool:pool_3 spawn error", "open /dev/null: Too many open files")
         drover.waitForLine("pool:pool_3 BACKOFF", "failed start 3")
         let running = drover.lines(containing: "RUNNING").count
         #expect(running == 3, "\(drover.transcript)")
