@@ -11,6 +11,9 @@ struct ConfigIncludeReader {
     let environmentValues: [String: ExpansionValue]
     var sections: [IniSection] = []
     var diags = ConfigDiagnosticList()
+    /// Every file read, in the order read (the main file first): the order
+    /// diagnostics are reported in.
+    private(set) var files: [String] = []
     private var stack: [String] = []
     private var done: Set<String> = []
 
@@ -48,6 +51,7 @@ struct ConfigIncludeReader {
             return
         }
         done.insert(real)
+        files.append(path)
         stack.append(real)
         defer { stack.removeLast() }
 
