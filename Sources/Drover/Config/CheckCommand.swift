@@ -67,6 +67,8 @@ func checkShellQuoted(_ arg: String) -> String {
     return "'" + arg.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
 }
 
+/// To stderr, unbuffered (the config layer builds on its own, for scripts/fuzz).
 private func printError(_ line: String) {
-    DroverCommand.writeErr(line + "\n")
+    var text = line + "\n"
+    text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
 }
