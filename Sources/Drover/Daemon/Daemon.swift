@@ -166,8 +166,14 @@ public final class Daemon {
     }
 
     private func snapshot(withMemory: Bool) -> StatusSnapshot {
-        supervisor.snapshot(startedWallNs: startedWallNs, startedAt: startedAt, configPath: settings.config.path,
-                            proxies: settings.config.proxies, withMemory: withMemory)
+        var snapshot = supervisor.snapshot(startedWallNs: startedWallNs, startedAt: startedAt, configPath: settings.config.path,
+                                           proxies: settings.config.proxies, withMemory: withMemory)
+        for index in snapshot.proxies.indices {
+            if let proxy = proxies.first(where: { $0.config.name == snapshot.proxies[index].name }) {
+                snapshot.proxies[index].traffic = proxy.metrics.snapshot
+            }
+        }
+        return snapshot
     }
 
     /// `/readyz`: every proxied pool has a ready worker; without proxies,

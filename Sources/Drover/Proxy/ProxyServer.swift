@@ -425,4 +425,7 @@ final class ProxyServer {
     }
 
     func reopenLogs() { accessLog?.reopen() }
+
+    /// Output queued for clients, all together (bounded by the watermarks).
+    var clientPendingBytes: Int { clients.values.reduce(0) { $0 + $1.stream.pendingBytes } }
 }
