@@ -21,8 +21,8 @@ final class ProxyUnitFixture {
         return config
     }
 
-    init(config: ProxyConfig = ProxyUnitFixture.config()) throws {
-        reactor = try Reactor()
+    init(config: ProxyConfig = ProxyUnitFixture.config(), testClock: Bool = false) throws {
+        reactor = testClock ? try Reactor.withTestClock() : try Reactor()
         let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
         descriptors.append(null)
         console = ConsoleWriter(descriptor: FileDescriptor(rawValue: null), reactor: nil)

@@ -41,6 +41,16 @@ import Testing
         #expect(plain.framing == .none && plain.reusable && !plain.passContentLength)
     }
 
+    /// RFC 9110 §8.6: a sender MUST NOT send Content-Length in a 204 (or
+    /// 1xx) response. UpstreamConnection passes the worker's Content-Length
+    /// line on when passContentLength is set, so a 204 must not set it
+    /// (HEAD and 304 answers may: they describe a body not sent).
+    @Test func noContentDoesNotPassContentLength() throws {
+        let r = try #require(parsed("HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n"))
+        #expect(r.framing == .none)
+        #expect(!r.passContentLength)
+    }
+
     @Test func contentLength() throws {
         let r = try #require(parsed("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"))
         #expect(r.framing == .length(3) && r.reusable && r.status == 200 && r.statusAndReason == "200 OK")
