@@ -44,7 +44,9 @@ final class ProxyClientConnection: StreamConnectionDelegate {
         self.stream = stream
         self.proxy = proxy
         self.peer = peer
-        scanner = HeadScanner(limits: .init(maxHeadBytes: proxy.config.maxHeaderSize, maxStartLineBytes: 8 * 1024,
+        // The request line has its own bound (414), above RFC 9112's 8000
+        // octets; the whole head is bounded by max_header_size (431).
+        scanner = HeadScanner(limits: .init(maxHeadBytes: proxy.config.maxHeaderSize, maxStartLineBytes: 12 * 1024,
                                             maxFields: 100, tooLargeStatus: 431))
         stream.delegate = self
     }
@@ -64,7 +66,15 @@ final class ProxyClientConnection: StreamConnectionDelegate {
         processInput()
     }
 
+    /// Set while `processInput` runs: an answer finished synchronously inside
+    /// it (a 503 from a full queue) lets the loop go on to the next pipelined
+    /// request instead of recursing once per request.
+    private var processing = false
+
     private func processInput() {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
         while state != .closed {
             switch state {
             case .idle:

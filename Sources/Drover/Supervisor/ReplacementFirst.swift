@@ -13,13 +13,17 @@ extension Supervisor {
         return sparePort(in: program) != nil
     }
 
-    /// The lowest port of `port … port + 2 × numprocs − 1` that no process of
-    /// the program holds.
+    /// The lowest port of `port … port + 2 × numprocs − 1` that no process
+    /// holds (another program's fixed port included).
     func sparePort(in program: ProgramConfig) -> Int? {
         guard let range = program.portRange else { return nil }
-        let taken = Set(processes(ofProgram: program.name).compactMap { process -> Int? in
+        var taken = Set(processes.compactMap { process -> Int? in
             process.hasProcess || process.state == .starting || process.state == .running ? process.spec.port : nil
         })
+        for (name, other) in programs where name != program.name {
+            for spec in other.processes { if let port = spec.port { taken.insert(port) } }
+        }
+        taken.formUnion(reservedPorts)
         return range.first { !taken.contains($0) }
     }
 

@@ -39,6 +39,8 @@ public final class Supervisor {
     /// Programs or groups behind a proxy: without a health_path their workers
     /// are ready once their port accepts connections.
     public var proxiedUpstreams: Set<String> = []
+    /// Ports a replacement must not take (the proxies' own listeners).
+    public var reservedPorts: Set<Int> = []
     /// Programs with a replacement (rolling, reload, recycle) under way, and
     /// the ones waiting for it to end.
     var replacementsRunning: Set<String> = []

@@ -205,3 +205,58 @@ extension EmbeddedProxy {
     /// Bytes the proxy holds for its clients.
     func proxyClientPendingBytes() -> Int { proxy.clientPendingBytes }
 }
+
+extension ProxyExchangeTests {
+    /// A stream the client walked away from would run forever for nobody:
+    /// the worker's connection is closed (it stops) and its slot frees.
+    @Test func clientLeavingAStreamStopsItAndFreesTheSlot() throws {
+        let t = try EmbeddedProxy { $0.maxInflight = 1 }
+        t.addWorker()
+        let a = t.connectClient()
+        RawSocket.send(a, "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n")
+        let upstream = try #require(t.acceptUpstream(0))
+        defer { close(upstream) }
+        t.step()
+        _ = RawSocket.receive(upstream)
+        RawSocket.send(upstream, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\ntoken\r\n")
+        t.step()
+        #expect(RawSocket.receive(a).hasSuffix("token\r\n"))
+        var linger = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(a, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
+        close(a)
+        t.step()
+        #expect(RawSocket.isClosed(upstream))
+        let b = t.connectClient()
+        defer { close(b) }
+        RawSocket.send(b, "GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+        t.step()
+        #expect(t.proxy.pool.queueLength == 0)
+        #expect(t.proxy.pool.workers.first?.inflight == 1)
+    }
+}
+
+/// Inputs that once could have worn the stack or the loop down.
+@Suite struct ProxyHostileInputTests {
+    /// Thousands of pipelined requests answered synchronously (queue full,
+    /// no worker) are answered one after another, not by recursion.
+    @Test func thousandsOfPipelinedRefusalsDoNotRecurse() throws {
+        let t = try EmbeddedProxy { $0.queueSize = 0 }
+        let client = t.connectClient()
+        defer { close(client) }
+        let count = 3000
+        let request = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+        RawSocket.send(client, String(repeating: request, count: count))
+        var answers = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var text = ""
+        for _ in 0..<2000 where answers < count {
+            t.step()
+            let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n > 0 {
+                text += String(decoding: buffer[..<n], as: UTF8.self)
+                answers = text.components(separatedBy: "HTTP/1.1 503 ").count - 1
+            }
+        }
+        #expect(answers == count)
+    }
+}
