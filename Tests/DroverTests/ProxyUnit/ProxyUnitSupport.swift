@@ -6,9 +6,12 @@ import Testing
 /// request/response head parsers over exact bytes, whole and split at every
 /// byte boundary, and reduce the result to a comparable value.
 enum ProxyUnit {
+    /// The request line's own bound in ProxyClientConnection (414 above it).
+    static let maxRequestLine = 12 * 1024
+
     /// The limits ProxyClientConnection gives its scanner (default config).
     static func requestLimits(maxHeaderSize: Int = 16 * 1024) -> HeadScanner.Limits {
-        .init(maxHeadBytes: maxHeaderSize, maxStartLineBytes: 8 * 1024, maxFields: 100, tooLargeStatus: 431)
+        .init(maxHeadBytes: maxHeaderSize, maxStartLineBytes: maxRequestLine, maxFields: 100, tooLargeStatus: 431)
     }
 
     /// The limits UpstreamConnection gives its scanner.
@@ -120,7 +123,7 @@ enum ProxyUnit {
 
     /// The split points to try: all of them for small inputs; for large ones
     /// every byte near the ends and near the limits, and a stride between.
-    static func splitPoints(_ count: Int, limits: [Int] = [8 * 1024, 16 * 1024]) -> [Int] {
+    static func splitPoints(_ count: Int, limits: [Int] = [8 * 1024, 12 * 1024, 16 * 1024]) -> [Int] {
         guard count > 1 else { return [] }
         if count <= 2048 { return Array(1..<count) }
         var points = Set<Int>()

@@ -195,28 +195,32 @@ import Testing
         #expect(h.pool.queueLength == 19)
     }
 
+    /// estimatedWait(position: p) = (p + 1) × service / slots + service:
+    /// the work ahead spread over the slots, then the request's own.
     @Test func earlyRefusalOnceTheWaitExceedsQueueTimeout() throws {
         let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 5 }
         h.addWorkers(1)
         for _ in 0..<20 { h.pool.observeService(seconds: 1) }
-        #expect(h.pool.estimatedWait(position: 0) == 1)
+        #expect(h.pool.estimatedWait(position: 0) == 2)
         _ = try h.submit((0..<10).map { "r\($0)" })
-        // r0 at the worker; r1…r5 wait 1…5 s; r6 would wait 6 s > 5.
+        // r0 at the worker; r1…r4 would be answered after 2…5 s; r5 after 6 s > 5.
         #expect(h.dispatchedTags == ["r0"])
-        #expect(h.pool.queueLength == 5)
-        #expect(h.refusedTags == ["r6", "r7", "r8", "r9"])
+        #expect(h.pool.queueLength == 4)
+        #expect(h.refusedTags == ["r5", "r6", "r7", "r8", "r9"])
         #expect(h.refused.allSatisfy { $0.reason.hasPrefix("overloaded") && $0.retryAfter == 6 })
-        #expect(h.pool.metrics.refusedEarly == 4)
+        #expect(h.pool.metrics.refusedEarly == 5)
     }
 
     @Test func earlyRefusalScalesWithSlots() throws {
         let h = try Harness { $0.maxInflight = 2; $0.queueTimeout = 5 }
         h.addWorkers(2)
         for _ in 0..<40 { h.pool.observeService(seconds: 2) }
-        #expect(h.pool.estimatedWait(position: 0) == 0.5)
+        #expect(h.pool.estimatedWait(position: 0) == 2.5)
         _ = try h.submit((0..<20).map { "r\($0)" })
-        // 4 at workers; queue position p waits (p+1)*2/4 s: p = 0…9 fit.
-        #expect(h.dispatched.count == 4 && h.pool.queueLength == 10 && h.refused.count == 6)
+        // 4 at workers; position p: (p+1)×2/4 + 2 ≤ 5 for p = 0…5.
+        #expect(h.dispatched.count == 4)
+        #expect(h.pool.queueLength == 6)
+        #expect(h.refused.count == 10)
     }
 
     @Test func serviceEstimateIgnoresNonsense() throws {
@@ -226,7 +230,7 @@ import Testing
         h.pool.observeService(seconds: .nan)
         h.pool.observeService(seconds: -5)
         h.pool.observeService(seconds: .infinity)
-        #expect(h.pool.estimatedWait(position: 1) == 2)
+        #expect(h.pool.estimatedWait(position: 1) == 3)
     }
 
     // MARK: Balancing
@@ -312,14 +316,35 @@ import Testing
         }
     }
 
-    @Test func retryFallsBackToATriedWorkerWhenNoOtherHasRoom() throws {
+    /// A retry waits for a worker it has not failed on while the pool has one.
+    @Test func retryWaitsForAnUntriedWorker() throws {
         let h = try Harness { $0.maxInflight = 1 }
         h.addWorkers(2)
         let e = try h.submit(["a", "b"])
         let a = try #require(e[0].worker)
+        let b = try #require(e[1].worker)
         h.fail(e[0])
-        // The other worker is busy with b: a tried worker with room will do.
-        #expect(e[0].worker === a)
+        #expect(e[0].worker == nil, "not back to the worker it failed on")
+        #expect(h.pool.queueLength == 1 && a.hasCapacity)
+        h.finish(e[1])
+        #expect(e[0].worker === b)
+    }
+
+    /// …without holding up the requests queued behind it.
+    @Test func waitingRetryDoesNotHoldUpTheQueue() throws {
+        let h = try Harness { $0.maxInflight = 1 }
+        h.addWorkers(2)
+        let e = try h.submit(["a", "b", "c", "d"])
+        let a = try #require(e[0].worker)
+        let b = try #require(e[1].worker)
+        h.fail(e[0])
+        #expect(e[2].worker === a, "c takes the slot a's retry may not use")
+        #expect(e[0].worker == nil)
+        h.finish(e[1])
+        #expect(e[0].worker === b, "the retry goes first once an untried worker frees")
+        #expect(e[3].worker == nil)
+        h.finish(e[2])
+        #expect(e[3].worker === a)
     }
 
     @Test func retryOnTheOnlyWorkerIsImmediate() throws {
