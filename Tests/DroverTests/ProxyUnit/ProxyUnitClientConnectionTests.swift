@@ -19,6 +19,9 @@ import Testing
 /// fails (ECONNRESET) → teardown (deadline cleared, connection released by
 /// the proxy) → sendError goes on: `stream.setDeadline(after: .seconds(2))`
 /// schedules a new timer on the closed, soon freed, StreamConnection.
+/// The same happened 75 s (keepalive_timeout) after a client closed or
+/// reset while its answer was being written (responseFinished: flush fails,
+/// then setDeadline). Fixed on main in f5b8a44; kept as regression tests.
 @Suite struct ProxyUnitClientConnectionTests {
     /// (drover's end, nonblocking; the client's end).
     static func tcpPair() throws -> (server: Int32, client: Int32) {
