@@ -12,7 +12,8 @@ hidden (no coordinated omission).
 Writes one tab-separated line per request to --out:
   index  scheduled_s  ms  status  latency_s  done_s  error
 status 0 means no HTTP answer (error says why: refused, reset, eof, timeout,
-unanswered). The first line is "# start_wall=UNIX_SECONDS".
+unanswered); for an answer, error is "-" or "retry-after=VALUE" when the
+answer carried Retry-After. The first line is "# start_wall=UNIX_SECONDS".
 
 usage: loadgen.py --port P --schedule FILE --out FILE [--host H]
                   [--path '/work?ms={ms}'] [--timeout 120] [--drain 60]
@@ -44,6 +45,7 @@ async def read_response(reader):
     except (IndexError, ValueError):
         raise Failure("bad-status-line")
     keep = parts[0] == "HTTP/1.1"
+    note = ""
     length = None
     chunked = False
     for line in lines[1:]:
@@ -54,6 +56,8 @@ async def read_response(reader):
             length = int(value)
         elif name == "transfer-encoding" and "chunked" in value:
             chunked = True
+        elif name == "retry-after":
+            note = "retry-after=" + value
         elif name == "connection":
             if "close" in value:
                 keep = False
@@ -78,7 +82,7 @@ async def read_response(reader):
             keep = False
     except asyncio.IncompleteReadError:
         raise Failure("eof-in-body")
-    return status, keep
+    return status, keep, note
 
 
 async def run(args, schedule):
@@ -111,7 +115,7 @@ async def run(args, schedule):
         path = args.path.format(ms=ms)
         try:
             writer.write(f"GET {path} HTTP/1.1\r\n{host_header}\r\n".encode())
-            status, keep = await read_response(reader)
+            status, keep, note = await read_response(reader)
         except Failure:
             writer.close()
             raise
@@ -125,12 +129,12 @@ async def run(args, schedule):
             idle.append(conn)
         else:
             writer.close()
-        return status
+        return status, note
 
     async def one(i, t, ms):
         status, error = 0, ""
         try:
-            status = await asyncio.wait_for(exchange(ms), args.timeout)
+            status, error = await asyncio.wait_for(exchange(ms), args.timeout)
         except asyncio.TimeoutError:
             error = "timeout"
         except Failure as e:

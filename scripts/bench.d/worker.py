@@ -12,8 +12,9 @@ as far as one poll can tell) until it is free again.
 
 Also a WSGI callable `app` with the same handler, for `gunicorn worker:app`.
 
-usage: worker.py --port PORT [--host 127.0.0.1]   ($PORT is used when --port
-is absent)
+usage: worker.py --port PORT [--host 127.0.0.1] [--mark FILE]
+($PORT is used when --port is absent; --mark appends "PID UNIX_TIME" to FILE
+when the first /work request arrives, to see when a replacement serves)
 """
 import collections
 import os
@@ -33,10 +34,24 @@ def burn(ms):
         pass
 
 
+MARK = {"file": None}
+
+
+def mark_first():
+    """Appends "PID UNIX_TIME" to the --mark file on the first /work request."""
+    path, MARK["file"] = MARK["file"], None
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.write(fd, b"%d %.6f\n" % (os.getpid(), time.time()))
+        os.close(fd)
+
+
 def handle(target):
     """Returns (status, body bytes) for a request-target."""
     path, _, query = target.partition("?")
     if path == "/work":
+        if MARK["file"]:
+            mark_first()
         ms = 0.0
         for part in query.split("&"):
             key, _, value = part.partition("=")
@@ -213,8 +228,10 @@ def main():
             port = int(args.pop(0))
         elif arg == "--host":
             host = args.pop(0)
+        elif arg == "--mark":
+            MARK["file"] = args.pop(0)
         else:
-            sys.exit("usage: worker.py --port PORT [--host HOST]")
+            sys.exit("usage: worker.py --port PORT [--host HOST] [--mark FILE]")
     if not port:
         sys.exit("worker.py: no --port and no $PORT")
     try:
