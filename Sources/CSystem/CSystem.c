@@ -223,3 +223,145 @@ int cs_cpu_count_affinity(void) {
 int cs_errno(void) { return errno; }
 
 const char *cs_signal_name(int sig) { return sigabbrev_np(sig); }
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <sys/un.h>
+#include <poll.h>
+#include <string.h>
+
+int cs_accept_peer(int fd, char *ip, int iplen) {
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    int c = accept4(fd, (struct sockaddr *)&addr, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (c < 0) return -1;
+    if (ip && iplen > 0) {
+        ip[0] = 0;
+        if (addr.ss_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&addr)->sin_addr, ip, iplen);
+        } else if (addr.ss_family == AF_INET6) {
+            struct in6_addr *a6 = &((struct sockaddr_in6 *)&addr)->sin6_addr;
+            if (IN6_IS_ADDR_V4MAPPED(a6)) inet_ntop(AF_INET, &a6->s6_addr[12], ip, iplen);
+            else inet_ntop(AF_INET6, a6, ip, iplen);
+        }
+    }
+    return c;
+}
+
+static int cs_fill_inet(const char *host, int port, struct sockaddr_storage *addr, socklen_t *len) {
+    memset(addr, 0, sizeof *addr);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)addr;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)addr;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof *a4;
+        return AF_INET;
+    }
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *a6;
+        return AF_INET6;
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+int cs_listen_tcp(const char *host, int port, int backlog) {
+    struct sockaddr_storage addr;
+    socklen_t len;
+    int family = cs_fill_inet(host, port, &addr, &len);
+    if (family < 0) return -1;
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&addr, len) != 0 || listen(fd, backlog) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+static int cs_finish_connect(int fd, int rc, int *in_progress) {
+    *in_progress = 0;
+    if (rc == 0) return fd;
+    if (errno == EINPROGRESS || errno == EINTR || errno == EAGAIN) { *in_progress = 1; return fd; }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+int cs_connect_tcp(const char *host, int port, int *in_progress) {
+    struct sockaddr_storage addr;
+    socklen_t len;
+    int family = cs_fill_inet(host, port, &addr, &len);
+    if (family < 0) return -1;
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return cs_finish_connect(fd, connect(fd, (struct sockaddr *)&addr, len), in_progress);
+}
+
+int cs_connect_unix(const char *path, int *in_progress) {
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof addr.sun_path) { errno = ENAMETOOLONG; return -1; }
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    return cs_finish_connect(fd, connect(fd, (struct sockaddr *)&addr, sizeof addr), in_progress);
+}
+
+int cs_set_nodelay(int fd) {
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int cs_set_linger_zero(int fd) {
+    struct linger l = { 1, 0 };
+    return setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+int cs_socket_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+    return err;
+}
+
+int cs_shutdown_write(int fd) { return shutdown(fd, SHUT_WR); }
+
+int cs_local_port(int fd) {
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0) return -1;
+    if (addr.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+    return -1;
+}
+
+int cs_poll_readable(int fd) {
+    struct pollfd p = { fd, POLLIN | POLLRDHUP, 0 };
+    int n = poll(&p, 1, 0);
+    if (n < 0) return 1;
+    return n > 0 ? 1 : 0;
+}
+
+#include <sys/random.h>
+uint64_t cs_random_u64(void) {
+    uint64_t value = 0;
+    if (getrandom(&value, sizeof value, GRND_NONBLOCK) != sizeof value) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        value = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16);
+    }
+    return value;
+}

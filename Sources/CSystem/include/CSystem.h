@@ -74,4 +74,27 @@ int cs_cpu_count_affinity(void);
 int cs_errno(void);
 const char *cs_signal_name(int sig);
 
+// Sockets for the proxy and listeners. Addresses are text: an IPv4 or IPv6
+// literal (no brackets) and a port, or a unix path.
+// Accepts one connection (non-blocking, close-on-exec) and writes the peer's
+// address as text into ip (empty for unix peers).
+int cs_accept_peer(int fd, char *ip, int iplen);
+// A bound, listening, non-blocking TCP socket; errno set on failure.
+int cs_listen_tcp(const char *host, int port, int backlog);
+// Starts a non-blocking connect; *in_progress is 1 when it is still going.
+int cs_connect_tcp(const char *host, int port, int *in_progress);
+int cs_connect_unix(const char *path, int *in_progress);
+int cs_set_nodelay(int fd);
+// SO_LINGER 0: close() sends RST (an aborted response must not look complete).
+int cs_set_linger_zero(int fd);
+int cs_socket_error(int fd);
+int cs_shutdown_write(int fd);
+// The port a TCP socket is bound to (either family), or -1.
+int cs_local_port(int fd);
+// Whether the socket has unread input or EOF waiting, without blocking:
+// 1 readable/EOF/error, 0 quiet (the pooled-connection check).
+int cs_poll_readable(int fd);
+// 64 bits from the kernel's random pool (getrandom), for request ids.
+uint64_t cs_random_u64(void);
+
 #endif

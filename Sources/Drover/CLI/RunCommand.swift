@@ -84,13 +84,14 @@ enum RunCommand {
             let program: ProgramConfig
             do throws(ConfigDiagnostic) {
                 program = try ConfigLessProgram.make(argv: command, workers: workers, firstPort: firstPort,
-                                                     healthPath: health, environment: environment)
+                                                     healthPath: health, environment: environment,
+                                                     tini: workers == 1 && proxy == nil)
             } catch {
                 throw usage(error.description)
             }
             let config = DroverConfig(path: nil, programs: [program], proxies: proxy.map { [$0] } ?? [])
             settings = Daemon.Settings(config: config)
-            settings.tiniMode = workers == 1
+            settings.tiniMode = workers == 1 && proxy == nil
         }
         let daemon = try Daemon(settings: settings, selfExecutable: ProcessEnvironment.executablePath(), environment: environment)
         return daemon.run()

@@ -2,9 +2,12 @@
 /// a pool named `app` whose arguments are expanded as a config's `command`
 /// is (`%(port)s`, `%(process_num)02d`, `%(program_name)s`, `%(ENV_X)s`, …).
 public enum ConfigLessProgram {
+    /// `tini`: one worker and no `--listen`: run once and pass the exit
+    /// status through. With `--listen` even one worker is a pool: restarted,
+    /// probed and proxied.
     public static func make(argv: [String], workers: Int, firstPort: Int?, healthPath: String?,
-                            environment: [String: String]) throws(ConfigDiagnostic) -> ProgramConfig {
-        let tini = workers == 1
+                            environment: [String: String], tini: Bool? = nil) throws(ConfigDiagnostic) -> ProgramConfig {
+        let tini = tini ?? (workers == 1)
         var shared: [String: ExpansionValue] = [
             "program_name": .string("app"), "group_name": .string("app"), "numprocs": .int(workers),
             "here": .string(ConfigPaths.currentDirectory()),

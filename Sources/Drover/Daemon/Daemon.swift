@@ -30,6 +30,7 @@ public final class Daemon {
     private let startedAt = Instant.now
     private let startedWallNs = WallClock.nowNanoseconds()
     private lazy var endpoints = ControlEndpoints(reactor: reactor, log: log)
+    private var proxies: [ProxyServer] = []
 
     public init(settings: Settings, selfExecutable: String, environment: [String: String]) throws(SystemError) {
         self.settings = settings
@@ -79,22 +80,55 @@ public final class Daemon {
             console.stderr.drain()
             return 1
         }
-        writePidfile()
-        for proxy in config.proxies {
-            log.warn("drover", "[proxy:\(proxy.name)] on \(proxy.listen) is not served by this build yet")
+        do {
+            try openProxies()
+        } catch {
+            log.error("drover", "cannot start: \(error)")
+            console.stderr.write("drover: \(error)\n")
+            endpoints.close()
+            console.stdout.drain()
+            console.stderr.drain()
+            return 1
         }
+        writePidfile()
+        supervisor.proxiedUpstreams = Set(config.proxies.map(\.upstream))
         for program in config.programs { supervisor.add(program: program) }
-        if settings.tiniMode { watchLoneChild() }
+        if settings.tiniMode { watchLoneChild() } else { followMembership() }
         supervisor.startAll()
         if supervisor.processes.isEmpty {
             log.warn("drover", "no programs configured; waiting for a signal")
         }
         reactor.run()
+        for proxy in proxies { proxy.close() }
         endpoints.close()
         removePidfile()
         console.stdout.drain()
         console.stderr.drain()
         return exitCode
+    }
+
+    // MARK: Proxies
+
+    private func openProxies() throws(SystemError) {
+        for config in settings.config.proxies {
+            let proxy = try ProxyServer(config: config, reactor: reactor, log: log, console: console.stdout)
+            try proxy.open()
+            proxy.recycle = { [unowned self] process, reason in self.supervisor.recycle(process, reason: reason) }
+            proxy.connectRefused = { [unowned self] process in self.supervisor.recheckReadiness(process) }
+            proxies.append(proxy)
+            let workers = settings.config.programs.filter { $0.name == config.upstream || $0.groupName == config.upstream }
+            if workers.contains(where: { $0.port == nil }) {
+                log.warn("drover", "[proxy:\(config.name)]: program \(config.upstream) has no `port =`; its workers cannot be proxied")
+            }
+            log.info("drover", "[proxy:\(config.name)] listening on \(config.listen) for \(config.upstream)")
+        }
+    }
+
+    /// The proxies' upstream lists follow every state and health change.
+    private func followMembership() {
+        supervisor.onChange = { [unowned self] process in
+            for proxy in self.proxies { proxy.processChanged(process) }
+        }
     }
 
     // MARK: Control
@@ -188,6 +222,7 @@ public final class Daemon {
             log.info("drover", "\(Signals.name(signal)): reopening log files")
             log.reopen()
             supervisor.reopenLogs()
+            for proxy in proxies { proxy.reopenLogs() }
         case SIGTTIN, SIGTTOU:
             scaleProxiedPools(by: signal == SIGTTIN ? 1 : -1)
         default:
@@ -197,10 +232,35 @@ public final class Daemon {
 
     // MARK: Shutdown
 
+    /// SPEC §5: stop accepting, let in-flight requests finish within
+    /// shutdown_timeout, then stop the workers.
     private func gracefulShutdown(reason: String) {
         log.info("drover", "\(reason): graceful shutdown (a second SIGTERM/SIGINT or SIGQUIT kills at once)")
-        supervisor.shutdown { [unowned self] clean in
-            self.finish(code: clean ? 0 : 1, message: clean ? "all processes stopped" : "stopped; some needed SIGKILL")
+        var pending = proxies.count
+        var workersStopping = false
+        let stopWorkers = { [unowned self] in
+            guard !workersStopping else { return }
+            workersStopping = true
+            self.supervisor.shutdown { [unowned self] clean in
+                self.finish(code: clean ? 0 : 1, message: clean ? "all processes stopped" : "stopped; some needed SIGKILL")
+            }
+        }
+        guard pending > 0 else { return stopWorkers() }
+        let timeout = settings.config.supervisord.shutdownTimeout
+        let deadline = reactor.schedule(after: timeout) { [unowned self] in
+            guard !workersStopping else { return }
+            self.log.warn("drover", "shutdown_timeout (\(timeout)s) passed with requests in flight; closing them")
+            for proxy in self.proxies { proxy.forceClose() }
+            stopWorkers()
+        }
+        for proxy in proxies {
+            proxy.beginShutdown { [unowned self] in
+                pending -= 1
+                if pending == 0 {
+                    self.reactor.cancel(deadline)
+                    stopWorkers()
+                }
+            }
         }
     }
 

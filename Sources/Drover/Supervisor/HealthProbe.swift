@@ -2,7 +2,8 @@ import Glibc
 
 /// One HTTP GET of a worker's health path on the reactor: connect, send,
 /// read the status line, close. 2xx passes; refusal, reset, another status
-/// or no answer within the timeout fails.
+/// or no answer within the timeout fails. Without a path it only connects:
+/// a worker whose port accepts is ready (a proxied pool with no probe).
 final class HealthProbe {
     enum Outcome: Equatable {
         case passed
@@ -18,10 +19,13 @@ final class HealthProbe {
     private var response: [UInt8] = []
     private var completion: ((Outcome) -> Void)?
 
-    init(reactor: Reactor, port: Int, path: String, timeout seconds: Double, completion: @escaping (Outcome) -> Void) {
+    private let connectOnly: Bool
+
+    init(reactor: Reactor, port: Int, path: String?, timeout seconds: Double, completion: @escaping (Outcome) -> Void) {
         self.reactor = reactor
         self.completion = completion
-        request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUser-Agent: drover-health\r\nConnection: close\r\n\r\n".utf8)
+        connectOnly = path == nil
+        request = path.map { Array("GET \($0) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUser-Agent: drover-health\r\nConnection: close\r\n\r\n".utf8) } ?? []
         timeout = reactor.schedule(after: seconds) { [unowned self] in self.finish(.timedOut) }
         do {
             switch try TCPSocket.connect(port: port) {
@@ -40,6 +44,12 @@ final class HealthProbe {
 
     private func handle(_ events: UInt32) {
         guard let fd else { return }
+        if connectOnly {
+            let error = TCPSocket.pendingError(fd)
+            if error != 0 { return finish(.failed(String(cString: strerror(error)))) }
+            if events & Reactor.writable != 0 { return finish(.passed) }
+            return
+        }
         if sent < request.count {
             let error = TCPSocket.pendingError(fd)
             if error != 0 { return finish(.failed(String(cString: strerror(error)))) }

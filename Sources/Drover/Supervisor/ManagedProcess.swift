@@ -19,7 +19,19 @@ public final class ManagedProcess {
     public internal(set) var restarts = 0
     public internal(set) var retryAt: Instant?
     /// Requests the proxy has sent and not yet seen finished.
-    public var inflight = 0
+    public var inflight = 0 {
+        didSet {
+            if inflight == 0 && !idleWaiters.isEmpty {
+                let waiters = idleWaiters
+                idleWaiters = []
+                for waiter in waiters { waiter() }
+            }
+        }
+    }
+    /// Requests the proxy completed for this run of the worker (max_requests).
+    public var proxiedRequests = 0
+    /// Run once in-flight requests reach 0 (draining before a stop).
+    var idleWaiters: [() -> Void] = []
 
     let stdout: OutputCapture
     /// nil when `redirect_stderr` sends stderr into stdout's pipe.

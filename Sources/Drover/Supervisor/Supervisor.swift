@@ -36,6 +36,9 @@ public final class Supervisor {
     private lazy var memoryWatch = MemoryWatch(supervisor: self)
     /// Called after every state or health change (the proxy's upstream list follows it).
     public var onChange: ((ManagedProcess) -> Void)?
+    /// Programs or groups behind a proxy: without a health_path their workers
+    /// are ready once their port accepts connections.
+    public var proxiedUpstreams: Set<String> = []
     /// Called when a worker exits, with its status (tini mode passes it through).
     public var onExit: ((ManagedProcess, ExitStatus) -> Void)?
 
@@ -140,6 +143,7 @@ public final class Supervisor {
         process.everStarted = true
         process.health = .starting
         process.lastSpawnError = nil
+        process.proxiedRequests = 0
 
         let pid: pid_t
         do {
@@ -172,6 +176,8 @@ public final class Supervisor {
         }
         if spec.health != nil && spec.port != nil {
             scheduleProbe(process, after: 0.05)
+        } else if spec.port != nil && isProxied(spec) {
+            scheduleProbe(process, after: 0.005)
         } else {
             process.health = .ready
             if process.state == .running { changed(process) }
@@ -377,11 +383,22 @@ public final class Supervisor {
     /// Replace a worker that is still working but should not go on (max_memory,
     /// later max_requests): out of the upstream, stopped gracefully, started again.
     public func recycle(_ process: ManagedProcess, reason: String) {
-        guard process.state == .running else { return }
+        guard process.state == .running, process.health != .draining else { return }
         log.warn(process.name, "recycling: \(reason)")
         process.health = .draining
         changed(process)
-        restart(process)
+        // Out of the upstream now; stopped once its in-flight requests finish.
+        let pid = process.pid
+        var done = false
+        let proceed = { [unowned self, unowned process] in
+            guard !done else { return }
+            done = true
+            guard process.pid == pid, process.health == .draining else { return }
+            self.restart(process)
+        }
+        if process.inflight == 0 { return proceed() }
+        process.idleWaiters.append(proceed)
+        reactor.schedule(after: 120) { proceed() }
     }
 
     public func signal(_ signal: Int32, _ process: ManagedProcess) -> Bool {
@@ -494,9 +511,24 @@ public final class Supervisor {
         process.healthFailures = 0
     }
 
+    func isProxied(_ spec: ProcessSpec) -> Bool {
+        proxiedUpstreams.contains(spec.programName) || proxiedUpstreams.contains(spec.groupName)
+    }
+
     private func probe(_ process: ManagedProcess) {
-        guard let check = process.spec.health, let port = process.spec.port else { return }
+        guard let port = process.spec.port else { return }
         let pidAtStart = process.pid
+        guard let check = process.spec.health else {
+            // No probe configured: ready once the port accepts; asked often,
+            // so a restarted worker rejoins the upstream within milliseconds.
+            process.probe = HealthProbe(reactor: reactor, port: port, path: nil, timeout: 1) {
+                [unowned self, unowned process] outcome in
+                process.probe = nil
+                guard process.pid == pidAtStart, process.pid > 0 else { return }
+                self.portProbeFinished(process, outcome)
+            }
+            return
+        }
         let inflightAtStart = process.inflight
         process.probe = HealthProbe(reactor: reactor, port: port, path: check.path, timeout: check.timeout) {
             [unowned self, unowned process] outcome in
@@ -504,6 +536,26 @@ public final class Supervisor {
             guard process.pid == pidAtStart, process.pid > 0 else { return }
             self.probeFinished(process, outcome, busy: inflightAtStart > 0 || process.inflight > 0)
         }
+    }
+
+    private func portProbeFinished(_ process: ManagedProcess, _ outcome: HealthProbe.Outcome) {
+        guard outcome == .passed else {
+            let age = Instant.now.seconds(since: process.spawnedAt ?? .now)
+            return scheduleProbe(process, after: age < 1 ? 0.005 : 0.05)
+        }
+        guard process.health != .ready else { return }
+        process.health = .ready
+        log.info(process.name, "ready (port \(process.spec.port ?? 0) accepts connections)")
+        changed(process)
+    }
+
+    /// The proxy could not connect to a worker it had as ready: out of the
+    /// upstream until its port accepts again.
+    public func recheckReadiness(_ process: ManagedProcess) {
+        guard process.health == .ready, process.pid > 0, process.spec.port != nil else { return }
+        process.health = .starting
+        changed(process)
+        scheduleProbe(process, after: 0.005)
     }
 
     private func probeFinished(_ process: ManagedProcess, _ outcome: HealthProbe.Outcome, busy: Bool) {

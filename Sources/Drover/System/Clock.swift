@@ -49,3 +49,37 @@ public enum WallClock {
         return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
 }
+
+extension Duration {
+    /// Whole nanoseconds, saturating at 0 for negative spans and at ~292 years.
+    var clampedNanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        if seconds < 0 || (seconds == 0 && attoseconds < 0) { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return UInt64(Int64.max) }
+        return whole &+ UInt64(attoseconds / 1_000_000_000)
+    }
+
+    /// From the config's seconds (non-finite or negative: zero).
+    static func seconds(checked value: Double) -> Duration {
+        guard value.isFinite, value > 0 else { return .zero }
+        return .nanoseconds(Int64(min(value, 1e9) * 1e9))
+    }
+
+    var secondsValue: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
+
+extension Instant {
+    static func + (lhs: Instant, rhs: Duration) -> Instant {
+        let (sum, overflow) = lhs.nanoseconds.addingReportingOverflow(rhs.clampedNanoseconds)
+        return Instant(nanoseconds: overflow ? UInt64.max : sum)
+    }
+
+    /// The span from `earlier` to self (zero if earlier is later).
+    func duration(since earlier: Instant) -> Duration {
+        nanoseconds > earlier.nanoseconds ? .nanoseconds(Int64(nanoseconds - earlier.nanoseconds)) : .zero
+    }
+}

@@ -1,11 +1,6 @@
 import CSystem
 import Glibc
 
-/// Identifies a scheduled timer so it can be cancelled.
-public struct TimerID: Hashable, Sendable {
-    fileprivate let value: UInt64
-}
-
 /// The one event loop: epoll for descriptors, one timerfd armed at the
 /// earliest deadline, a signalfd for signals, an eventfd for wake-ups from
 /// other threads. All supervisor and proxy state is touched only from the
@@ -16,6 +11,7 @@ public final class Reactor {
 
     public static let readable = UInt32(CS_EPOLLIN)
     public static let writable = UInt32(CS_EPOLLOUT)
+    public static let peerHalfClosed = UInt32(CS_EPOLLRDHUP)
     public static let hangup = UInt32(CS_EPOLLHUP) | UInt32(CS_EPOLLERR) | UInt32(CS_EPOLLRDHUP)
 
     private struct Registration {
@@ -26,13 +22,21 @@ public final class Reactor {
     private let epoll: FileDescriptor
     private let timerFD: FileDescriptor
     private let wakeFD: FileDescriptor
-    private var registrations: [Int32: Registration] = [:]
+    /// Indexed by descriptor number, as HAProxy's fdtab: a lookup per event
+    /// is an array load, not a hash.
+    private var registrations: [Registration?] = []
     private var nextGeneration: UInt32 = 1
 
-    private var timerHeap: [(deadline: UInt64, id: UInt64)] = []
-    private var timerActions: [UInt64: () -> Void] = [:]
-    private var nextTimerID: UInt64 = 1
+    private var timers = TimerQueue()
+    /// What the timerfd is set to (0: disarmed). Re-armed lazily: only when a
+    /// timer becomes earlier than it, or when it fires; moving a connection's
+    /// deadline later costs no syscall.
     private var armedDeadline: UInt64 = 0
+    public private(set) var timerfdSettings: UInt64 = 0
+
+    /// One receive buffer for every connection on the loop: a read lands here
+    /// and the owner copies only what it must keep.
+    let receiveBuffer: UnsafeMutableRawBufferPointer
 
     private var stopped = false
     /// Wake-ups of epoll_wait, for the idle-CPU measurement.
@@ -48,6 +52,7 @@ public final class Reactor {
         let efd = cs_eventfd()
         if efd < 0 { throw SystemError("eventfd") }
         wakeFD = FileDescriptor(rawValue: efd)
+        receiveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         try register(timerFD, events: Reactor.readable) { [unowned self] _ in
             _ = cs_timerfd_drain(self.timerFD.rawValue)
             self.armedDeadline = 0
@@ -58,6 +63,10 @@ public final class Reactor {
         }
     }
 
+    deinit {
+        receiveBuffer.deallocate()
+    }
+
     // MARK: Descriptors
 
     public func register(_ fd: FileDescriptor, events: UInt32, handler: @escaping IOHandler) throws(SystemError) {
@@ -66,11 +75,16 @@ public final class Reactor {
         if cs_epoll_add(epoll.rawValue, fd.rawValue, events, Self.token(fd, generation)) != 0 {
             throw SystemError("epoll_ctl(ADD)", context: "fd \(fd.rawValue)")
         }
-        registrations[fd.rawValue] = Registration(generation: generation, handler: handler)
+        let index = Int(fd.rawValue)
+        if index >= registrations.count {
+            registrations.append(contentsOf: repeatElement(nil, count: max(index + 1, registrations.count * 2) - registrations.count))
+        }
+        registrations[index] = Registration(generation: generation, handler: handler)
     }
 
     public func modify(_ fd: FileDescriptor, events: UInt32) throws(SystemError) {
-        guard let registration = registrations[fd.rawValue] else { return }
+        let index = Int(fd.rawValue)
+        guard index < registrations.count, let registration = registrations[index] else { return }
         if cs_epoll_mod(epoll.rawValue, fd.rawValue, events, Self.token(fd, registration.generation)) != 0 {
             throw SystemError("epoll_ctl(MOD)", context: "fd \(fd.rawValue)")
         }
@@ -78,9 +92,13 @@ public final class Reactor {
 
     /// Stops watching `fd` (call before closing it).
     public func unregister(_ fd: FileDescriptor) {
-        guard registrations.removeValue(forKey: fd.rawValue) != nil else { return }
+        let index = Int(fd.rawValue)
+        guard index >= 0, index < registrations.count, registrations[index] != nil else { return }
+        registrations[index] = nil
         _ = cs_epoll_del(epoll.rawValue, fd.rawValue)
     }
+
+    public var registeredCount: Int { registrations.count { $0 != nil } }
 
     /// A generation in the token lets a stale event for a closed and reused
     /// descriptor number be recognised and dropped.
@@ -96,76 +114,57 @@ public final class Reactor {
     }
 
     @discardableResult
+    public func schedule(after duration: Duration, _ action: @escaping () -> Void) -> TimerID {
+        schedule(at: Instant.now + duration, action)
+    }
+
+    @discardableResult
     public func schedule(at deadline: Instant, _ action: @escaping () -> Void) -> TimerID {
-        let id = nextTimerID
-        nextTimerID &+= 1
-        timerActions[id] = action
-        pushHeap((deadline.nanoseconds, id))
+        let id = timers.schedule(at: deadline.nanoseconds, action)
         armIfNeeded()
-        return TimerID(value: id)
+        return id
+    }
+
+    /// Moves a pending timer; false when it already fired or was cancelled.
+    @discardableResult
+    public func reschedule(_ id: TimerID, at deadline: Instant) -> Bool {
+        guard timers.reschedule(id, at: deadline.nanoseconds) else { return false }
+        armIfNeeded()
+        return true
+    }
+
+    public func isScheduled(_ id: TimerID?) -> Bool {
+        guard let id else { return false }
+        return timers.isScheduled(id)
     }
 
     public func cancel(_ id: TimerID?) {
         guard let id else { return }
-        timerActions.removeValue(forKey: id.value)
-        // The heap entry stays until it surfaces; dropping cancelled heads
-        // keeps the timerfd from waking us for nothing.
-        while let head = timerHeap.first, timerActions[head.id] == nil { popHeap() }
-        if timerHeap.isEmpty && armedDeadline != 0 {
-            _ = cs_timerfd_set_abs(timerFD.rawValue, 0)
-            armedDeadline = 0
-        }
+        timers.cancel(id)
+        // The timerfd stays armed: one early wake-up costs less than a
+        // timerfd_settime per cancel.
     }
+
+    /// Live timers, for the memory and leak checks.
+    public var pendingTimers: Int { timers.count }
 
     private func fireDueTimers() {
         let now = cs_monotonic_ns()
-        while let head = timerHeap.first, head.deadline <= now {
-            popHeap()
-            if let action = timerActions.removeValue(forKey: head.id) { action() }
+        while let action = timers.popDue(now: now) {
+            action()
+            if stopped { return }
         }
-        while let head = timerHeap.first, timerActions[head.id] == nil { popHeap() }
         armIfNeeded()
     }
 
     private func armIfNeeded() {
-        guard let head = timerHeap.first else { return }
-        if armedDeadline == 0 || head.deadline < armedDeadline {
+        guard let next = timers.nextDeadline else { return }
+        if armedDeadline == 0 || next < armedDeadline {
             // 0 would disarm; an absolute time of 1 ns is in the past and fires at once.
-            armedDeadline = max(head.deadline, 1)
+            armedDeadline = max(next, 1)
+            timerfdSettings &+= 1
             _ = cs_timerfd_set_abs(timerFD.rawValue, armedDeadline)
         }
-    }
-
-    private func pushHeap(_ entry: (deadline: UInt64, id: UInt64)) {
-        timerHeap.append(entry)
-        var child = timerHeap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            if Self.earlier(timerHeap[child], timerHeap[parent]) {
-                timerHeap.swapAt(child, parent)
-                child = parent
-            } else { break }
-        }
-    }
-
-    private func popHeap() {
-        let last = timerHeap.removeLast()
-        guard !timerHeap.isEmpty else { return }
-        timerHeap[0] = last
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1, right = left + 1
-            var smallest = parent
-            if left < timerHeap.count && Self.earlier(timerHeap[left], timerHeap[smallest]) { smallest = left }
-            if right < timerHeap.count && Self.earlier(timerHeap[right], timerHeap[smallest]) { smallest = right }
-            if smallest == parent { return }
-            timerHeap.swapAt(parent, smallest)
-            parent = smallest
-        }
-    }
-
-    private static func earlier(_ a: (deadline: UInt64, id: UInt64), _ b: (deadline: UInt64, id: UInt64)) -> Bool {
-        a.deadline != b.deadline ? a.deadline < b.deadline : a.id < b.id
     }
 
     // MARK: Loop
@@ -181,7 +180,7 @@ public final class Reactor {
     }
 
     public func run() {
-        var events = [cs_epoll_event](repeating: cs_epoll_event(), count: 128)
+        var events = [cs_epoll_event](repeating: cs_epoll_event(), count: 256)
         while !stopped {
             let count = events.withUnsafeMutableBufferPointer {
                 cs_epoll_wait(epoll.rawValue, $0.baseAddress, Int32($0.count), -1)
@@ -193,9 +192,10 @@ public final class Reactor {
             }
             for index in 0..<Int(count) {
                 let event = events[index]
-                let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: event.data))
+                let fd = Int(Int32(bitPattern: UInt32(truncatingIfNeeded: event.data)))
                 let generation = UInt32(truncatingIfNeeded: event.data >> 32)
-                guard let registration = registrations[fd], registration.generation == generation else { continue }
+                guard fd < registrations.count, let registration = registrations[fd],
+                      registration.generation == generation else { continue }
                 registration.handler(event.events)
                 if stopped { break }
             }

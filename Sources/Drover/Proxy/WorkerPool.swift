@@ -1,0 +1,242 @@
+import Glibc
+
+/// The upstream of one `[proxy:x]`: the ready workers, per-request
+/// balancing, and one FIFO queue in front of them. A request goes to a
+/// worker with a free slot (`max_inflight`) or waits here, never in a busy
+/// worker's accept backlog; the first slot that frees takes the oldest
+/// waiting request. A request that cannot be served within queue_timeout
+/// given the queue ahead of it is refused at once (SPEC §10 overload).
+final class WorkerPool {
+    private(set) var workers: [WorkerSlot] = []
+    private var byProcess: [ObjectIdentifier: WorkerSlot] = [:]
+    private var queue: [Exchange?] = []
+    private var queueHead = 0
+    private(set) var queueLength = 0
+    let config: ProxyConfig
+    let metrics: ProxyMetrics
+    private var roundRobin = 0
+    private var random = SplitMix64(seed: UInt64(truncatingIfNeeded: Instant.now.nanoseconds))
+    /// Recent upstream service time, for the overload estimate.
+    private var serviceSeconds = 0.0
+    private var serviceSamples = 0
+    /// Hands a request to a worker (the proxy owns connections).
+    var dispatch: ((Exchange, WorkerSlot) -> Void)?
+    /// Answers a request drover refuses (503 with Retry-After).
+    var refuse: ((Exchange, _ reason: String, _ retryAfter: Int) -> Void)?
+
+    init(config: ProxyConfig, metrics: ProxyMetrics) {
+        self.config = config
+        self.metrics = metrics
+    }
+
+    var readyCount: Int { workers.count }
+
+    // MARK: Membership
+
+    func add(_ process: ManagedProcess, port: Int) {
+        let key = ObjectIdentifier(process)
+        if let existing = byProcess[key], existing.isMember, existing.port == port { return }
+        if let existing = byProcess[key] { leave(existing) }
+        let slot = WorkerSlot(process: process, port: port, maxInflight: config.maxInflight)
+        byProcess[key] = slot
+        workers.append(slot)
+        drainQueue()
+    }
+
+    func remove(_ process: ManagedProcess) {
+        guard let slot = byProcess.removeValue(forKey: ObjectIdentifier(process)) else { return }
+        leave(slot)
+    }
+
+    private func leave(_ slot: WorkerSlot) {
+        slot.isMember = false
+        workers.removeAll { $0 === slot }
+        slot.closeIdle()
+    }
+
+    func slot(for process: ManagedProcess) -> WorkerSlot? { byProcess[ObjectIdentifier(process)] }
+
+    // MARK: Requests
+
+    /// A whole request is ready: to a worker now, into the queue, or refused.
+    func submit(_ exchange: Exchange) {
+        if queueLength == 0, let worker = choose(for: exchange) {
+            return dispatch?(exchange, worker) ?? ()
+        }
+        if queueLength >= config.queueSize {
+            metrics.refusedQueueFull += 1
+            return refuse?(exchange, "queue full (\(config.queueSize) waiting)", retryAfter()) ?? ()
+        }
+        if let wait = estimatedWait(position: queueLength), wait > config.queueTimeout {
+            metrics.refusedEarly += 1
+            return refuse?(exchange, "overloaded: about \(Int(wait.rounded(.up)))s of work is queued ahead", retryAfter()) ?? ()
+        }
+        enqueue(exchange)
+    }
+
+    /// A retry goes ahead of the queue: it has waited already.
+    func resubmit(_ exchange: Exchange) {
+        if let worker = choose(for: exchange) { return dispatch?(exchange, worker) ?? () }
+        exchange.phase = .queued
+        exchange.client?.queued(exchange)
+        if queueHead > 0 {
+            queueHead -= 1
+            queue[queueHead] = exchange
+        } else {
+            queue.insert(exchange, at: 0)
+        }
+        queueLength += 1
+        metrics.queueLength = queueLength
+    }
+
+    private func enqueue(_ exchange: Exchange) {
+        exchange.phase = .queued
+        queue.append(exchange)
+        queueLength += 1
+        metrics.queueLength = queueLength
+        exchange.client?.queued(exchange)
+    }
+
+    /// Out of the queue: its client left or its queue_timeout passed.
+    func cancelQueued(_ exchange: Exchange) {
+        guard exchange.phase == .queued, !exchange.cancelled else { return }
+        exchange.cancelled = true
+        queueLength -= 1
+        metrics.queueLength = queueLength
+        compactIfMostlyCancelled()
+    }
+
+    /// A slot freed (or a worker joined): feed the oldest waiting requests.
+    func drainQueue() {
+        while queueLength > 0 {
+            guard let next = peekQueued() else { return }
+            guard let worker = choose(for: next) else { return }
+            popQueued()
+            metrics.observeQueueWait(Instant.now.duration(since: next.receivedAt).secondsValue)
+            dispatch?(next, worker)
+        }
+    }
+
+    private func peekQueued() -> Exchange? {
+        while queueHead < queue.count {
+            if let exchange = queue[queueHead], !exchange.cancelled { return exchange }
+            queue[queueHead] = nil
+            queueHead += 1
+        }
+        return nil
+    }
+
+    private func popQueued() {
+        queue[queueHead] = nil
+        queueHead += 1
+        queueLength -= 1
+        metrics.queueLength = queueLength
+        if queueHead == queue.count {
+            queue.removeAll(keepingCapacity: queue.count <= 4096)
+            queueHead = 0
+        } else if queueHead > 1024 && queueHead * 2 > queue.count {
+            queue.removeFirst(queueHead)
+            queueHead = 0
+        }
+    }
+
+    private func compactIfMostlyCancelled() {
+        let stored = queue.count - queueHead
+        guard stored > 64, stored > 2 * queueLength else { return }
+        queue = queue[queueHead...].filter { $0.map { !$0.cancelled } ?? false }
+        queueHead = 0
+    }
+
+    /// The queue as it stands, oldest first (shutdown refuses them).
+    func takeAllQueued() -> [Exchange] {
+        var all: [Exchange] = []
+        while let next = peekQueued() {
+            popQueued()
+            all.append(next)
+        }
+        return all
+    }
+
+    // MARK: Balancing
+
+    private func choose(for exchange: Exchange) -> WorkerSlot? {
+        let count = workers.count
+        guard count > 0 else { return nil }
+        // Prefer a worker this request has not failed on.
+        func eligible(_ slot: WorkerSlot) -> Bool {
+            slot.hasCapacity && !exchange.triedWorkers.contains(ObjectIdentifier(slot))
+        }
+        if let chosen = pick(eligible) { return chosen }
+        if exchange.triedWorkers.isEmpty { return nil }
+        return pick { $0.hasCapacity }
+    }
+
+    private func pick(_ eligible: (WorkerSlot) -> Bool) -> WorkerSlot? {
+        let count = workers.count
+        switch config.balance {
+        case .roundRobin:
+            for step in 0..<count {
+                let slot = workers[(roundRobin + step) % count]
+                if eligible(slot) {
+                    roundRobin = (roundRobin + step + 1) % count
+                    return slot
+                }
+            }
+            return nil
+        case .leastInflight:
+            // Ties rotate, so an idle pool still spreads requests.
+            var best: WorkerSlot?
+            for step in 0..<count {
+                let slot = workers[(roundRobin + step) % count]
+                if eligible(slot) && (best == nil || slot.inflight < best!.inflight) { best = slot }
+            }
+            roundRobin = (roundRobin + 1) % count
+            return best
+        case .p2c:
+            let candidates = workers.filter(eligible)
+            guard !candidates.isEmpty else { return nil }
+            if candidates.count == 1 { return candidates[0] }
+            let a = Int(random.next() % UInt64(candidates.count))
+            var b = Int(random.next() % UInt64(candidates.count - 1))
+            if b >= a { b += 1 }
+            return candidates[a].inflight <= candidates[b].inflight ? candidates[a] : candidates[b]
+        }
+    }
+
+    // MARK: Overload estimate
+
+    func observeService(seconds: Double) {
+        guard seconds.isFinite, seconds >= 0 else { return }
+        serviceSamples += 1
+        let weight = serviceSamples < 20 ? 1.0 / Double(serviceSamples) : 0.05
+        serviceSeconds += (seconds - serviceSeconds) * weight
+    }
+
+    /// Seconds until a request at `position` in the queue would start, or
+    /// nil while there is too little history (or no worker) to say.
+    func estimatedWait(position: Int) -> Double? {
+        guard serviceSamples >= 20, !workers.isEmpty, config.maxInflight > 0 else { return nil }
+        let slots = Double(workers.count * config.maxInflight)
+        return Double(position + 1) * serviceSeconds / slots
+    }
+
+    func retryAfter() -> Int {
+        let wait = estimatedWait(position: queueLength) ?? 1
+        return max(1, min(3600, Int(wait.rounded(.up))))
+    }
+}
+
+/// A small fast PRNG for p2c and request ids (not for secrets).
+struct SplitMix64 {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
