@@ -75,8 +75,41 @@ public enum PrometheusMetrics {
             for proxy in snapshot.proxies {
                 out.sample("drover_proxy_workers", proxyLabels(proxy), Double(proxy.totalWorkers))
             }
+            renderTraffic(snapshot.proxies, into: &out)
         }
         return out.text
+    }
+
+    private static func renderTraffic(_ proxies: [ProxySnapshot], into out: inout MetricsText) {
+        let active = proxies.compactMap { proxy in proxy.traffic.map { (proxy, $0) } }
+        guard !active.isEmpty else { return }
+        out.family("drover_proxy_requests_total", .counter, "Requests answered by the proxy, by HTTP status (drover's own 4xx/5xx included).")
+        for (proxy, traffic) in active {
+            for entry in traffic.requestsByStatus {
+                out.sample("drover_proxy_requests_total", proxyLabels(proxy) + [("code", String(entry.status))], Double(entry.count))
+            }
+        }
+        out.family("drover_proxy_queue_length", .gauge, "Requests waiting in the proxy's queue for a free worker.")
+        for (proxy, traffic) in active { out.sample("drover_proxy_queue_length", proxyLabels(proxy), Double(traffic.queueLength)) }
+        out.histogram("drover_proxy_queue_wait_seconds", "Time requests waited in the queue before a worker took them.",
+                      active.map { (proxyLabels($0.0), $0.1.queueWait) })
+        out.histogram("drover_proxy_upstream_seconds", "Time from sending a request to a worker until its answer was complete.",
+                      active.map { (proxyLabels($0.0), $0.1.upstreamTime) })
+        out.family("drover_proxy_retries_total", .counter, "Requests re-sent to another worker after a refused or reset connection.")
+        for (proxy, traffic) in active { out.sample("drover_proxy_retries_total", proxyLabels(proxy), Double(traffic.retries)) }
+        out.family("drover_proxy_refused_total", .counter, "Requests answered 503 by the proxy, by reason.")
+        for (proxy, traffic) in active {
+            out.sample("drover_proxy_refused_total", proxyLabels(proxy) + [("reason", "queue_full")], Double(traffic.refusedQueueFull))
+            out.sample("drover_proxy_refused_total", proxyLabels(proxy) + [("reason", "overload")], Double(traffic.refusedOverload))
+            out.sample("drover_proxy_refused_total", proxyLabels(proxy) + [("reason", "queue_timeout")], Double(traffic.queueTimeouts))
+        }
+        out.family("drover_proxy_client_aborts_total", .counter, "Requests whose client left before the answer.")
+        for (proxy, traffic) in active { out.sample("drover_proxy_client_aborts_total", proxyLabels(proxy), Double(traffic.clientAborts)) }
+        out.family("drover_proxy_connections", .gauge, "Open connections of the proxy, by side.")
+        for (proxy, traffic) in active {
+            out.sample("drover_proxy_connections", proxyLabels(proxy) + [("side", "client")], Double(traffic.clientConnections))
+            out.sample("drover_proxy_connections", proxyLabels(proxy) + [("side", "upstream")], Double(traffic.upstreamConnections))
+        }
     }
 
     static func labels(_ process: ProcessSnapshot) -> [(String, String)] {
@@ -90,7 +123,7 @@ public enum PrometheusMetrics {
 
 /// The exposition format's lines, with its escaping rules.
 struct MetricsText {
-    enum Kind: String { case gauge, counter }
+    enum Kind: String { case gauge, counter, histogram }
 
     private(set) var text = ""
 
@@ -105,6 +138,21 @@ struct MetricsText {
             text += "{" + labels.map { "\($0.0)=\"\(Self.escapeLabelValue($0.1))\"" }.joined(separator: ",") + "}"
         }
         text += " " + Self.format(value) + "\n"
+    }
+
+    /// A histogram family: cumulative `_bucket{le}` series, `_sum`, `_count`.
+    mutating func histogram(_ name: String, _ help: String, _ series: [([(String, String)], SecondsHistogram)]) {
+        family(name, .histogram, help)
+        for (labels, histogram) in series {
+            var cumulative: UInt64 = 0
+            for (index, bound) in histogram.bounds.enumerated() {
+                cumulative += histogram.counts[index]
+                sample(name + "_bucket", labels + [("le", Self.format(bound))], Double(cumulative))
+            }
+            sample(name + "_bucket", labels + [("le", "+Inf")], Double(histogram.count))
+            sample(name + "_sum", labels, histogram.sum)
+            sample(name + "_count", labels, Double(histogram.count))
+        }
     }
 
     /// Label values escape backslash, double quote and newline.

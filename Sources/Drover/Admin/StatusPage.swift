@@ -81,7 +81,7 @@ public enum StatusPage {
             <section>
             <h2>Proxies</h2>
             <table>
-            <thead><tr><th>name</th><th>listen</th><th>upstream</th><th class="n">ready</th></tr></thead>
+            <thead><tr><th>name</th><th>listen</th><th>upstream</th><th class="n">ready</th><th class="n">requests</th><th class="n">5xx</th><th class="n">queued</th><th class="n">queue p99</th><th class="n">upstream p50 / p99</th><th class="n">retries</th></tr></thead>
             <tbody>
 
             """
@@ -90,12 +90,29 @@ public enum StatusPage {
             let level = proxy.readyWorkers == 0 ? "bad" : proxy.readyWorkers < proxy.totalWorkers ? "warn" : "good"
             html += "<tr><td class=\"name\">\(e(proxy.name))</td><td><code>\(e(proxy.listen))</code></td>"
             html += "<td>\(e(proxy.upstream))</td>"
-            html += "<td class=\"n\"><span class=\"ready \(level)\">\(proxy.readyWorkers) / \(proxy.totalWorkers)</span></td></tr>\n"
+            html += "<td class=\"n\"><span class=\"ready \(level)\">\(proxy.readyWorkers) / \(proxy.totalWorkers)</span></td>"
+            if let traffic = proxy.traffic {
+                let errors = traffic.requestsByStatus.filter { $0.status >= 500 }.reduce(0) { $0 + $1.count }
+                html += "<td class=\"n\">\(traffic.requests)</td><td class=\"n\">\(errors)</td><td class=\"n\">\(traffic.queueLength)</td>"
+                html += "<td class=\"n\">\(seconds(traffic.queueWait.quantile(0.99)))</td>"
+                html += "<td class=\"n\">\(seconds(traffic.upstreamTime.quantile(0.5))) / \(seconds(traffic.upstreamTime.quantile(0.99)))</td>"
+                html += "<td class=\"n\">\(traffic.retries)</td>"
+            } else {
+                html += String(repeating: "<td class=\"n\">\(dash)</td>", count: 6)
+            }
+            html += "</tr>\n"
         }
         return html + "</tbody>\n</table>\n</section>\n"
     }
 
     static let dash = "<span class=\"none\">–</span>"
+
+    /// A histogram bucket bound as `≤ 25 ms` / `≤ 2.5 s`.
+    static func seconds(_ value: Double?) -> String {
+        guard let value else { return dash }
+        if !value.isFinite { return "&gt; 60 s" }
+        return value < 1 ? "≤ \(Int((value * 1000).rounded())) ms" : "≤ \(value) s"
+    }
 
     /// One colour per state, supervisor-dashboard conventions: green running,
     /// blue starting, amber transitions and backoff, red fatal, grey at rest.

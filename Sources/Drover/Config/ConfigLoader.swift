@@ -109,6 +109,7 @@ struct ConfigLoadContext {
         for section in proxySections {
             if let proxy = readProxy(section, upstreams: upstreams) { config.proxies.append(proxy) }
         }
+        checkReplacementPorts(config, proxySections)
         config.warnings = diags.warnings
         return config
     }
@@ -126,6 +127,26 @@ struct ConfigLoadContext {
     func isDirectory(_ path: String) -> Bool { host.isDirectory(path) }
     mutating func checkedLogPath(_ raw: String, _ e: IniEntry, _ section: String) -> String? {
         host.checkedLogPath(raw, e, section, &diags)
+    }
+
+    /// A proxied pool's replacements start on `port + numprocs … port +
+    /// 2 × numprocs − 1`; another claim there leaves fewer spare ports (a
+    /// warning: drover skips taken ports, and stops before starting when
+    /// none is left).
+    mutating func checkReplacementPorts(_ config: DroverConfig, _ proxySections: [IniSection]) {
+        for proxy in config.proxies {
+            guard let section = proxySections.first(where: { $0.name == "proxy:\(proxy.name)" }) else { continue }
+            for program in config.programs where program.name == proxy.upstream || program.groupName == proxy.upstream {
+                guard let base = program.port else { continue }
+                let spare = (base + program.numprocs)..<(base + 2 * program.numprocs)
+                for claim in portClaims where claim.range.overlaps(spare) && !claim.range.overlaps(base..<(base + program.numprocs)) {
+                    diags.warn(section.file, section.line, section.name, "upstream",
+                               "replacements of \(program.name) start on ports \(spare.lowerBound)-\(spare.upperBound - 1), which overlap \(claim.owner); "
+                               + "rolling restarts there fall back to stopping a worker before starting its successor")
+                    break
+                }
+            }
+        }
     }
 
     /// Records that `range` of TCP ports is taken; overlapping an earlier

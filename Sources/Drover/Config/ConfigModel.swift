@@ -216,15 +216,28 @@ public struct ProgramConfig: Sendable {
     }
 
     public func process(number: Int) throws(ConfigDiagnostic) -> ProcessSpec {
-        try template.make(number)
+        try template.make(number, nil)
+    }
+
+    /// The worker of `number` listening on `port` instead of its own: a
+    /// replacement started beside the worker it replaces (SPEC §3 `port`).
+    public func process(number: Int, port: Int) throws(ConfigDiagnostic) -> ProcessSpec {
+        try template.make(number, port)
+    }
+
+    /// `port … port + 2 × numprocs − 1`: where a pool's workers and their
+    /// replacements listen.
+    public var portRange: Range<Int>? {
+        port.map { $0..<($0 + 2 * max(numprocs, 1)) }
     }
 }
 
-/// Makes the ProcessSpec of a given process_num (see ProgramConfig.process).
+/// Makes the ProcessSpec of a given process_num, optionally on another
+/// port than its own (see ProgramConfig.process).
 public struct ProcessTemplate: Sendable {
-    public let make: @Sendable (Int) throws(ConfigDiagnostic) -> ProcessSpec
+    public let make: @Sendable (Int, Int?) throws(ConfigDiagnostic) -> ProcessSpec
 
-    public init(_ make: @escaping @Sendable (Int) throws(ConfigDiagnostic) -> ProcessSpec) {
+    public init(_ make: @escaping @Sendable (Int, Int?) throws(ConfigDiagnostic) -> ProcessSpec) {
         self.make = make
     }
 }

@@ -212,8 +212,8 @@ extension ConfigLoadContext {
             if let spec { processes.append(spec) }
         }
         guard diags.errors.count == errorsBefore else { return nil }
-        let template = ProcessTemplate { (number: Int) throws(ConfigDiagnostic) -> ProcessSpec in
-            try recipe.makeForScaling(number)
+        let template = ProcessTemplate { (number: Int, port: Int?) throws(ConfigDiagnostic) -> ProcessSpec in
+            try recipe.makeForScaling(number, port: port)
         }
         return ProgramConfig(name: programName, groupName: groupName, priority: proto.priority, numprocs: numprocs,
                              numprocsStart: numprocsStart, port: port, processes: processes, template: template)
@@ -272,7 +272,7 @@ struct ProgramRecipe: Sendable {
     }
 
     /// For ProgramConfig.process(number:): the first error, if any.
-    func makeForScaling(_ number: Int) throws(ConfigDiagnostic) -> ProcessSpec {
+    func makeForScaling(_ number: Int, port portOverride: Int? = nil) throws(ConfigDiagnostic) -> ProcessSpec {
         let e = processNameEntry
         guard number >= numprocsStart else {
             throw ConfigDiagnostic(file: sectionFile, line: sectionLine, section: sectionName, key: "numprocs_start",
@@ -284,7 +284,7 @@ struct ProgramRecipe: Sendable {
                                    message: "cannot add workers: process_name has no %(process_num), so names would repeat")
         }
         var d = ConfigDiagnosticList()
-        let spec = make(number, &d)
+        let spec = make(number, &d, port: portOverride)
         if let first = d.errors.first { throw first }
         guard let spec else {
             throw ConfigDiagnostic(file: sectionFile, line: sectionLine, section: sectionName, message: "cannot build process \(number)")
@@ -304,9 +304,9 @@ struct ProgramRecipe: Sendable {
         }
     }
 
-    func make(_ number: Int, _ diags: inout ConfigDiagnosticList) -> ProcessSpec? {
+    func make(_ number: Int, _ diags: inout ConfigDiagnosticList, port portOverride: Int? = nil) -> ProcessSpec? {
         let index = number - numprocsStart
-        let workerPort = port.map { $0 + index }
+        let workerPort = portOverride ?? port.map { $0 + index }
         var spec = prototype
         spec.number = number
         spec.index = index

@@ -90,13 +90,73 @@ public struct ProxySnapshot: Sendable, Equatable {
     public var upstream: String
     public var readyWorkers: Int
     public var totalWorkers: Int
+    /// What the proxy has done since drover started (nil where no proxy runs).
+    public var traffic: ProxyTraffic?
 
-    public init(name: String, listen: String, upstream: String, readyWorkers: Int, totalWorkers: Int) {
+    public init(name: String, listen: String, upstream: String, readyWorkers: Int, totalWorkers: Int,
+                traffic: ProxyTraffic? = nil) {
         self.name = name
         self.listen = listen
         self.upstream = upstream
         self.readyWorkers = readyWorkers
         self.totalWorkers = totalWorkers
+        self.traffic = traffic
+    }
+}
+
+/// A histogram of seconds with fixed bucket bounds (Prometheus-style,
+/// counts not cumulative here; the renderer accumulates).
+public struct SecondsHistogram: Sendable, Equatable {
+    public var bounds: [Double]
+    /// One count per bound, plus the overflow bucket last.
+    public var counts: [UInt64]
+    public var sum: Double
+    public var count: UInt64
+
+    public init(bounds: [Double], counts: [UInt64], sum: Double, count: UInt64) {
+        self.bounds = bounds
+        self.counts = counts
+        self.sum = sum
+        self.count = count
+    }
+
+    /// The upper bound of the bucket holding the q-quantile.
+    public func quantile(_ q: Double) -> Double? {
+        guard count > 0 else { return nil }
+        let target = UInt64((Double(count) * q).rounded(.up))
+        var seen: UInt64 = 0
+        for (index, n) in counts.enumerated() {
+            seen += n
+            if seen >= target { return index < bounds.count ? bounds[index] : .infinity }
+        }
+        return nil
+    }
+}
+
+/// A proxy's counters for /metrics, the status page and `status --json`.
+public struct ProxyTraffic: Sendable, Equatable {
+    public var requestsByStatus: [(status: Int, count: UInt64)]
+    public var queueLength: Int
+    public var queueWait: SecondsHistogram
+    public var upstreamTime: SecondsHistogram
+    public var retries: UInt64
+    public var refusedQueueFull: UInt64
+    public var refusedOverload: UInt64
+    public var queueTimeouts: UInt64
+    public var clientAborts: UInt64
+    public var clientConnections: Int
+    public var upstreamConnections: Int
+
+    public var requests: UInt64 { requestsByStatus.reduce(0) { $0 + $1.count } }
+
+    public static func == (a: ProxyTraffic, b: ProxyTraffic) -> Bool {
+        a.requestsByStatus.map(\.status) == b.requestsByStatus.map(\.status)
+            && a.requestsByStatus.map(\.count) == b.requestsByStatus.map(\.count)
+            && a.queueLength == b.queueLength && a.queueWait == b.queueWait && a.upstreamTime == b.upstreamTime
+            && a.retries == b.retries && a.refusedQueueFull == b.refusedQueueFull
+            && a.refusedOverload == b.refusedOverload && a.queueTimeouts == b.queueTimeouts
+            && a.clientAborts == b.clientAborts && a.clientConnections == b.clientConnections
+            && a.upstreamConnections == b.upstreamConnections
     }
 }
 

@@ -38,13 +38,41 @@ extension ProcessSnapshot {
 
 extension ProxySnapshot {
     public var json: JSONValue {
-        .object([
+        var members: [(String, JSONValue)] = [
             ("name", .string(name)),
             ("listen", .string(listen)),
             ("upstream", .string(upstream)),
             ("ready_workers", .number(readyWorkers)),
             ("total_workers", .number(totalWorkers)),
+        ]
+        if let traffic { members.append(("traffic", traffic.json)) }
+        return .object(members)
+    }
+}
+
+extension ProxyTraffic {
+    public var json: JSONValue {
+        .object([
+            ("requests", .number(Double(requests))),
+            ("by_status", .object(requestsByStatus.map { (String($0.status), .number(Double($0.count))) })),
+            ("queue_length", .number(queueLength)),
+            ("queue_wait_p50", upstreamQuantile(queueWait, 0.5)),
+            ("queue_wait_p99", upstreamQuantile(queueWait, 0.99)),
+            ("upstream_p50", upstreamQuantile(upstreamTime, 0.5)),
+            ("upstream_p99", upstreamQuantile(upstreamTime, 0.99)),
+            ("retries", .number(Double(retries))),
+            ("refused_queue_full", .number(Double(refusedQueueFull))),
+            ("refused_overload", .number(Double(refusedOverload))),
+            ("queue_timeouts", .number(Double(queueTimeouts))),
+            ("client_aborts", .number(Double(clientAborts))),
+            ("client_connections", .number(clientConnections)),
+            ("upstream_connections", .number(upstreamConnections)),
         ])
+    }
+
+    private func upstreamQuantile(_ histogram: SecondsHistogram, _ q: Double) -> JSONValue {
+        guard let value = histogram.quantile(q), value.isFinite else { return .null }
+        return .number(value)
     }
 }
 

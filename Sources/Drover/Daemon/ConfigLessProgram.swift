@@ -14,9 +14,9 @@ public enum ConfigLessProgram {
         ]
         for (key, value) in environment { shared["ENV_" + key] = .string(value) }
         let sharedValues = shared
-        let template = ProcessTemplate { (number: Int) throws(ConfigDiagnostic) -> ProcessSpec in
+        let template = ProcessTemplate { (number: Int, portOverride: Int?) throws(ConfigDiagnostic) -> ProcessSpec in
             let name = tini ? "app" : "app_" + (number < 10 ? "0\(number)" : String(number))
-            let port = firstPort.map { $0 + number }
+            let port = portOverride ?? firstPort.map { $0 + number }
             var values = sharedValues
             values["process_num"] = .int(number)
             if let port { values["port"] = .int(port) }
@@ -52,7 +52,7 @@ public enum ConfigLessProgram {
             return spec
         }
         var processes: [ProcessSpec] = []
-        for number in 0..<workers { processes.append(try template.make(number)) }
+        for number in 0..<workers { processes.append(try template.make(number, nil)) }
         return ProgramConfig(name: "app", groupName: "app", priority: 999, numprocs: workers, numprocsStart: 0,
                              port: firstPort, processes: processes, template: template)
     }

@@ -92,6 +92,11 @@ public final class Daemon {
         }
         writePidfile()
         supervisor.proxiedUpstreams = Set(config.proxies.map(\.upstream))
+        supervisor.reservedPorts = Set(config.proxies.compactMap { proxy -> Int? in
+            if case .tcp(_, let port) = proxy.listen { return port }
+            return nil
+        })
+        if let admin = config.supervisord.adminListen, case .tcp(_, let port) = admin { supervisor.reservedPorts.insert(port) }
         for program in config.programs { supervisor.add(program: program) }
         if settings.tiniMode { watchLoneChild() } else { followMembership() }
         supervisor.startAll()
@@ -166,8 +171,14 @@ public final class Daemon {
     }
 
     private func snapshot(withMemory: Bool) -> StatusSnapshot {
-        supervisor.snapshot(startedWallNs: startedWallNs, startedAt: startedAt, configPath: settings.config.path,
-                            proxies: settings.config.proxies, withMemory: withMemory)
+        var snapshot = supervisor.snapshot(startedWallNs: startedWallNs, startedAt: startedAt, configPath: settings.config.path,
+                                           proxies: settings.config.proxies, withMemory: withMemory)
+        for index in snapshot.proxies.indices {
+            if let proxy = proxies.first(where: { $0.config.name == snapshot.proxies[index].name }) {
+                snapshot.proxies[index].traffic = proxy.metrics.snapshot
+            }
+        }
+        return snapshot
     }
 
     /// `/readyz`: every proxied pool has a ready worker; without proxies,
@@ -323,7 +334,15 @@ public final class Daemon {
             return .failure(error)
         }
         for warning in config.warnings { log.warn("drover", "config: \(warning)") }
-        settings.config = config
+        if config.proxies != settings.config.proxies {
+            // Listeners and their settings are opened once; a reload keeps them.
+            log.warn("drover", "\(origin): [proxy:*] sections changed; proxies keep their settings until drover restarts")
+            var kept = config
+            kept.proxies = settings.config.proxies
+            settings.config = kept
+        } else {
+            settings.config = config
+        }
         let summary = supervisor.apply(config) { [unowned self] error in
             if let error { self.log.error("drover", "\(origin): \(error.message)") }
         }

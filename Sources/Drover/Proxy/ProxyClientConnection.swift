@@ -64,7 +64,15 @@ final class ProxyClientConnection: StreamConnectionDelegate {
         processInput()
     }
 
+    /// Set while `processInput` runs: an answer finished synchronously inside
+    /// it (a 503 from a full queue) lets the loop go on to the next pipelined
+    /// request instead of recursing once per request.
+    private var processing = false
+
     private func processInput() {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
         while state != .closed {
             switch state {
             case .idle:

@@ -47,4 +47,16 @@ final class ProxyMetrics {
     }
 
     func observeQueueWait(_ seconds: Double) { queueWait.observe(seconds) }
+
+    var snapshot: ProxyTraffic {
+        func histogram(_ h: Histogram) -> SecondsHistogram {
+            SecondsHistogram(bounds: Self.bucketBounds, counts: h.counts, sum: h.sum, count: h.count)
+        }
+        return ProxyTraffic(
+            requestsByStatus: requestsByStatus.sorted { $0.key < $1.key }.map { (status: $0.key, count: $0.value) },
+            queueLength: queueLength, queueWait: histogram(queueWait), upstreamTime: histogram(upstreamTime),
+            retries: retries, refusedQueueFull: refusedQueueFull, refusedOverload: refusedEarly,
+            queueTimeouts: queueTimeouts, clientAborts: clientAborts,
+            clientConnections: openClientConnections, upstreamConnections: openUpstreamConnections)
+    }
 }

@@ -261,13 +261,28 @@ final class ProxyServer {
 
     /// The client left: a queued request is dropped; one at a worker runs to
     /// its end (the slot stays taken) and its answer is read and discarded.
+    /// Once the worker has begun answering, it is no longer computing: a
+    /// stream (SSE, tokens) could go on forever for nobody, so the worker's
+    /// connection is closed, which tells it to stop, and its slot frees.
     func clientAbandoned(_ exchange: Exchange) {
         exchange.client = nil
-        if exchange.phase == .queued {
+        switch exchange.phase {
+        case .queued:
             pool.cancelQueued(exchange)
             finish(exchange, worker: nil)
-        } else {
+        case .dispatched:
             exchange.upstream?.clientDrained()
+        case .responding:
+            let worker = exchange.worker
+            if let upstream = exchange.upstream {
+                exchange.upstream = nil
+                upstream.abandon()
+            }
+            release(exchange)
+            finish(exchange, worker: worker?.name)
+            pool.drainQueue()
+        case .done:
+            break
         }
     }
 
@@ -425,4 +440,7 @@ final class ProxyServer {
     }
 
     func reopenLogs() { accessLog?.reopen() }
+
+    /// Output queued for clients, all together (bounded by the watermarks).
+    var clientPendingBytes: Int { clients.values.reduce(0) { $0 + $1.stream.pendingBytes } }
 }

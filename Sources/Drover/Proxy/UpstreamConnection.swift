@@ -270,6 +270,13 @@ final class UpstreamConnection: StreamConnectionDelegate {
         proxy.exchangeCompleted(exchange, on: self, reusable: keep)
     }
 
+    /// The client left in the middle of the answer: drop this connection
+    /// without reporting anything further.
+    func abandon() {
+        exchange = nil
+        stream.close()
+    }
+
     /// The client drained its output below the low watermark: read on.
     func clientDrained() {
         guard pausedForClient, stream.isOpen else { return }

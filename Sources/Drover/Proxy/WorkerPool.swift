@@ -212,12 +212,13 @@ final class WorkerPool {
         serviceSeconds += (seconds - serviceSeconds) * weight
     }
 
-    /// Seconds until a request at `position` in the queue would start, or
+    /// Seconds until a request at `position` in the queue would be answered
+    /// (the work ahead of it spread over the pool's slots, then its own), or
     /// nil while there is too little history (or no worker) to say.
     func estimatedWait(position: Int) -> Double? {
         guard serviceSamples >= 20, !workers.isEmpty, config.maxInflight > 0 else { return nil }
         let slots = Double(workers.count * config.maxInflight)
-        return Double(position + 1) * serviceSeconds / slots
+        return Double(position + 1) * serviceSeconds / slots + serviceSeconds
     }
 
     func retryAfter() -> Int {

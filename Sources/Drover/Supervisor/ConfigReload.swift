@@ -56,7 +56,7 @@ extension Supervisor {
             }
             var steps: [(old: ManagedProcess, spec: ProcessSpec)] = []
             for worker in workers {
-                guard let spec = try? program.process(number: worker.spec.number), spec != worker.spec else { continue }
+                guard let spec = try? program.process(number: worker.spec.number), spec != worker.baseSpec else { continue }
                 if worker.hasProcess || worker.state == .backoff {
                     steps.append((worker, spec))
                 } else {

@@ -4,6 +4,10 @@ import Glibc
 /// what it owns at run time (pid, timers, output streams, health probe).
 public final class ManagedProcess {
     public internal(set) var spec: ProcessSpec
+    /// The spec the config gives this worker's slot (its own port). Differs
+    /// from `spec` only in the port when it was started beside a worker it
+    /// replaced; reload compares against this one.
+    var baseSpec: ProcessSpec
     public internal(set) var state: ProcessState = .stopped
     public internal(set) var health: HealthFlag = .starting
     /// 0 when not running.
@@ -50,9 +54,12 @@ public final class ManagedProcess {
     var observers: [(ManagedProcess) -> Bool] = []
     /// Being stopped for good by a scale-down.
     var removing = false
+    /// A recycle of this worker is queued or under way.
+    var recycling = false
 
     init(spec: ProcessSpec, stdout: OutputCapture, stderr: OutputCapture?) {
         self.spec = spec
+        self.baseSpec = spec
         self.stdout = stdout
         self.stderr = stderr
     }

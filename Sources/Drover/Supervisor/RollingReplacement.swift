@@ -25,6 +25,19 @@ final class RollingReplacement {
     func run() {
         guard !steps.isEmpty else { return completion(.success(replaced)) }
         let (old, spec) = steps.removeFirst()
+        if old.removing { return run() }
+        if supervisor.canReplaceFirst(old) {
+            supervisor.replaceFirst(old, base: spec, reason: "rolling replacement") { [self] result in
+                switch result {
+                case .success(let successor):
+                    replaced.append(successor.name)
+                    run()
+                case .failure(let error):
+                    completion(.failure(RollingError(message: error.message + "; roll stopped", replaced: replaced)))
+                }
+            }
+            return
+        }
         let log = supervisor.log
         log.info(old.name, "rolling replacement: draining and stopping pid \(old.pid)")
         if old.state == .running {
@@ -71,20 +84,29 @@ extension Supervisor {
     public func rollingRestart(program name: String, completion: @escaping (Result<[String], SupervisorError>) -> Void) {
         let workers = processes(ofProgram: name).filter { !$0.removing }
         guard !workers.isEmpty else { return completion(.failure(SupervisorError("no program named '\(name)'", code: "no_such_program"))) }
-        rollingReplace(workers.map { ($0, $0.spec) }, completion: completion)
+        if isReplacing(name) {
+            return completion(.failure(SupervisorError("a replacement of \(name)'s workers is already under way; try again when it ends",
+                                                       code: "busy")))
+        }
+        rollingReplace(workers.map { ($0, $0.baseSpec) }, completion: completion)
     }
 
+    /// One roll per program at a time: a second waits for the first.
     func rollingReplace(_ steps: [(old: ManagedProcess, spec: ProcessSpec)],
                         completion: @escaping (Result<[String], SupervisorError>) -> Void) {
-        var roll: RollingReplacement?
-        roll = RollingReplacement(supervisor: self, steps: steps) { result in
-            _ = roll  // the roll owns itself until it answers
-            roll = nil
-            switch result {
-            case .success(let names): completion(.success(names))
-            case .failure(let error): completion(.failure(SupervisorError(error.message, code: "rolling_failed")))
+        guard let program = steps.first?.old.spec.programName else { return completion(.success([])) }
+        serially(program) { [unowned self] done in
+            var roll: RollingReplacement?
+            roll = RollingReplacement(supervisor: self, steps: steps) { result in
+                _ = roll  // the roll owns itself until it answers
+                roll = nil
+                done()
+                switch result {
+                case .success(let names): completion(.success(names))
+                case .failure(let error): completion(.failure(SupervisorError(error.message, code: "rolling_failed")))
+                }
             }
+            roll?.run()
         }
-        roll?.run()
     }
 }

@@ -39,6 +39,12 @@ public final class Supervisor {
     /// Programs or groups behind a proxy: without a health_path their workers
     /// are ready once their port accepts connections.
     public var proxiedUpstreams: Set<String> = []
+    /// Ports a replacement must not take (the proxies' own listeners).
+    public var reservedPorts: Set<Int> = []
+    /// Programs with a replacement (rolling, reload, recycle) under way, and
+    /// the ones waiting for it to end.
+    var replacementsRunning: Set<String> = []
+    var replacementsWaiting: [String: [(@escaping () -> Void) -> Void]] = [:]
     /// Called when a worker exits, with its status (tini mode passes it through).
     public var onExit: ((ManagedProcess, ExitStatus) -> Void)?
 
@@ -383,7 +389,27 @@ public final class Supervisor {
     /// Replace a worker that is still working but should not go on (max_memory,
     /// later max_requests): out of the upstream, stopped gracefully, started again.
     public func recycle(_ process: ManagedProcess, reason: String) {
-        guard process.state == .running, process.health != .draining else { return }
+        guard process.state == .running, process.health != .draining, !process.recycling else { return }
+        if isProxied(process.spec) && process.spec.port != nil {
+            // Replacement first: the pool never has one worker fewer.
+            process.recycling = true
+            serially(process.spec.programName) { [unowned self, unowned process] done in
+                guard process.state == .running, process.pid > 0, self.canReplaceFirst(process) else {
+                    process.recycling = false
+                    if process.state == .running { self.drainAndRestart(process, reason: reason) }
+                    return done()
+                }
+                self.replaceFirst(process, base: process.baseSpec, reason: "recycling (\(reason))") { _ in
+                    process.recycling = false
+                    done()
+                }
+            }
+            return
+        }
+        drainAndRestart(process, reason: reason)
+    }
+
+    private func drainAndRestart(_ process: ManagedProcess, reason: String) {
         log.warn(process.name, "recycling: \(reason)")
         process.health = .draining
         changed(process)
@@ -462,11 +488,21 @@ public final class Supervisor {
             var next = (current.last?.spec.number ?? (program.numprocsStart - 1)) + 1
             while taken.contains(next) { next += 1 }
             for _ in current.count..<count {
-                let spec: ProcessSpec
-                do throws(ConfigDiagnostic) { spec = try program.process(number: next) } catch {
+                var spec: ProcessSpec
+                let base: ProcessSpec
+                do throws(ConfigDiagnostic) {
+                    base = try program.process(number: next)
+                    spec = base
+                    // Its own port may be held by a replacement that started beside another worker.
+                    if let port = spec.port, processes(ofProgram: name).contains(where: { $0.spec.port == port && $0.hasProcess }),
+                       let spare = sparePort(in: program) {
+                        spec = try program.process(number: next, port: spare)
+                    }
+                } catch {
                     throw SupervisorError("cannot add \(name) worker \(next): \(error.message)", code: "bad_config")
                 }
                 let process = makeProcess(spec)
+                process.baseSpec = base
                 processes.append(process)
                 next += 1
                 while taken.contains(next) { next += 1 }

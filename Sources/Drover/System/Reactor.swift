@@ -41,6 +41,20 @@ public final class Reactor {
     private var stopped = false
     /// Wake-ups of epoll_wait, for the idle-CPU measurement.
     public private(set) var wakeups: UInt64 = 0
+    /// A test clock (as swift-nio's EmbeddedEventLoop): time stands still
+    /// until `advanceTime` moves it, and timers fire from there, never from
+    /// the timerfd. nil: the monotonic clock.
+    private var manualNanoseconds: UInt64?
+
+    /// The loop's clock: every deadline is measured on it.
+    public var now: Instant { manualNanoseconds.map(Instant.init(nanoseconds:)) ?? .now }
+
+    /// A reactor whose clock only moves when a test says so.
+    public static func withTestClock() throws(SystemError) -> Reactor {
+        let reactor = try Reactor()
+        reactor.manualNanoseconds = 1_000_000_000
+        return reactor
+    }
 
     public init() throws(SystemError) {
         let ep = cs_epoll_create()
@@ -110,12 +124,12 @@ public final class Reactor {
 
     @discardableResult
     public func schedule(after seconds: Double, _ action: @escaping () -> Void) -> TimerID {
-        schedule(at: Instant.now.adding(seconds: seconds), action)
+        schedule(at: now.adding(seconds: seconds), action)
     }
 
     @discardableResult
     public func schedule(after duration: Duration, _ action: @escaping () -> Void) -> TimerID {
-        schedule(at: Instant.now + duration, action)
+        schedule(at: now + duration, action)
     }
 
     @discardableResult
@@ -149,7 +163,7 @@ public final class Reactor {
     public var pendingTimers: Int { timers.count }
 
     private func fireDueTimers() {
-        let now = cs_monotonic_ns()
+        let now = self.now.nanoseconds
         while let action = timers.popDue(now: now) {
             action()
             if stopped { return }
@@ -158,12 +172,54 @@ public final class Reactor {
     }
 
     private func armIfNeeded() {
-        guard let next = timers.nextDeadline else { return }
+        guard manualNanoseconds == nil, let next = timers.nextDeadline else { return }
         if armedDeadline == 0 || next < armedDeadline {
             // 0 would disarm; an absolute time of 1 ns is in the past and fires at once.
             armedDeadline = max(next, 1)
             timerfdSettings &+= 1
             _ = cs_timerfd_set_abs(timerFD.rawValue, armedDeadline)
+        }
+    }
+
+    // MARK: Test clock and stepping
+
+    /// Moves the test clock and runs every timer that is then due (in
+    /// deadline order, each at its own instant).
+    public func advanceTime(by duration: Duration) {
+        precondition(manualNanoseconds != nil, "advanceTime needs a reactor made withTestClock()")
+        let target = manualNanoseconds! &+ duration.clampedNanoseconds
+        while let next = timers.nextDeadline, next <= target {
+            manualNanoseconds = max(manualNanoseconds!, next)
+            fireDueTimers()
+        }
+        manualNanoseconds = target
+    }
+
+    /// Handles every event that is ready now, without waiting; returns how
+    /// many were handled. Tests step the loop with this.
+    @discardableResult
+    public func runReady() -> Int {
+        var handled = 0
+        var events = [cs_epoll_event](repeating: cs_epoll_event(), count: 64)
+        while true {
+            let count = events.withUnsafeMutableBufferPointer {
+                cs_epoll_wait(epoll.rawValue, $0.baseAddress, Int32($0.count), 0)
+            }
+            if count <= 0 { return handled }
+            dispatch(events, count: Int(count))
+            handled += Int(count)
+        }
+    }
+
+    private func dispatch(_ events: [cs_epoll_event], count: Int) {
+        for index in 0..<count {
+            let event = events[index]
+            let fd = Int(Int32(bitPattern: UInt32(truncatingIfNeeded: event.data)))
+            let generation = UInt32(truncatingIfNeeded: event.data >> 32)
+            guard fd < registrations.count, let registration = registrations[fd],
+                  registration.generation == generation else { continue }
+            registration.handler(event.events)
+            if stopped { break }
         }
     }
 
@@ -190,15 +246,7 @@ public final class Reactor {
                 if cs_errno() == EINTR { continue }
                 fatalError("epoll_wait: \(SystemError("epoll_wait"))")
             }
-            for index in 0..<Int(count) {
-                let event = events[index]
-                let fd = Int(Int32(bitPattern: UInt32(truncatingIfNeeded: event.data)))
-                let generation = UInt32(truncatingIfNeeded: event.data >> 32)
-                guard fd < registrations.count, let registration = registrations[fd],
-                      registration.generation == generation else { continue }
-                registration.handler(event.events)
-                if stopped { break }
-            }
+            dispatch(events, count: Int(count))
         }
     }
 }

@@ -251,14 +251,14 @@ final class StreamConnection {
     func closeAfterFlushing() {
         guard state != .closed else { return }
         closeAfterFlush = true
-        if chunks.isEmpty && state == .open { close() }
+        if chunks.isEmpty && state == .open { close() } else { flush() }
     }
 
     /// Sends FIN once everything queued is written (the peer may still talk).
     func shutdownWriteAfterFlushing() {
         guard state != .closed else { return }
         shutdownAfterFlush = true
-        if chunks.isEmpty && state == .open { flush() }
+        flush()
     }
 
     // MARK: Interest
@@ -283,7 +283,7 @@ final class StreamConnection {
 
     /// Sets the connection's one deadline, moving it in place when it exists.
     func setDeadline(after duration: Duration) {
-        let at = Instant.now + duration
+        let at = reactor.now + duration
         if let deadline, reactor.reschedule(deadline, at: at) { return }
         deadline = reactor.schedule(at: at) { [unowned self] in
             self.deadline = nil

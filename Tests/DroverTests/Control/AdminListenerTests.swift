@@ -10,7 +10,7 @@ import Testing
         \(token ? "admin_token_file = %(here)s/token" : "")
 
         [program:web]
-        command = /bin/sleep 60
+        command = \(Binaries.demoWorker) --port %(port)s
         process_name = web_%(process_num)02d
         numprocs = 2
         port = \(port + 10)
@@ -29,12 +29,13 @@ import Testing
     @Test func probesMetricsAndStatusPage() throws {
         let dir = TempDir("admin")
         defer { dir.cleanup() }
-        let port = 41800
+        let port = 24800
         let drover = try DroverHarness(config: Self.config(port: port, token: false), in: dir)
         defer { drover.terminate() }
         drover.waitForLine("web:web_01 RUNNING")
         #expect(waitUntil { RawHTTP.get(port: port, "/healthz")?.status == 200 })
-        #expect(RawHTTP.get(port: port, "/readyz")?.status == 200)
+        // Ready once a proxied worker's port accepts (it has no health_path).
+        #expect(waitUntil { RawHTTP.get(port: port, "/readyz")?.status == 200 })
 
         let metrics = RawHTTP.get(port: port, "/metrics")
         #expect(metrics?.status == 200)
@@ -69,7 +70,7 @@ import Testing
         defer { dir.cleanup() }
         dir.write("token", "s3cret-token-value\n")
         chmod(dir.file("token"), 0o600)
-        let port = 41850
+        let port = 24850
         let drover = try DroverHarness(config: Self.config(port: port, token: true), in: dir)
         defer { drover.terminate() }
         drover.waitForLine("web:web_01 RUNNING")

@@ -10,7 +10,7 @@ import Testing
             command = \(Binaries.demoWorker) --port %(port)s --cost 0.2 --startup-delay 0.2
             process_name = model_%(process_num)02d
             numprocs = 3
-            port = 41710
+            port = 24710
             startsecs = 1
             health_path = /health
             health_interval = 0.5s

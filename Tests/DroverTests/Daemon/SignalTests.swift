@@ -10,7 +10,7 @@ import Testing
             command = /bin/sleep 60
             process_name = web_%(process_num)02d
             numprocs = 2
-            port = 41500
+            port = 24500
             startsecs = 0
 
             [program:other]
@@ -18,7 +18,7 @@ import Testing
             startsecs = 0
 
             [proxy:front]
-            listen = 127.0.0.1:41590
+            listen = 127.0.0.1:24590
             upstream = web
             """, in: dir)
         defer { drover.terminate() }

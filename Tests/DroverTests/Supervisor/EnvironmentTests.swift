@@ -14,13 +14,13 @@ import Testing
             process_name = web_%(process_num)02d
             numprocs = 2
             numprocs_start = 1
-            port = 41300
+            port = 24300
             directory = /tmp
             environment = OWN=yes,OVERRIDDEN=program
             """, in: dir)
         defer { drover.terminate() }
-        drover.waitForLine("web_01 | port=41300 name=web_01 num=1 sup=web_01 group=web shared=from supervisord own=yes over=program cwd=/tmp")
-        drover.waitForLine("web_02 | port=41301 name=web_02 num=2 sup=web_02 group=web")
+        drover.waitForLine("web_01 | port=24300 name=web_01 num=1 sup=web_01 group=web shared=from supervisord own=yes over=program cwd=/tmp")
+        drover.waitForLine("web_02 | port=24301 name=web_02 num=2 sup=web_02 group=web")
     }
 
     @Test func umaskIsApplied() throws {

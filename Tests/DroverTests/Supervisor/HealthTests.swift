@@ -9,7 +9,7 @@ import Testing
         let drover = try DroverHarness(config: """
             [program:model]
             command = \(Binaries.demoWorker) --port %(port)s --startup-delay 0.3
-            port = 41611
+            port = 24611
             startsecs = 30
             health_path = /health
             health_interval = 0.2s
@@ -47,7 +47,7 @@ import Testing
         let drover = try DroverHarness(config: """
             [program:mute]
             command = /bin/sleep 60
-            port = 41631
+            port = 24631
             startsecs = 0
             health_path = /health
             health_interval = 0.1s

@@ -1,0 +1,141 @@
+import Glibc
+import Testing
+@testable import Drover
+
+/// A proxy on a reactor with a test clock, stepped by the test: real
+/// sockets on 127.0.0.1 (ephemeral ports), no threads, no sleeping. Time
+/// moves only through `advance`, so timeouts are tested exactly.
+final class EmbeddedProxy {
+    let reactor: Reactor
+    let proxy: ProxyServer
+    let port: Int
+    private(set) var workers: [(process: ManagedProcess, listener: Int32)] = []
+
+    init(configure: (inout ProxyConfig) -> Void = { _ in }) throws {
+        reactor = try Reactor.withTestClock()
+        var config = ProxyConfig(name: "t", listen: .tcp(host: "127.0.0.1", port: 0), upstream: "w")
+        configure(&config)
+        let console = ConsoleWriter(descriptor: FileDescriptor(rawValue: Self.devNull), reactor: nil)
+        proxy = try ProxyServer(config: config, reactor: reactor, log: EventLog(console: console, level: .error), console: console)
+        try proxy.open()
+        port = proxy.listeningPort ?? 0
+    }
+
+    nonisolated(unsafe) static let devNull: Int32 = open("/dev/null", O_WRONLY | O_CLOEXEC)
+
+    /// A worker the test plays itself: a listening socket it accepts from.
+    @discardableResult
+    func addWorker() -> Int {
+        let listener = RawSocket.listen()
+        let port = RawSocket.localPort(listener)
+        let spec = ProcessSpec(programName: "w", groupName: "w", name: "w_\(workers.count)", number: workers.count,
+                               index: workers.count, argv: ["test"], port: port)
+        let process = ManagedProcess(spec: spec, stdout: OutputCapture(ringCapacity: 1024, sink: nil, mirror: nil, prefix: ""),
+                                     stderr: nil)
+        process.state = .running
+        process.health = .ready
+        process.pid = 99_999
+        proxy.processChanged(process)
+        workers.append((process, listener))
+        return workers.count - 1
+    }
+
+    /// Accepts the proxy's connection to worker `index` (after a step).
+    func acceptUpstream(_ index: Int) -> Int32? {
+        step()
+        return RawSocket.accept(workers[index].listener)
+    }
+
+    /// Runs every ready event until nothing is left.
+    func step() {
+        for _ in 0..<50 {
+            if reactor.runReady() == 0 { usleep(200); if reactor.runReady() == 0 { return } }
+        }
+    }
+
+    func advance(_ duration: Duration) {
+        reactor.advanceTime(by: duration)
+        step()
+    }
+
+    func connectClient() -> Int32 {
+        let fd = RawSocket.connect(port: port)
+        step()
+        return fd
+    }
+
+    deinit {
+        proxy.close()
+        for worker in workers { Glibc.close(worker.listener) }
+    }
+}
+
+/// Blocking-with-timeout sockets for the test's side.
+enum RawSocket {
+    static func listen() -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        _ = Glibc.listen(fd, 64)
+        setTimeout(fd, milliseconds: 500)
+        return fd
+    }
+
+    static func localPort(_ fd: Int32) -> Int {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func accept(_ listener: Int32) -> Int32? {
+        let fd = Glibc.accept(listener, nil, nil)
+        if fd < 0 { return nil }
+        setTimeout(fd, milliseconds: 500)
+        return fd
+    }
+
+    static func connect(port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        setTimeout(fd, milliseconds: 500)
+        return fd
+    }
+
+    static func setTimeout(_ fd: Int32, milliseconds: Int) {
+        var timeout = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    static func send(_ fd: Int32, _ text: String) {
+        var bytes = Array(text.utf8)
+        _ = bytes.withUnsafeMutableBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// What is readable now (the proxy already wrote it during a step).
+    static func receive(_ fd: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        return n > 0 ? String(decoding: buffer[..<n], as: UTF8.self) : ""
+    }
+
+    /// True when the peer closed (EOF now).
+    static func isClosed(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 0
+        let n = recv(fd, &byte, 1, Int32(MSG_DONTWAIT) | Int32(MSG_PEEK))
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+    }
+}
