@@ -17,6 +17,10 @@ struct HTTPRequest {
     var headers: [(name: String, value: String)]
     var body: [UInt8]
     var keepAlive: Bool
+    /// The request line and header lines exactly as received (line endings
+    /// included, the blank line that ends the head excluded): `/echo` of
+    /// `--test-routes` shows it.
+    var rawHead: [UInt8] = []
 
     func header(_ name: String) -> String? {
         headers.first { $0.name == name }?.value
@@ -102,7 +106,8 @@ func parseRequest(_ buffer: UnsafeBufferPointer<UInt8>) -> ParseResult {
     }
 
     var request = HTTPRequest(method: String(decoding: parts[0], as: UTF8.self), path: path, query: query,
-                              minorVersion: minor, headers: headers, body: [], keepAlive: minor == 1)
+                              minorVersion: minor, headers: headers, body: [], keepAlive: minor == 1,
+                              rawHead: Array(buffer[start..<headEnd]))
     let connectionTokens = headers.filter { $0.name == "connection" }
         .flatMap { $0.value.lowercased().split(separator: ",").map { $0.trimmingSpaces() } }
     if connectionTokens.contains("close") { request.keepAlive = false }

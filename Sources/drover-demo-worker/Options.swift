@@ -10,10 +10,12 @@ struct Options {
     var cost: Double = 1
     var tokenDelayMs: Double = 20
     var startupDelay: Double = 0
+    var testRoutes = false
 
     static let usage = """
     usage: drover-demo-worker [--host ADDR] [--port N] [--cost X]
                               [--token-delay-ms MS] [--startup-delay SECONDS]
+                              [--test-routes]
 
     A small CPU-bound demo model server: a character n-gram naive Bayes
     sentiment classifier (positive / negative / neutral) behind a
@@ -35,6 +37,16 @@ struct Options {
       GET  /stream?text=...  (or POST /stream with a body)
                       text/event-stream, one `data:` event per word explaining
                       the prediction, then `data: [DONE]`
+
+    Test routes, for drover's own tests (only with --test-routes; else 404):
+      ANY  /echo          200, body = the request head as received, CRLF, the body
+      GET  /sleep?ms=N    block the worker N ms, then `PID\n`
+      GET  /pid           `PID\n`
+      GET  /raw/NAME      a scripted (often broken) answer: close-delimited,
+                          head-body, 204-body, bad-cl, two-cl, cl-te, obs-fold,
+                          space-colon, interim, reset, die-mid-body, exit,
+                          stream?n=N&ms=M, big?bytes=N; with &port=P only the
+                          worker on port P misbehaves, the others say `PID\n`
 
     """
 
@@ -77,6 +89,9 @@ struct Options {
             case "--cost": options.cost = try number(0)
             case "--token-delay-ms": options.tokenDelayMs = try number(0)
             case "--startup-delay": options.startupDelay = try number(0)
+            case "--test-routes":
+                guard inline == nil else { throw .invalid("--test-routes takes no value") }
+                options.testRoutes = true
             default: throw .invalid("unknown argument: \(arg)")
             }
         }

@@ -27,6 +27,8 @@ struct Response {
 enum Handled {
     case respond(Response)
     case stream(text: [UInt8])
+    /// A `--test-routes` endpoint that needs the socket (TestRoutes.swift).
+    case test(TestAction)
 }
 
 struct App {
@@ -34,9 +36,12 @@ struct App {
     let pid: Int32
     /// The port actually bound (differs from --port 0).
     var port: Int
+    /// `--test-routes`: /echo, /sleep, /pid and /raw/* answer (else 404).
+    var testRoutes = false
 
     func handle(_ request: HTTPRequest) -> Handled {
         let method = request.method
+        if testRoutes, let handled = handleTestRoute(request) { return handled }
         switch request.path {
         case "/":
             guard method == "GET" || method == "HEAD" else { return .respond(notAllowed("GET, HEAD")) }
@@ -112,7 +117,7 @@ struct App {
 }
 
 let reasonPhrases: [Int: String] = [
-    100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+    100: "Continue", 200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
     413: "Content Too Large", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
     501: "Not Implemented", 503: "Service Unavailable", 505: "HTTP Version Not Supported",
 ]

@@ -178,6 +178,8 @@ final class Server {
                                   headOnly: request.method == "HEAD")
         case .stream(let text):
             stream(c, text: text, request: request)
+        case .test(let action):
+            runTestAction(action, on: c, request: request)
         }
         // glibc keeps freed large blocks in the heap once its mmap threshold
         // has adapted upwards; hand them back so an idle worker's RSS returns
@@ -203,7 +205,7 @@ final class Server {
     }
 
     /// Sleeps between tokens while still honouring SIGTERM.
-    private func pause(milliseconds: Double) {
+    func pause(milliseconds: Double) {
         let deadline = cs_monotonic_ns() + UInt64(milliseconds * 1_000_000)
         while true {
             let now = cs_monotonic_ns()

@@ -54,5 +54,5 @@ case .failure(let message):
 let pid = getpid()
 logLine("demo worker pid \(pid) listening on \(options.host):\(boundPort)")
 
-let app = App(predictor: predictor, pid: pid, port: boundPort)
+let app = App(predictor: predictor, pid: pid, port: boundPort, testRoutes: options.testRoutes)
 Server(listenFD: listenFD, signalFD: signalFD, app: app, tokenDelayMs: options.tokenDelayMs).run()

@@ -40,16 +40,28 @@ final class AdminAPI {
             guard head.path.hasPrefix("/v1/") else {
                 return ControlAPI.error(responder, 404, "no such path \(head.path)", "not_found")
             }
-            if ControlAPI.changesState(request) {
-                guard let token else {
-                    return ControlAPI.error(responder, 403, "changes over the admin listener need admin_token_file in [supervisord]", "no_token_configured")
-                }
-                guard BearerToken.matches(authorizationHeader: head.headers["authorization"], token: token) else {
-                    return ControlAPI.error(responder, 401, "missing or wrong bearer token", "unauthorized",
-                                            headers: [("WWW-Authenticate", "Bearer realm=\"drover\"")])
-                }
+            // The listener already asked `refusal(for:)` on the head; asking
+            // again costs nothing and keeps this handler safe on its own.
+            if let refusal = refusal(for: head) {
+                return responder.respond(status: refusal.status, contentType: refusal.contentType,
+                                         headers: refusal.headers, body: refusal.body)
             }
             control.handle(request, responder)
         }
+    }
+
+    /// The token check, on a request's head alone: a change to `/v1/` without
+    /// the right bearer token is answered 401 (403 when no token is
+    /// configured) before its body is read. Nil lets the request through.
+    func refusal(for head: HTTPRequestHead) -> HTTPEarlyAnswer? {
+        guard head.path.hasPrefix("/v1/"), head.method != "GET", head.method != "HEAD" else { return nil }
+        guard let token else {
+            return .error(403, "changes over the admin listener need admin_token_file in [supervisord]", code: "no_token_configured")
+        }
+        guard BearerToken.matches(authorizationHeader: head.headers["authorization"], token: token) else {
+            return .error(401, "missing or wrong bearer token", code: "unauthorized",
+                          headers: [("WWW-Authenticate", "Bearer realm=\"drover\"")])
+        }
+        return nil
     }
 }

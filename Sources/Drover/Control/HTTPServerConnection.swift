@@ -14,6 +14,22 @@ public struct HTTPRequest {
     public var body: [UInt8]
 }
 
+/// An answer the connection gives by itself, in request order: a framing
+/// error, a slow request (408), a body over the cap (413), or a refusal
+/// decided from a request's head alone (the admin token check) before any
+/// of its body is read.
+struct HTTPEarlyAnswer {
+    var status: Int
+    var contentType = "application/json"
+    var headers: [(String, String)] = []
+    var body: [UInt8]
+
+    /// `{"error": ..., "code": ...}` as every other control/admin error.
+    static func error(_ status: Int, _ message: String, code: String, headers: [(String, String)] = []) -> HTTPEarlyAnswer {
+        HTTPEarlyAnswer(status: status, headers: headers, body: Array((JSONValue.error(message, code: code).json + "\n").utf8))
+    }
+}
+
 /// How a handler answers one request, now or later (the reactor never
 /// waits for it). Answers go out in request order on a pipelined connection.
 public final class HTTPResponder {
@@ -42,9 +58,10 @@ public final class HTTPResponder {
         all.append(("Content-Type", contentType))
         all.append(("Content-Length", String(body.count)))
         all.append(("Connection", keepAlive ? "keep-alive" : "close"))
-        var bytes = responseHead(status: status, headers: all)
-        if !omitBody { bytes.append(contentsOf: body) }
-        connection.send(bytes, last: true, closeAfter: !keepAlive)
+        // Head and body go to the socket as two pieces of one writev: a
+        // large body is not copied behind its head.
+        connection.send(responseHead(status: status, headers: all), body: omitBody ? nil : body,
+                        last: true, closeAfter: !keepAlive)
     }
 
     public func respond(status: Int, contentType: String = "text/plain; charset=utf-8",
@@ -87,24 +104,49 @@ public final class HTTPResponder {
     }
 }
 
-/// A server-side HTTP/1.1 connection on the reactor: parses requests as
-/// bytes arrive, hands each whole request to the handler, writes answers in
-/// order without blocking, and closes slow or misbehaving clients.
-final class HTTPServerConnection {
+/// A server-side HTTP/1.1 connection for the control socket and the admin
+/// listener, on a `StreamConnection`: parses requests as bytes arrive, hands
+/// each whole request to the handler, writes answers in order, and closes
+/// slow or misbehaving clients. One deadline per connection, moved in place
+/// (idle between requests, request timeout while one arrives), so a request
+/// costs no timer syscall in the common case.
+final class HTTPServerConnection: StreamConnectionDelegate {
     struct Options {
-        var limits = HTTPLimits()
-        /// Time allowed to send a whole request once it has begun.
-        var requestTimeout = 10.0
-        /// Keep-alive: time allowed between requests.
-        var idleTimeout = 60.0
-        /// Output a client may leave unread before it is dropped.
+        /// The parser frames and bounds heads; bodies are capped below, after
+        /// `inspectHead` has had its say, so an unauthenticated client gets
+        /// 401 whatever length it announces.
+        var limits = HTTPLimits(maxBodyBytes: .max)
+        /// Control and admin bodies are small JSON: above this, 413.
+        var maxBodyBytes = 1 << 20
+        /// Time allowed to send a whole request once its first byte came.
+        var requestTimeout: Duration = .seconds(10)
+        /// Keep-alive: time allowed between requests; also how long queued
+        /// output may sit without the client taking any of it.
+        var idleTimeout: Duration = .seconds(60)
+        /// Output a streaming (`tail -f`) client may leave unread before it is dropped.
         var maxPendingOutput = 1 << 20
-        /// Pipelined requests held while an earlier one is answered.
+        /// Whole requests held while an earlier one is answered; reading
+        /// pauses when this many are waiting.
         var maxQueued = 16
+        /// Looks at each request head before its body is read; an answer
+        /// returned here is sent (in order) instead of reading the body and
+        /// calling the handler, and a body the request announced is never read.
+        var inspectHead: ((HTTPRequestHead) -> HTTPEarlyAnswer?)?
     }
 
-    private let fd: FileDescriptor
-    private unowned let reactor: Reactor
+    private enum Work {
+        case request(HTTPRequest)
+        /// An answer of the connection's own; `close` ends the connection after it.
+        case answer(HTTPEarlyAnswer, omitBody: Bool, close: Bool)
+    }
+
+    private enum DeadlineKind { case idle, request }
+
+    /// Input is parsed in slices of this size, so a read full of tiny
+    /// pipelined requests queues at most about one slice beyond `maxQueued`.
+    private static let parseSlice = 16 * 1024
+
+    private let stream: StreamConnection
     private let options: Options
     private let handler: (HTTPRequest, HTTPResponder) -> Void
     private let onClose: (HTTPServerConnection) -> Void
@@ -112,212 +154,330 @@ final class HTTPServerConnection {
     private var events: [HTTPRequestEvent] = []
     private var currentHead: HTTPRequestHead?
     private var currentBody: [UInt8] = []
-    private var queue: [HTTPRequest] = []
+    /// A bodiless request was answered from its head: its `.end` is no request.
+    private var skipNextEnd = false
+    private var queue: [Work] = []
     private var active: HTTPResponder?
-    private var output: [UInt8] = []
-    private var outputStart = 0
-    private var closeWhenFlushed = false
-    private var readingPaused = false
-    private var watchingWritable = false
-    private var timer: TimerID?
+    /// Bytes received while the queue was full, parsed once there is room.
+    private var held = ByteBuffer()
+    /// After a framing error, a refusal or a closing answer, input is ignored.
+    private var stopParsing = false
+    /// The client shut its sending side: answer what it asked, then close.
+    private var readEOF = false
+    /// An answer that closes the connection is queued or sent: nothing follows it.
+    private var closing = false
+    private var dispatching = false
+    private var deadlineKind: DeadlineKind?
+    /// Bytes handed to the stream, and how many of them had gone out when the
+    /// deadline last passed (progress check for slow readers).
+    private var enqueued = 0
+    private var flushedAtDeadline = 0
     private(set) var closed = false
     let peer: String
 
     init(fd: FileDescriptor, peer: String, reactor: Reactor, options: Options,
          handler: @escaping (HTTPRequest, HTTPResponder) -> Void, onClose: @escaping (HTTPServerConnection) -> Void) {
-        self.fd = fd
+        stream = StreamConnection(fd: fd, reactor: reactor)
         self.peer = peer
-        self.reactor = reactor
         self.options = options
         self.handler = handler
         self.onClose = onClose
         parser = HTTPRequestParser(limits: options.limits)
+        stream.delegate = self
     }
 
+    /// Registers with the reactor; on failure the descriptor is closed.
     func start() throws(SystemError) {
-        try reactor.register(fd, events: Reactor.readable | UInt32(CS_EPOLLRDHUP)) { [unowned self] events in
-            self.handle(events)
-        }
-        armTimer(options.idleTimeout)
+        try stream.start()
+        setDeadline(.idle)
     }
 
-    private func handle(_ events: UInt32) {
-        if events & Reactor.writable != 0 { flush() }
-        if closed { return }
-        if events & (Reactor.readable | Reactor.hangup) != 0 && !readingPaused { readAvailable() }
-    }
+    /// Bytes queued for the client and not yet written (tests, diagnostics).
+    var pendingOutput: Int { stream.pendingBytes }
 
-    private func readAvailable() {
-        var buffer = [UInt8](repeating: 0, count: 16384)
-        for _ in 0..<8 {
-            let result: FileDescriptor.ReadResult
-            do { result = try fd.read(into: &buffer) } catch { return close() }
-            switch result {
-            case .wouldBlock: return
-            case .endOfFile:
-                // The client is done sending; finish answering what it asked, then
-                // close. A request cut off half way can never complete: drop it.
-                if active == nil && queue.isEmpty && pendingRejection == nil { return close() }
-                closeWhenFlushed = true
-                pauseReading()
-                return
-            case .bytes(let n):
-                buffer.withUnsafeBytes { raw in
-                    parser.parse(UnsafeRawBufferPointer(rebasing: raw[..<n]), into: &self.events)
-                }
-                processEvents()
-                if closed || readingPaused { return }
+    // MARK: Input
+
+    func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {
+        if stopParsing { return }
+        if !held.isEmpty {
+            // Reading resumes only once `held` is empty; keep order regardless.
+            held.append(bytes)
+        } else {
+            let used = feed(bytes)
+            if used < bytes.count && !stopParsing && !closed {
+                held.append(UnsafeRawBufferPointer(rebasing: bytes[used...]))
             }
         }
+        guard !closed else { return }
+        if stopParsing || !held.isEmpty || queue.count >= options.maxQueued { stream.setReading(false) }
+        dispatch()
+    }
+
+    func connectionReadEOF(_ connection: StreamConnection) {
+        readEOF = true
+        dispatch()
+    }
+
+    func connectionFailed(_ connection: StreamConnection, errno: Int32) {}
+
+    /// The stream's last word, however it closed (reset, `close`, or after
+    /// flushing the last answer): everything is released here.
+    func connectionDidClose(_ connection: StreamConnection) {
+        guard !closed else { return }
+        closed = true
+        queue.removeAll()
+        held.clear()
+        let responder = active
+        active = nil
+        responder?.connectionClosed()
+        onClose(self)
+    }
+
+    /// Parses `bytes` until the queue is full; returns how many were used.
+    private func feed(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        while offset < bytes.count && !stopParsing && !closed && queue.count < options.maxQueued {
+            let end = min(bytes.count, offset + Self.parseSlice)
+            parser.parse(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]), into: &events)
+            offset = end
+            processEvents()
+        }
+        return stopParsing ? bytes.count : offset
     }
 
     private func processEvents() {
-        let batch = events
-        events.removeAll(keepingCapacity: true)
-        for event in batch {
+        defer { events.removeAll(keepingCapacity: true) }
+        for event in events {
+            if stopParsing { return }
             switch event {
             case .head(let head):
-                if currentHead == nil { armTimer(options.requestTimeout) }
-                currentHead = head
+                currentHead = nil
                 currentBody = []
+                let hasBody = Self.hasBody(head)
+                if let answer = options.inspectHead?(head) {
+                    if hasBody || !head.keepAlive {
+                        // Refused on its head: the body is never read.
+                        refuse(answer, omitBody: head.method == "HEAD")
+                    } else {
+                        queue.append(.answer(answer, omitBody: head.method == "HEAD", close: false))
+                        skipNextEnd = true
+                    }
+                    continue
+                }
+                if case .length(let length) = head.framing, length > options.maxBodyBytes {
+                    refuse(.error(413, "request body larger than \(options.maxBodyBytes) bytes", code: "too_large"),
+                           omitBody: head.method == "HEAD")
+                    continue
+                }
+                currentHead = head
+                if case .length(let length) = head.framing { currentBody.reserveCapacity(length) }
+                if hasBody && head.expectsContinue && queue.isEmpty && active == nil {
+                    // Everything answered so far is already queued on the stream,
+                    // so the interim answer cannot overtake one.
+                    enqueue(Self.continueLine)
+                }
             case .body(let bytes):
+                guard currentHead != nil else { continue }
+                if currentBody.count + bytes.count > options.maxBodyBytes {
+                    currentHead = nil
+                    currentBody = []
+                    refuse(.error(413, "request body larger than \(options.maxBodyBytes) bytes", code: "too_large"),
+                           omitBody: false)
+                    continue
+                }
                 currentBody.append(contentsOf: bytes)
             case .end:
+                if skipNextEnd {
+                    skipNextEnd = false
+                    continue
+                }
                 guard let head = currentHead else { continue }
                 currentHead = nil
-                queue.append(HTTPRequest(head: head, body: currentBody))
+                queue.append(.request(HTTPRequest(head: head, body: currentBody)))
                 currentBody = []
-                if queue.count >= options.maxQueued { pauseReading() }
             case .error(let error):
                 // The framing can no longer be trusted: answer what came
                 // before, then this error, then close.
-                rejectAfterQueue(status: error.status, reason: error.reason)
-                return dispatchNext()
+                currentHead = nil
+                currentBody = []
+                refuse(.error(error.status, error.reason, code: "bad_request"), omitBody: false)
             }
         }
-        dispatchNext()
     }
 
-    private var pendingRejection: (status: Int, reason: String)?
+    private static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
-    private func rejectAfterQueue(status: Int, reason: String) {
-        pendingRejection = (status, reason)
-        pauseReading()
+    private static func hasBody(_ head: HTTPRequestHead) -> Bool {
+        switch head.framing {
+        case .none, .length(0): return false
+        default: return true
+        }
     }
 
-    private func dispatchNext() {
-        guard active == nil, !closed else { return }
-        if !queue.isEmpty {
-            let request = queue.removeFirst()
-            let responder = HTTPResponder(connection: self, keepAlive: request.head.keepAlive && !closeWhenFlushed,
-                                          omitBody: request.head.method == "HEAD")
-            active = responder
-            reactor.cancel(timer)
-            timer = nil
-            handler(request, responder)
-            return
+    /// Queues a closing answer after what is queued, and stops reading: the
+    /// rest of the input (a refused body included) is never looked at.
+    private func refuse(_ answer: HTTPEarlyAnswer, omitBody: Bool) {
+        queue.append(.answer(answer, omitBody: omitBody, close: true))
+        stopParsing = true
+        held.clear()
+        stream.setReading(false)
+    }
+
+    // MARK: Dispatch
+
+    /// Hands queued requests to the handler one at a time, writes what they
+    /// answer at once, and decides about reading, the deadline and closing.
+    private func dispatch() {
+        guard !dispatching, !closed else { return }
+        dispatching = true
+        while !closed && active == nil {
+            if queue.isEmpty {
+                // Room again: parse what was held back while the queue was full.
+                guard !held.isEmpty, !stopParsing else { break }
+                // Taken out first: parsing may refuse and clear `held`.
+                var pending = held
+                held = ByteBuffer()
+                let used = pending.withReadableBytes { feed($0) }
+                if closed { break }
+                if !stopParsing && used < pending.readableBytes {
+                    pending.consume(used)
+                    held = pending
+                }
+                if queue.isEmpty { break }
+                continue
+            }
+            let work = queue.removeFirst()
+            // After the client's EOF nothing more can come: the last queued
+            // answer says the connection closes, the ones before it do not.
+            let lastAfterEOF = readEOF && queue.isEmpty
+            switch work {
+            case .answer(let answer, let omitBody, let close):
+                var headers = answer.headers
+                headers.append(("Content-Type", answer.contentType))
+                headers.append(("Content-Length", String(answer.body.count)))
+                headers.append(("Connection", close || lastAfterEOF ? "close" : "keep-alive"))
+                enqueue(responseHead(status: answer.status, headers: headers))
+                if !omitBody { enqueue(answer.body) }
+                if close { closeAfterAnswer() }
+            case .request(let request):
+                let responder = HTTPResponder(connection: self, keepAlive: request.head.keepAlive && !lastAfterEOF,
+                                              omitBody: request.head.method == "HEAD")
+                active = responder
+                handler(request, responder)
+            }
         }
-        if let rejection = pendingRejection {
-            pendingRejection = nil
-            let body = Array((JSONValue.error(rejection.reason, code: rejection.status == 408 ? "timeout" : "bad_request").json + "\n").utf8)
-            var bytes = responseHead(status: rejection.status, headers: [
-                ("Content-Type", "application/json"), ("Content-Length", String(body.count)), ("Connection", "close"),
-            ])
-            bytes.append(contentsOf: body)
-            send(bytes, last: true, closeAfter: true)
-            return
+        dispatching = false
+        guard !closed else { return }
+        if active == nil && queue.isEmpty && held.isEmpty && !stopParsing && !readEOF {
+            stream.setReading(true)
         }
-        if closeWhenFlushed && outputStart == output.count { return close() }
-        if readingPaused && !closeWhenFlushed { resumeReading() }
-        if currentHead == nil { armTimer(options.idleTimeout) }
+        updateDeadline()
+        stream.flush()
+        finishIfDone()
     }
 
     /// Queues bytes for the client. `last` ends the active response.
     @discardableResult
-    fileprivate func send(_ bytes: [UInt8], last: Bool, closeAfter: Bool, droppable: Bool = false) -> Bool {
+    fileprivate func send(_ bytes: [UInt8], body: [UInt8]? = nil, last: Bool, closeAfter: Bool,
+                          droppable: Bool = false) -> Bool {
         guard !closed else { return false }
-        if droppable && output.count - outputStart + bytes.count > options.maxPendingOutput {
+        if droppable && stream.pendingBytes + bytes.count > options.maxPendingOutput {
             // A follower that stopped reading: drop it, do not buffer forever.
             close()
             return false
         }
-        output.append(contentsOf: bytes)
-        if closeAfter { closeWhenFlushed = true }
+        enqueue(bytes)
+        if let body { enqueue(body) }
         if last {
             active = nil
+            if closeAfter { closeAfterAnswer() }
+            if !stopParsing && (currentHead != nil || !parser.isAtMessageBoundary) {
+                // A pipelined request is on its way: its request deadline stands.
+            } else {
+                setDeadline(.idle)
+            }
+            if !dispatching { dispatch() }
+        } else if !dispatching {
+            stream.flush()
         }
-        flush()
-        if last && !closed { dispatchNext() }
         return !closed
     }
 
-    private func flush() {
-        while outputStart < output.count {
-            let written: Int
-            do { written = try fd.write(output, from: outputStart) } catch { return close() }
-            if written == 0 { break }
-            outputStart += written
+    private func enqueue(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        enqueued += bytes.count
+        stream.enqueue(bytes)
+    }
+
+    /// Nothing is answered after this: later input is ignored, the
+    /// connection closes once the answer is written.
+    private func closeAfterAnswer() {
+        closing = true
+        stopParsing = true
+        queue.removeAll()
+        held.clear()
+    }
+
+    /// Closes once the last answer is handed to the kernel: after a closing
+    /// answer, or after the client's EOF once everything it asked is answered
+    /// (a request it cut off half way can never complete). A half-closed
+    /// client still gets every byte: the stream stops watching its input and
+    /// goes on writing.
+    private func finishIfDone() {
+        guard !closed, !dispatching, active == nil, queue.isEmpty, closing || readEOF else { return }
+        stream.closeAfterFlushing()
+    }
+
+    // MARK: Deadline
+
+    private func setDeadline(_ kind: DeadlineKind) {
+        deadlineKind = kind
+        stream.setDeadline(after: kind == .idle ? options.idleTimeout : options.requestTimeout)
+    }
+
+    private var requestInProgress: Bool {
+        !stopParsing && (currentHead != nil || !parser.isAtMessageBoundary)
+    }
+
+    /// A request begun moves the deadline to the request timeout (once, when
+    /// it begins); a request completed moves it back to idle.
+    private func updateDeadline() {
+        if requestInProgress {
+            if deadlineKind != .request { setDeadline(.request) }
+        } else if deadlineKind == .request && active == nil {
+            setDeadline(.idle)
         }
-        if outputStart == output.count {
-            output.removeAll(keepingCapacity: output.count <= 65536)
-            outputStart = 0
-            if watchingWritable { setInterest(writable: false) }
-            if closeWhenFlushed && active == nil && queue.isEmpty && pendingRejection == nil { close() }
-        } else {
-            if outputStart > 65536 {
-                output.removeFirst(outputStart)
-                outputStart = 0
+    }
+
+    func connectionDeadline(_ connection: StreamConnection) {
+        deadlineKind = nil
+        if active != nil {
+            // The daemon is still at work on an answer, or streaming one.
+            return setDeadline(.idle)
+        }
+        if stream.pendingBytes > 0 {
+            // A client still taking its answer may have more time; one that
+            // took nothing for a whole idle period is gone.
+            let flushed = enqueued - stream.pendingBytes
+            if flushed > flushedAtDeadline {
+                flushedAtDeadline = flushed
+                return setDeadline(.idle)
             }
-            if !watchingWritable { setInterest(writable: true) }
+            return close()
         }
-    }
-
-    private func setInterest(writable: Bool) {
-        watchingWritable = writable
-        var events = UInt32(CS_EPOLLRDHUP)
-        if !readingPaused { events |= Reactor.readable }
-        if writable { events |= Reactor.writable }
-        try? reactor.modify(fd, events: events)
-    }
-
-    private func pauseReading() {
-        guard !readingPaused else { return }
-        readingPaused = true
-        setInterest(writable: watchingWritable)
-    }
-
-    private func resumeReading() {
-        guard readingPaused else { return }
-        readingPaused = false
-        setInterest(writable: watchingWritable)
-    }
-
-    private func armTimer(_ seconds: Double) {
-        reactor.cancel(timer)
-        timer = reactor.schedule(after: seconds) { [unowned self] in
-            self.timer = nil
-            if self.currentHead != nil {
-                // Too slow to send a request (slowloris): 408, then close.
-                self.rejectAfterQueue(status: 408, reason: "request not received in time")
-                self.dispatchNext()
-            } else {
-                self.close()
-            }
+        if requestInProgress && !closing {
+            // Too slow to send a request (slowloris): 408, then close.
+            refuse(.error(408, "request not received in time", code: "timeout"), omitBody: false)
+            return dispatch()
         }
+        close()
     }
 
+    // MARK: Closing
+
+    /// Closes now, dropping queued output (`connectionDidClose` follows).
     func close() {
         guard !closed else { return }
-        closed = true
-        reactor.cancel(timer)
-        timer = nil
-        reactor.unregister(fd)
-        fd.close()
-        let responder = active
-        active = nil
-        queue.removeAll()
-        responder?.connectionClosed()
-        onClose(self)
+        stream.close()
     }
 }
-

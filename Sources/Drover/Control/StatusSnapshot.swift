@@ -30,6 +30,11 @@ public struct ProcessSnapshot: Sendable, Equatable {
     /// Resident memory of the process group, when measured.
     public var rssBytes: Int?
     public var port: Int?
+    /// Proxied requests this worker's slot has answered (across restarts).
+    public var requests: UInt64 = 0
+    /// Time at the worker per proxied request: bucket bounds of p50 and p99.
+    public var upstreamP50: Double?
+    public var upstreamP99: Double?
 
     public init(name: String, group: String, program: String, process: String, state: ProcessState,
                 health: HealthFlag = .starting, pid: Int32? = nil, uptimeSeconds: Double? = nil,
@@ -78,6 +83,9 @@ extension ProcessSnapshot {
             spawnError: managed.lastSpawnError,
             restarts: managed.restarts, inflight: managed.inflight,
             rssBytes: rssBytes, port: managed.spec.port)
+        requests = managed.requestsTotal
+        upstreamP50 = managed.upstreamTime.quantile(0.5)
+        upstreamP99 = managed.upstreamTime.quantile(0.99)
     }
 }
 

@@ -31,6 +31,9 @@ extension ProcessSnapshot {
             ("inflight", .number(inflight)),
             ("rss_bytes", .number(rssBytes)),
             ("port", .number(port)),
+            ("requests", .number(Double(requests))),
+            ("upstream_p50", .number(upstreamP50.flatMap { $0.isFinite ? $0 : nil })),
+            ("upstream_p99", .number(upstreamP99.flatMap { $0.isFinite ? $0 : nil })),
             ("description", .string(description)),
         ])
     }

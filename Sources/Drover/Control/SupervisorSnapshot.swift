@@ -7,7 +7,7 @@ extension Supervisor {
         let now = Instant.now
         let memory = withMemory ? MemoryWatch.rssByProcessGroup() : [:]
         let list = processes.filter { !$0.removing }.map { process -> ProcessSnapshot in
-            ProcessSnapshot(
+            var snapshot = ProcessSnapshot(
                 name: process.name, group: process.spec.groupName, program: process.spec.programName,
                 process: process.spec.name, state: process.state, health: process.health,
                 pid: process.pid > 0 ? process.pid : nil,
@@ -20,6 +20,10 @@ extension Supervisor {
                 restarts: process.restarts, inflight: process.inflight,
                 rssBytes: process.pid > 0 ? memory[process.pid] : nil,
                 port: process.spec.port)
+            snapshot.requests = process.requestsTotal
+            snapshot.upstreamP50 = process.upstreamTime.quantile(0.5)
+            snapshot.upstreamP99 = process.upstreamTime.quantile(0.99)
+            return snapshot
         }
         let proxySnapshots = proxies.map { proxy -> ProxySnapshot in
             let pool = list.filter { $0.program == proxy.upstream || $0.group == proxy.upstream }

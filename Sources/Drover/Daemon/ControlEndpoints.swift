@@ -32,7 +32,8 @@ final class ControlEndpoints {
         }
         socketPath = path
         if let owner = settings?.chown { chownSocket(path, owner) }
-        control = try HTTPServer(name: "control", listener: fd, reactor: reactor) { request, responder in
+        control = try HTTPServer(name: "control", listener: fd, reactor: reactor,
+                                 onError: { [log] in log.warn("drover", $0) }) { request, responder in
             api.handle(request, responder)
         }
         log.info("drover", "control socket \(path)")
@@ -54,7 +55,11 @@ final class ControlEndpoints {
         case .tcp(let host, let port): fd = try Listener.tcp(host: host, port: port)
         case .unix(let path): fd = try Listener.unix(path: path, mode: 0o700)
         }
-        admin = try HTTPServer(name: "admin", listener: fd, reactor: reactor) { request, responder in
+        var options = HTTPServerConnection.Options()
+        // The token is checked on the head: a refused change never has its body read.
+        options.inspectHead = { head in api.refusal(for: head) }
+        admin = try HTTPServer(name: "admin", listener: fd, reactor: reactor, options: options,
+                               onError: { [log] in log.warn("drover", $0) }) { request, responder in
             api.handle(request, responder)
         }
         log.info("drover", "admin listener on \(address)" + (tokenFile == nil ? " (read-only: no admin_token_file)" : ""))

@@ -109,6 +109,8 @@ struct HeadScanner {
     let limits: Limits
     /// Where the search for the blank line resumes.
     private var searchedUpTo = 0
+    private var startLineSearchedTo = 0
+    private var startLineFound: Int?
     private(set) var startLine: Range<Int> = 0..<0
     var fields: [FieldRange] = []
 
@@ -119,6 +121,8 @@ struct HeadScanner {
 
     mutating func reset() {
         searchedUpTo = 0
+        startLineSearchedTo = 0
+        startLineFound = nil
         startLine = 0..<0
         fields.removeAll(keepingCapacity: true)
     }
@@ -148,19 +152,14 @@ struct HeadScanner {
         }
         if end < 0 {
             searchedUpTo = max(first, bytes.count - 3)
+            if startLineLength(bytes, from: first) > limits.maxStartLineBytes { throw startLineTooLong }
             if bytes.count - first > limits.maxHeadBytes {
-                if !startLineEnded(bytes, from: first) && bytes.count - first > limits.maxStartLineBytes {
-                    throw HTTPParseError(status: limits.tooLargeStatus == 431 ? 414 : limits.tooLargeStatus,
-                                         reason: "request line too long")
-                }
                 throw HTTPParseError(status: limits.tooLargeStatus, reason: "header section too large")
-            }
-            if !startLineEnded(bytes, from: first) && bytes.count - first > limits.maxStartLineBytes {
-                throw HTTPParseError(status: limits.tooLargeStatus == 431 ? 414 : limits.tooLargeStatus,
-                                     reason: "request line too long")
             }
             return .incomplete
         }
+        // A request line over its own limit is 414 even when the head is also too large.
+        if startLineLength(bytes, from: first) > limits.maxStartLineBytes { throw startLineTooLong }
         if end - first > limits.maxHeadBytes {
             throw HTTPParseError(status: limits.tooLargeStatus, reason: "header section too large")
         }
@@ -168,13 +167,26 @@ struct HeadScanner {
         return .complete(length: end)
     }
 
-    private func startLineEnded(_ bytes: UnsafeRawBufferPointer, from: Int) -> Bool {
-        var index = from
-        while index < bytes.count {
-            if bytes[index] == HTTPSyntax.lf { return true }
+    /// The start line's length so far (up to its LF, or all that arrived),
+    /// searched incrementally like the blank line.
+    private mutating func startLineLength(_ bytes: UnsafeRawBufferPointer, from: Int) -> Int {
+        if let found = startLineFound { return found }
+        var index = max(from, startLineSearchedTo)
+        let limit = min(bytes.count, from + limits.maxStartLineBytes + 2)
+        while index < limit {
+            if bytes[index] == HTTPSyntax.lf {
+                startLineFound = index - from - 1
+                return index - from - 1
+            }
             index += 1
         }
-        return false
+        startLineSearchedTo = index
+        return index - from
+    }
+
+    private var startLineTooLong: HTTPParseError {
+        HTTPParseError(status: limits.tooLargeStatus == 431 ? 414 : limits.tooLargeStatus,
+                       reason: limits.tooLargeStatus == 431 ? "request line too long" : "status line too long")
     }
 
     private mutating func split(_ bytes: UnsafeRawBufferPointer, from first: Int, to end: Int) throws(HTTPParseError) {

@@ -107,14 +107,38 @@ final class WorkerPool {
     }
 
     /// A slot freed (or a worker joined): feed the oldest waiting requests.
+    /// A retry waiting for a worker it has not failed on does not hold up
+    /// the requests behind it: the next one that can take the free slot does.
     func drainQueue() {
         while queueLength > 0 {
             guard let next = peekQueued() else { return }
-            guard let worker = choose(for: next) else { return }
-            popQueued()
-            metrics.observeQueueWait(Instant.now.duration(since: next.receivedAt).secondsValue)
-            dispatch?(next, worker)
+            if let worker = choose(for: next) {
+                popQueued()
+                metrics.observeQueueWait(Instant.now.duration(since: next.receivedAt).secondsValue)
+                dispatch?(next, worker)
+                continue
+            }
+            guard workers.contains(where: \.hasCapacity), let (index, exchange, worker) = firstDispatchable(after: queueHead) else { return }
+            queue[index] = nil
+            queueLength -= 1
+            metrics.queueLength = queueLength
+            metrics.observeQueueWait(Instant.now.duration(since: exchange.receivedAt).secondsValue)
+            dispatch?(exchange, worker)
         }
+    }
+
+    /// The first of the next few queued requests that a free worker can take.
+    private func firstDispatchable(after start: Int) -> (Int, Exchange, WorkerSlot)? {
+        var index = start + 1
+        var looked = 0
+        while index < queue.count && looked < 32 {
+            if let exchange = queue[index], !exchange.cancelled {
+                looked += 1
+                if let worker = choose(for: exchange) { return (index, exchange, worker) }
+            }
+            index += 1
+        }
+        return nil
     }
 
     private func peekQueued() -> Exchange? {
@@ -167,7 +191,10 @@ final class WorkerPool {
             slot.hasCapacity && !exchange.triedWorkers.contains(ObjectIdentifier(slot))
         }
         if let chosen = pick(eligible) { return chosen }
+        // Back to a worker it failed on only when no other is in the pool
+        // (a pool of one, or a stale pooled connection); else it waits.
         if exchange.triedWorkers.isEmpty { return nil }
+        if workers.contains(where: { !exchange.triedWorkers.contains(ObjectIdentifier($0)) }) { return nil }
         return pick { $0.hasCapacity }
     }
 

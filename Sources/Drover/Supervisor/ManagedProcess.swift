@@ -34,6 +34,10 @@ public final class ManagedProcess {
     }
     /// Requests the proxy completed for this run of the worker (max_requests).
     public var proxiedRequests = 0
+    /// Requests the proxy completed in this slot, across restarts.
+    var requestsTotal: UInt64 = 0
+    /// Time at the worker per proxied request (for `drover top`).
+    var upstreamTime = LatencyHistogram()
     /// Run once in-flight requests reach 0 (draining before a stop).
     var idleWaiters: [() -> Void] = []
 

@@ -79,6 +79,9 @@ public final class Reactor {
 
     deinit {
         receiveBuffer.deallocate()
+        wakeFD.close()
+        timerFD.close()
+        epoll.close()
     }
 
     // MARK: Descriptors

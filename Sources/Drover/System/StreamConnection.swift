@@ -53,6 +53,8 @@ final class StreamConnection {
     let lowWatermark: Int
     private var aboveHighWatermark = false
     private var shutdownAfterFlush = false
+    /// Our FIN went out.
+    private var wroteShutdown = false
     private var closeAfterFlush = false
 
     private var deadline: TimerID?
@@ -116,8 +118,15 @@ final class StreamConnection {
         } else if events & UInt32(CS_EPOLLERR) != 0 {
             fail(cs_socket_error(fd.rawValue))
         } else if events & UInt32(CS_EPOLLHUP) != 0 {
-            // Both directions are gone: nothing can be written either.
-            if !readingWanted || peerClosedWrite { fail(ECONNRESET) } else { readAvailable() }
+            // Both directions are gone. After our FIN and the peer's, that is
+            // a clean close; otherwise the peer reset or vanished.
+            if peerClosedWrite && wroteShutdown && chunks.isEmpty {
+                close()
+            } else if !readingWanted || peerClosedWrite {
+                fail(ECONNRESET)
+            } else {
+                readAvailable()
+            }
         }
     }
 
@@ -132,8 +141,10 @@ final class StreamConnection {
             }
             if n == 0 {
                 peerClosedWrite = true
-                updateInterest()
                 delegate?.connectionReadEOF(self)
+                // Most owners close here; only a connection still open needs
+                // its interest narrowed (saves an epoll_ctl per connection).
+                if state != .closed { updateInterest() }
                 return
             }
             let code = cs_errno()
@@ -194,6 +205,7 @@ final class StreamConnection {
             if closeAfterFlush { return close() }
             if shutdownAfterFlush {
                 shutdownAfterFlush = false
+                wroteShutdown = true
                 _ = cs_shutdown_write(fd.rawValue)
             }
         } else if aboveHighWatermark && pendingBytes <= lowWatermark {
