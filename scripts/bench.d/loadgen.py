@@ -10,8 +10,9 @@ saturated generator or machine) counts against the target instead of being
 hidden (no coordinated omission).
 
 Writes one tab-separated line per request to --out:
-  index  scheduled_s  ms  status  latency_s  done_s  error  late_s
-(late_s: how late the generator itself started the request)
+  index  scheduled_s  ms  status  latency_s  done_s  error  late_s  service_s
+(late_s: how late the generator itself started the request; service_s: the
+worker's X-Service-Ms, the wall time its computation took, nan if absent)
 status 0 means no HTTP answer (error says why: refused, reset, eof, timeout,
 unanswered); for an answer, error is "-" or "retry-after=VALUE" when the
 answer carried Retry-After. The first line is "# start_wall=UNIX_SECONDS".
@@ -48,6 +49,7 @@ async def read_response(reader):
         raise Failure("bad-status-line")
     keep = parts[0] == "HTTP/1.1"
     note = ""
+    service = float("nan")
     length = None
     chunked = False
     for line in lines[1:]:
@@ -58,6 +60,11 @@ async def read_response(reader):
             length = int(value)
         elif name == "transfer-encoding" and "chunked" in value:
             chunked = True
+        elif name == "x-service-ms":
+            try:
+                service = float(value) / 1000
+            except ValueError:
+                pass
         elif name == "retry-after":
             note = "retry-after=" + value
         elif name == "connection":
@@ -84,7 +91,7 @@ async def read_response(reader):
             keep = False
     except asyncio.IncompleteReadError:
         raise Failure("eof-in-body")
-    return status, keep, note
+    return status, keep, note, service
 
 
 async def run(args, schedule):
@@ -117,7 +124,7 @@ async def run(args, schedule):
         path = args.path.format(ms=ms)
         try:
             writer.write(f"GET {path} HTTP/1.1\r\n{host_header}\r\n".encode())
-            status, keep, note = await read_response(reader)
+            status, keep, note, service = await read_response(reader)
         except Failure:
             writer.close()
             raise
@@ -131,13 +138,13 @@ async def run(args, schedule):
             idle.append(conn)
         else:
             writer.close()
-        return status, note
+        return status, note, service
 
     async def one(i, t, ms):
         late = loop.time() - start - t
-        status, error = 0, ""
+        status, error, service = 0, "", float("nan")
         try:
-            status, error = await asyncio.wait_for(exchange(ms), args.timeout)
+            status, error, service = await asyncio.wait_for(exchange(ms), args.timeout)
         except asyncio.TimeoutError:
             error = "timeout"
         except Failure as e:
@@ -145,7 +152,7 @@ async def run(args, schedule):
         except Exception as e:  # noqa: BLE001 - a measuring tool records, never dies
             error = type(e).__name__
         done = loop.time() - start
-        results[i] = (t, ms, status, done - t, done, error, late)
+        results[i] = (t, ms, status, done - t, done, error, late, service)
 
     tasks = set()
     for i, (t, ms) in enumerate(schedule):
@@ -163,7 +170,7 @@ async def run(args, schedule):
     for i, r in enumerate(results):
         if r is None:
             t, ms = schedule[i]
-            results[i] = (t, ms, 0, end - t, end, "unanswered", float("nan"))
+            results[i] = (t, ms, 0, end - t, end, "unanswered", float("nan"), float("nan"))
     for _, writer in idle:
         writer.close()
     return start_wall, results
@@ -199,8 +206,9 @@ def main():
     start_wall, results = asyncio.run(run(args, schedule))
     with open(args.out, "w") as f:
         f.write(f"# start_wall={start_wall:.6f}\n")
-        for i, (t, ms, status, lat, done, err, late) in enumerate(results):
-            f.write(f"{i}\t{t:.6f}\t{ms}\t{status}\t{lat:.6f}\t{done:.6f}\t{err or '-'}\t{late:.6f}\n")
+        for i, (t, ms, status, lat, done, err, late, service) in enumerate(results):
+            f.write(f"{i}\t{t:.6f}\t{ms}\t{status}\t{lat:.6f}\t{done:.6f}\t{err or '-'}\t{late:.6f}"
+                    f"\t{service:.6f}\n")
     bad = sum(1 for r in results if not 200 <= r[2] < 300)
     print(f"loadgen: {len(results)} requests, {bad} not 2xx", file=sys.stderr)
 

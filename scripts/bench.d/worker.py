@@ -7,6 +7,8 @@ connections. Requests that arrive while it computes wait (in arrival order,
 as far as one poll can tell) until it is free again.
 
   GET /work?ms=N   burn N ms of this thread's CPU time, answer 200 "done N\\n"
+                   with X-Service-Ms: the wall time that took (CPU contention
+                   shows as more than N)
   GET /health      200 "ok\\n"
   anything else    200 "ok\\n"
 
@@ -72,8 +74,11 @@ def app(environ, start_response):
     target = environ.get("PATH_INFO", "/")
     if environ.get("QUERY_STRING"):
         target += "?" + environ["QUERY_STRING"]
+    t0 = time.perf_counter()
     status, body = handle(target)
-    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    wall_ms = (time.perf_counter() - t0) * 1000
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
+                            ("X-Service-Ms", "%.3f" % wall_ms)])
     return [body]
 
 
@@ -199,12 +204,14 @@ def serve(host, port):
         poll(0 if queue else None)
         while queue:
             conn, target, keep = queue.popleft()
+            t0 = time.perf_counter()
             if target is None:
                 status, body = "400 Bad Request", b"bad request\n"
             else:
                 status, body = handle(target)
-            head = "HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s\r\n" % (
-                status, len(body), "" if keep else "Connection: close\r\n")
+            wall_ms = (time.perf_counter() - t0) * 1000
+            head = "HTTP/1.1 %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nX-Service-Ms: %.3f\r\n%s\r\n" % (
+                status, len(body), wall_ms, "" if keep else "Connection: close\r\n")
             try:
                 send_all(conn.sock, head.encode() + body)
             except OSError:
