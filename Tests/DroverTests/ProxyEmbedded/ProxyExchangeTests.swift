@@ -260,3 +260,46 @@ extension ProxyExchangeTests {
         #expect(answers == count)
     }
 }
+
+extension ProxyHostileInputTests {
+    /// A client announcing a large body and sending little costs what it
+    /// sent, and all buffered bodies together stay within the budget.
+    @Test func bufferedBodiesStayWithinTheBudget() throws {
+        let t = try EmbeddedProxy { $0.clientMaxBodySize = 1 << 20; $0.maxInflight = 1 }
+        t.proxy.bodyBudget = 300_000
+        // No worker: every request waits with its body in memory.
+        var clients: [Int32] = []
+        defer { clients.forEach { close($0) } }
+        let body = String(repeating: "b", count: 100_000)
+        for _ in 0..<3 {
+            let client = t.connectClient()
+            clients.append(client)
+            RawSocket.send(client, "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.count)\r\n\r\n" + body)
+            t.step()
+        }
+        #expect(t.proxy.bufferedBodyBytes == 300_000)
+        let fourth = t.connectClient()
+        clients.append(fourth)
+        RawSocket.send(fourth, "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.count)\r\n\r\n" + body)
+        t.step()
+        let answer = RawSocket.receive(fourth)
+        #expect(answer.hasPrefix("HTTP/1.1 503 "))
+        #expect(answer.contains("Retry-After: 1"))
+        #expect(t.proxy.bufferedBodyBytes == 300_000)
+        // A declared megabyte with nothing sent holds no budget.
+        let announcer = t.connectClient()
+        clients.append(announcer)
+        RawSocket.send(announcer, "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
+        t.step()
+        #expect(t.proxy.bufferedBodyBytes == 300_000)
+        // Queued requests whose clients reset give their bytes back.
+        for client in clients.prefix(3) {
+            var linger = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(client, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
+        }
+        for client in clients.prefix(3) { close(client) }
+        clients.removeFirst(3)
+        t.step()
+        #expect(t.proxy.bufferedBodyBytes == 0)
+    }
+}
