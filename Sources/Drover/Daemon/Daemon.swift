@@ -31,6 +31,7 @@ public final class Daemon {
     private let startedWallNs = WallClock.nowNanoseconds()
     private lazy var endpoints = ControlEndpoints(reactor: reactor, log: log)
     private var proxies: [ProxyServer] = []
+    private var notifier: SystemdNotifier?
 
     public init(settings: Settings, selfExecutable: String, environment: [String: String]) throws(SystemError) {
         self.settings = settings
@@ -50,7 +51,7 @@ public final class Daemon {
         }
         var options = Supervisor.Options(
             defaultMirror: getpid() == 1 || !FileDescriptor.standardOutput.isTerminal,
-            selfExecutable: selfExecutable, baseEnvironment: environment)
+            selfExecutable: selfExecutable, baseEnvironment: SystemdNotifier.workerEnvironment(environment))
         if settings.tiniMode {
             options.inheritStdio = true
             options.mirrorPrefix = false
@@ -100,6 +101,8 @@ public final class Daemon {
         for program in config.programs { supervisor.add(program: program) }
         if settings.tiniMode { watchLoneChild() } else { followMembership() }
         supervisor.startAll()
+        notifier = SystemdNotifier(environment: environment, reactor: reactor, log: log)
+        notifier?.start(supervisor: supervisor, isReady: { [unowned self] in self.isReady() })
         if supervisor.processes.isEmpty {
             log.warn("drover", "no programs configured; waiting for a signal")
         }
@@ -246,6 +249,7 @@ public final class Daemon {
     /// SPEC §5: stop accepting, let in-flight requests finish within
     /// shutdown_timeout, then stop the workers.
     private func gracefulShutdown(reason: String) {
+        notifier?.stopping(reason)
         log.info("drover", "\(reason): graceful shutdown (a second SIGTERM/SIGINT or SIGQUIT kills at once)")
         var pending = proxies.count
         var workersStopping = false
@@ -276,6 +280,7 @@ public final class Daemon {
     }
 
     private func fastShutdown(reason: String) {
+        notifier?.stopping(reason)
         log.warn("drover", "\(reason): fast shutdown, killing every process group")
         supervisor.killAll { [unowned self] in
             self.finish(code: 1, message: "fast shutdown complete")
@@ -289,6 +294,7 @@ public final class Daemon {
     private func finish(code: Int32, message: String) {
         guard !finished else { return }
         finished = true
+        notifier?.stopping(message)
         exitCode = code
         log.info("drover", "exiting with status \(code): \(message)")
         reactor.stop()
@@ -324,6 +330,8 @@ public final class Daemon {
     /// nothing. Answers with what changed (rolling replacements go on after).
     @discardableResult
     func reload(origin: String) -> Result<ReloadSummary, ConfigErrors> {
+        notifier?.reloading()
+        defer { notifier?.reloaded() }
         guard let reloadConfig = settings.reloadConfig else {
             log.info("drover", "\(origin): nothing to reload (no config file)")
             return .success(ReloadSummary())
