@@ -169,8 +169,8 @@ enum CompletionCommand {
         _drover_reply() {
             # Candidates in $1 matching the word being completed; names hold
             # ':' which bash splits words on, so strip what is already typed.
-            local IFS=$'\\n'
-            COMPREPLY=($(compgen -W "$1" -- "$_drover_cur"))
+            # (mapfile: no glob expansion of `web:*`.)
+            mapfile -t COMPREPLY < <(compgen -W "$1" -- "$_drover_cur")
             if [[ "$_drover_cur" == *:* && "$COMP_WORDBREAKS" == *:* ]]; then
                 local prefix="${_drover_cur%"${_drover_cur##*:}"}"
                 local i
