@@ -365,3 +365,18 @@ uint64_t cs_random_u64(void) {
     }
     return value;
 }
+
+#include <sys/resource.h>
+long cs_raise_nofile(long want) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
+    if (want > 0 && (rlim_t)want > rl.rlim_cur) {
+        rlim_t target = (rlim_t)want;
+        if (rl.rlim_max != RLIM_INFINITY && target > rl.rlim_max) target = rl.rlim_max;
+        if (target > rl.rlim_cur) {
+            struct rlimit next = { target, rl.rlim_max };
+            if (setrlimit(RLIMIT_NOFILE, &next) == 0) rl.rlim_cur = target;
+        }
+    }
+    return (long)rl.rlim_cur;
+}

@@ -96,5 +96,8 @@ int cs_local_port(int fd);
 int cs_poll_readable(int fd);
 // 64 bits from the kernel's random pool (getrandom), for request ids.
 uint64_t cs_random_u64(void);
+// Raises the soft RLIMIT_NOFILE to `want` (capped at the hard limit);
+// returns the soft limit in force afterwards.
+long cs_raise_nofile(long want);
 
 #endif

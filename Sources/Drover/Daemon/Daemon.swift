@@ -81,6 +81,7 @@ public final class Daemon {
             console.stderr.drain()
             return 1
         }
+        raiseDescriptorLimit()
         do {
             try openProxies()
         } catch {
@@ -116,6 +117,21 @@ public final class Daemon {
     }
 
     // MARK: Proxies
+
+    /// supervisord's `minfds`: the soft descriptor limit is raised to it.
+    /// A proxy needs one descriptor per client and one per worker
+    /// connection, so with a proxy drover asks for up to 65536 (within the
+    /// hard limit), as nginx's worker_rlimit_nofile would.
+    private func raiseDescriptorLimit() {
+        let config = settings.config
+        let wanted = max(config.supervisord.minfds, config.proxies.isEmpty ? 0 : 65536)
+        let now = cs_raise_nofile(wanted)
+        if now >= 0 && now < config.supervisord.minfds {
+            log.warn("drover", "minfds = \(config.supervisord.minfds) but the descriptor limit is \(now) (the hard limit); raise it with ulimit -n or LimitNOFILE=")
+        } else if now >= 0 && !config.proxies.isEmpty && now < 4096 {
+            log.warn("drover", "only \(now) file descriptors: the proxy can hold about \(now / 2) connections; raise the hard limit (ulimit -Hn, LimitNOFILE=)")
+        }
+    }
 
     private func openProxies() throws(SystemError) {
         for config in settings.config.proxies {

@@ -33,6 +33,8 @@ final class Exchange {
     var status = 0
     var bytesToClient = 0
     var retried = 0
+    /// Request body bytes held against the proxy's budget until done.
+    var bufferedBodyBytes = 0
 
     init(client: ProxyClientConnection, request: [UInt8], isIdempotent: Bool, isHead: Bool,
          clientIsHTTP10: Bool, requestID: String, receivedAt: Instant) {

@@ -36,6 +36,8 @@ final class ProxyClientConnection: StreamConnectionDelegate {
     private var pendingLogFields: (line: String, agent: String, referer: String) = ("", "", "")
 
     private(set) var exchange: Exchange?
+    /// Body bytes counted against the proxy's budget, until handed to an exchange.
+    private var reservedBodyBytes = 0
     private var keepAliveAfterResponse = true
     private var closeDelimitedResponse = false
     private(set) var requestsServed = 0
@@ -94,10 +96,21 @@ final class ProxyClientConnection: StreamConnectionDelegate {
                 if !beginRequest(headLength: length) { return }
             case .readingBody:
                 guard !input.isEmpty else { return }
+                let before = body.count
                 let (consumed, outcome) = input.withReadableBytes { raw in
                     bodyDecoder.decode(raw, from: 0) { payload in body.append(contentsOf: payload) }
                 }
                 input.consume(consumed)
+                // Bodies wait in memory until answered: all of them together
+                // stay within the proxy's budget, or the request is refused.
+                if !proxy.reserveBodyBytes(body.count - before) {
+                    proxy.releaseBodyBytes(before)
+                    reservedBodyBytes = 0
+                    body = []
+                    proxy.metrics.count(status: 503)
+                    return sendError(status: 503, reason: "too many request bodies buffered; try again", retryAfter: 1, close: true)
+                }
+                reservedBodyBytes = body.count
                 switch outcome {
                 case .needMore: return
                 case .failure(let error): return reject(error)
@@ -152,7 +165,9 @@ final class ProxyClientConnection: StreamConnectionDelegate {
             submit()
         case .length(let n):
             bodyDecoder = HTTPBodyDecoder(framing: .length(n), limits: proxy.bodyLimits, boundsBody: true)
-            body.reserveCapacity(n)
+            // Not the declared length: a client announcing 10 MB and sending
+            // nothing must not cost 10 MB.
+            body.reserveCapacity(min(n, 64 * 1024))
             state = .readingBody
         case .chunked:
             bodyDecoder = HTTPBodyDecoder(framing: .chunked, limits: proxy.bodyLimits, boundsBody: true)
@@ -187,6 +202,8 @@ final class ProxyClientConnection: StreamConnectionDelegate {
             exchange.userAgent = pendingLogFields.agent
             exchange.referer = pendingLogFields.referer
         }
+        exchange.bufferedBodyBytes = reservedBodyBytes
+        reservedBodyBytes = 0
         self.exchange = exchange
         state = .waiting
         requestTimerArmed = false
@@ -349,6 +366,8 @@ final class ProxyClientConnection: StreamConnectionDelegate {
 
     func connectionDidClose(_ connection: StreamConnection) {
         if state != .closed || exchange != nil { clientLeft() }
+        proxy.releaseBodyBytes(reservedBodyBytes)
+        reservedBodyBytes = 0
         proxy.clientReleased(self)
     }
 

@@ -81,7 +81,9 @@ struct ProxyResponseHead {
         }
         if requestIsHead || status == 204 || status == 304 {
             head.framing = .none
-            head.passContentLength = contentLengthLines == 1 && !transferEncoding
+            // HEAD and 304 answers describe a body they do not carry; a 204
+            // must not send Content-Length at all (RFC 9110 §8.6).
+            head.passContentLength = status != 204 && contentLengthLines == 1 && !transferEncoding
             return head
         }
         if transferEncoding {

@@ -33,6 +33,10 @@ final class ProxyServer {
     private(set) var isShuttingDown = false
     private var shutdownCompletion: (() -> Void)?
     private var inflightExchanges = 0
+    /// Request bodies held in memory (read, waiting, or at a worker for a
+    /// retry), all clients together, and their bound.
+    private(set) var bufferedBodyBytes = 0
+    var bodyBudget: Int
     private var requestIDs: SplitMix64
     private(set) var listeningPort: Int?
 
@@ -47,6 +51,8 @@ final class ProxyServer {
         keepaliveTimeout = .seconds(checked: config.keepaliveTimeout)
         queueTimeout = .seconds(checked: config.queueTimeout)
         bodyLimits = HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: config.clientMaxBodySize)
+        let (scaled, overflow) = config.clientMaxBodySize.multipliedReportingOverflow(by: 8)
+        bodyBudget = max(256 << 20, overflow ? Int.max : scaled)
         rateLimiter = config.rateLimit.map(RateLimiter.init)
         accessLog = try config.accessLog.map { (settings) throws(SystemError) in try AccessLogWriter(settings, console: console) }
         requestIDs = SplitMix64(seed: cs_random_u64() ^ Instant.now.nanoseconds)
@@ -294,9 +300,22 @@ final class ProxyServer {
         exchange.client?.respondToExchange(exchange, status: status, reason: reason, retryAfter: retryAfter)
     }
 
+    func reserveBodyBytes(_ count: Int) -> Bool {
+        guard count > 0 else { return true }
+        guard bufferedBodyBytes + count <= bodyBudget else { return false }
+        bufferedBodyBytes += count
+        return true
+    }
+
+    func releaseBodyBytes(_ count: Int) {
+        bufferedBodyBytes = max(0, bufferedBodyBytes - count)
+    }
+
     private func finish(_ exchange: Exchange, worker: String?) {
         guard exchange.phase != .done else { return }
         exchange.phase = .done
+        releaseBodyBytes(exchange.bufferedBodyBytes)
+        exchange.bufferedBodyBytes = 0
         inflightExchanges -= 1
         accessLog?.record(exchange, worker: worker, proxy: config.name)
         checkShutdownDone()

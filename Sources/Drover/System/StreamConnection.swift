@@ -294,10 +294,14 @@ final class StreamConnection {
     // MARK: Deadline
 
     /// Sets the connection's one deadline, moving it in place when it exists.
+    /// A closed connection takes no deadline: its owner may already be
+    /// letting it go, and a timer must never outlive it.
     func setDeadline(after duration: Duration) {
+        guard state != .closed else { return }
         let at = reactor.now + duration
         if let deadline, reactor.reschedule(deadline, at: at) { return }
-        deadline = reactor.schedule(at: at) { [unowned self] in
+        deadline = reactor.schedule(at: at) { [weak self] in
+            guard let self else { return }
             self.deadline = nil
             guard self.state != .closed else { return }
             self.delegate?.connectionDeadline(self)

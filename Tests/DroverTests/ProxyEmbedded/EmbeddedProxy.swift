@@ -58,6 +58,19 @@ final class EmbeddedProxy {
         step()
     }
 
+    /// A client sends `request`; worker `index` accepts the proxy's
+    /// connection and reads what was forwarded. Returns (client, worker side, forwarded text).
+    func forward(_ request: String, toWorker index: Int = 0) throws -> (client: Int32, upstream: Int32, forwarded: String) {
+        let client = connectClient()
+        RawSocket.send(client, request)
+        guard let upstream = acceptUpstream(index) else {
+            close(client)
+            throw EmbeddedProxyError.noUpstreamConnection
+        }
+        step()
+        return (client, upstream, RawSocket.receive(upstream))
+    }
+
     func connectClient() -> Int32 {
         let fd = RawSocket.connect(port: port)
         step()
@@ -69,6 +82,8 @@ final class EmbeddedProxy {
         for worker in workers { Glibc.close(worker.listener) }
     }
 }
+
+enum EmbeddedProxyError: Error { case noUpstreamConnection }
 
 /// Blocking-with-timeout sockets for the test's side.
 enum RawSocket {
@@ -130,6 +145,17 @@ enum RawSocket {
         var buffer = [UInt8](repeating: 0, count: 65536)
         let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
         return n > 0 ? String(decoding: buffer[..<n], as: UTF8.self) : ""
+    }
+
+    /// Makes close() send RST: a client or worker vanishing, not finishing.
+    static func setResetOnClose(_ fd: Int32) {
+        var option = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
+    }
+
+    static func reset(_ fd: Int32) {
+        setResetOnClose(fd)
+        close(fd)
     }
 
     /// True when the peer closed (EOF now).

@@ -19,9 +19,7 @@ import Testing
         let (index, upstream) = try #require(first.first)
         t.step()
         _ = RawSocket.receive(upstream)
-        var linger = linger(l_onoff: 1, l_linger: 0)
-        setsockopt(upstream, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
-        close(upstream)
+        RawSocket.reset(upstream)
         t.step()
         let other = try #require(t.acceptUpstream(1 - index))
         defer { close(other) }
@@ -45,9 +43,7 @@ import Testing
         let upstream = try #require(accepted.first)
         t.step()
         #expect(RawSocket.receive(upstream).hasSuffix("\r\n\r\nabc"))
-        var linger = linger(l_onoff: 1, l_linger: 0)
-        setsockopt(upstream, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
-        close(upstream)
+        RawSocket.reset(upstream)
         t.step()
         #expect(RawSocket.receive(client).hasPrefix("HTTP/1.1 502 "))
         #expect(t.proxy.metrics.retries == 0)
@@ -84,9 +80,7 @@ import Testing
         t.step()
         #expect(RawSocket.receive(upstream).hasPrefix("GET /long"))
         // A leaves (reset) while the worker computes.
-        var linger = linger(l_onoff: 1, l_linger: 0)
-        setsockopt(a, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
-        close(a)
+        RawSocket.reset(a)
         t.step()
         let b = t.connectClient()
         defer { close(b) }
@@ -107,13 +101,8 @@ import Testing
     @Test func slowReaderPausesTheWorkerAndBoundsMemory() throws {
         let t = try EmbeddedProxy()
         t.addWorker()
-        let client = t.connectClient()
-        defer { close(client) }
-        RawSocket.send(client, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
-        let upstream = try #require(t.acceptUpstream(0))
-        defer { close(upstream) }
-        t.step()
-        _ = RawSocket.receive(upstream)
+        let (client, upstream, _) = try t.forward("GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+        defer { close(client); close(upstream) }
         // More than every kernel buffer on the way can hold.
         let total = 96 << 20
         RawSocket.send(upstream, "HTTP/1.1 200 OK\r\nContent-Length: \(total)\r\n\r\n")
@@ -179,13 +168,8 @@ import Testing
     @Test func chunkedAnswerReachesTheClientChunkByChunk() throws {
         let t = try EmbeddedProxy()
         t.addWorker()
-        let client = t.connectClient()
-        defer { close(client) }
-        RawSocket.send(client, "GET /sse HTTP/1.1\r\nHost: a\r\n\r\n")
-        let upstream = try #require(t.acceptUpstream(0))
-        defer { close(upstream) }
-        t.step()
-        _ = RawSocket.receive(upstream)
+        let (client, upstream, _) = try t.forward("GET /sse HTTP/1.1\r\nHost: a\r\n\r\n")
+        defer { close(client); close(upstream) }
         RawSocket.send(upstream, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
         t.step()
         #expect(RawSocket.receive(client).contains("Transfer-Encoding: chunked\r\n"))
@@ -221,9 +205,7 @@ extension ProxyExchangeTests {
         RawSocket.send(upstream, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\ntoken\r\n")
         t.step()
         #expect(RawSocket.receive(a).hasSuffix("token\r\n"))
-        var linger = linger(l_onoff: 1, l_linger: 0)
-        setsockopt(a, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
-        close(a)
+        RawSocket.reset(a)
         t.step()
         #expect(RawSocket.isClosed(upstream))
         let b = t.connectClient()
@@ -258,5 +240,47 @@ extension ProxyExchangeTests {
             }
         }
         #expect(answers == count)
+    }
+}
+
+extension ProxyHostileInputTests {
+    /// A client announcing a large body and sending little costs what it
+    /// sent, and all buffered bodies together stay within the budget.
+    @Test func bufferedBodiesStayWithinTheBudget() throws {
+        let t = try EmbeddedProxy { $0.clientMaxBodySize = 1 << 20; $0.maxInflight = 1 }
+        t.proxy.bodyBudget = 300_000
+        // No worker: every request waits with its body in memory.
+        var clients: [Int32] = []
+        defer { clients.forEach { close($0) } }
+        let body = String(repeating: "b", count: 100_000)
+        for _ in 0..<3 {
+            let client = t.connectClient()
+            clients.append(client)
+            RawSocket.send(client, "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.count)\r\n\r\n" + body)
+            t.step()
+        }
+        #expect(t.proxy.bufferedBodyBytes == 300_000)
+        let fourth = t.connectClient()
+        clients.append(fourth)
+        RawSocket.send(fourth, "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.count)\r\n\r\n" + body)
+        t.step()
+        let answer = RawSocket.receive(fourth)
+        #expect(answer.hasPrefix("HTTP/1.1 503 "))
+        #expect(answer.contains("Retry-After: 1"))
+        #expect(t.proxy.bufferedBodyBytes == 300_000)
+        // A declared megabyte with nothing sent holds no budget.
+        let announcer = t.connectClient()
+        clients.append(announcer)
+        RawSocket.send(announcer, "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
+        t.step()
+        #expect(t.proxy.bufferedBodyBytes == 300_000)
+        // Queued requests whose clients reset give their bytes back.
+        for client in clients.prefix(3) {
+            RawSocket.setResetOnClose(client)
+        }
+        for client in clients.prefix(3) { close(client) }
+        clients.removeFirst(3)
+        t.step()
+        #expect(t.proxy.bufferedBodyBytes == 0)
     }
 }

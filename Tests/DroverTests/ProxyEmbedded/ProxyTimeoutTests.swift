@@ -81,13 +81,8 @@ import Testing
     @Test func idleKeepAliveClientIsClosedAtKeepaliveTimeout() throws {
         let t = try EmbeddedProxy { $0.keepaliveTimeout = 7 }
         t.addWorker()
-        let client = t.connectClient()
-        defer { close(client) }
-        RawSocket.send(client, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-        let upstream = try #require(t.acceptUpstream(0))
-        defer { close(upstream) }
-        t.step()
-        _ = RawSocket.receive(upstream)
+        let (client, upstream, _) = try t.forward("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        defer { close(client); close(upstream) }
         RawSocket.send(upstream, "HTTP/1.1 204 No Content\r\n\r\n")
         t.step()
         #expect(RawSocket.receive(client).hasPrefix("HTTP/1.1 204 "))
