@@ -44,6 +44,12 @@ enum CompletionCommand {
 
     static func run(_ arguments: [String]) throws -> Int32 {
         let sub = DroverCommand.subcommands.first { $0.name == "completion" }
+        // `drover -s SOCK completion bash` passes the leading options on: not ours.
+        var arguments = arguments
+        while let first = arguments.first, ["-s", "--socket", "-c", "--config"].contains(first), arguments.count >= 2 {
+            arguments.removeFirst(2)
+        }
+        arguments.removeAll { $0.hasPrefix("--socket=") || $0.hasPrefix("--config=") }
         guard arguments.count == 1, let shell = arguments.first else {
             throw DroverCommand.UsageError(message: arguments.isEmpty ? "give a shell: bash or zsh" : "unexpected argument '\(arguments[1])'",
                                            subcommand: sub)
@@ -63,6 +69,8 @@ enum CompletionCommand {
         var socket: String?, config: String?, programsOnly = false
         var index = 0
         while index < arguments.count {
+            if arguments[index].hasPrefix("--socket=") { socket = String(arguments[index].dropFirst(9)) }
+            if arguments[index].hasPrefix("--config=") { config = String(arguments[index].dropFirst(9)) }
             switch arguments[index] {
             case "-s", "--socket" where index + 1 < arguments.count:
                 socket = arguments[index + 1]; index += 1

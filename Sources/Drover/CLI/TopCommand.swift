@@ -31,6 +31,8 @@ enum TopCommand {
         }
         while index < arguments.count {
             let argument = arguments[index]
+            if argument.hasPrefix("--socket=") { options.socket = String(argument.dropFirst(9)); index += 1; continue }
+            if argument.hasPrefix("--config=") { options.config = String(argument.dropFirst(9)); index += 1; continue }
             switch argument {
             case "-s", "--socket": options.socket = try value(argument)
             case "-c", "--config": options.config = try value(argument)
