@@ -279,9 +279,12 @@ indirect enum MiniYAML: Equatable, CustomStringConvertible {
         #expect(preStop.first?.hasSuffix("sleep") == true, "\(preStop)")
         let preStopSeconds = Double(preStop.last ?? "") ?? 0
         #expect(preStopSeconds >= 2, "endpoints get a few seconds to converge")
-        #expect(Double(grace) > config.supervisord.shutdownTimeout)
-        #expect(Double(grace) > preStopSeconds + config.supervisord.shutdownTimeout + spec.stopwaitsecs,
-                "grace \(grace)s vs preStop \(preStopSeconds)s + shutdown_timeout \(config.supervisord.shutdownTimeout)s + stopwaitsecs \(spec.stopwaitsecs)s")
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+        let shutdownTimeout = seconds(config.supervisord.shutdownTimeout), stopwaitsecs = seconds(spec.stopwaitsecs)
+        #expect(shutdownTimeout >= 1)
+        #expect(Double(grace) > shutdownTimeout)
+        #expect(Double(grace) > preStopSeconds + shutdownTimeout + stopwaitsecs,
+                "grace \(grace)s vs preStop \(preStopSeconds)s + shutdown_timeout \(shutdownTimeout)s + stopwaitsecs \(stopwaitsecs)s")
 
         // numprocs = auto sizes to the CPU limit; memory holds that many workers at max_memory.
         #expect(text.contains("numprocs = auto"))
