@@ -63,6 +63,20 @@ enum ClientCommands {
         }
         while index < arguments.count {
             let argument = arguments[index]
+            if let (name, inline) = DroverCommand.inlineValue(argument, ["--socket", "--config", "--lines"]) {
+                switch name {
+                case "--socket": common.socket = inline
+                case "--config": common.config = inline
+                default:
+                    guard sub.name == "tail" else { throw DroverCommand.UsageError(message: "unknown option '\(name)'", subcommand: sub) }
+                    guard let n = Int(inline), n >= 0 else {
+                        throw DroverCommand.UsageError(message: "'\(inline)' is not a number of lines", subcommand: sub)
+                    }
+                    common.lines = n
+                }
+                index += 1
+                continue
+            }
             switch argument {
             case "-s", "--socket": common.socket = try value(argument)
             case "-c", "--config": common.config = try value(argument)
@@ -125,7 +139,7 @@ enum ClientCommands {
         for name in common.positional {
             let response = try client.request("POST", "/v1/processes/\(percentEncode(name))/\(verb)")
             guard response.status == 200, let json = response.json else {
-                if response.status == 404 { print("\(name): ERROR (no such process)") } else { _ = failed(response) }
+                if response.status == 404 { printError("\(name): ERROR (no such process)") } else { _ = failed(response) }
                 code = Exit.error
                 continue
             }
@@ -135,7 +149,7 @@ enum ClientCommands {
                 if result["ok"]?.boolValue == true {
                     print("\(processName): \(message.map { "\(done) (\($0))" } ?? done)")
                 } else {
-                    print("\(processName): ERROR (\(message ?? "failed"))")
+                    printError("\(processName): ERROR (\(message ?? "failed"))")
                     code = Exit.error
                 }
             }
@@ -171,7 +185,7 @@ enum ClientCommands {
             let response = try client.request("POST", "/v1/processes/\(percentEncode(name))/signal",
                                               json: .object([("signal", .string(signal))]))
             guard response.status == 200, let json = response.json else {
-                if response.status == 404 { print("\(name): ERROR (no such process)") } else { _ = failed(response) }
+                if response.status == 404 { printError("\(name): ERROR (no such process)") } else { _ = failed(response) }
                 code = Exit.error
                 continue
             }
@@ -180,7 +194,7 @@ enum ClientCommands {
                 if result["ok"]?.boolValue == true {
                     print("\(processName): signalled")
                 } else {
-                    print("\(processName): ERROR (\(result["message"]?.stringValue ?? "failed"))")
+                    printError("\(processName): ERROR (\(result["message"]?.stringValue ?? "failed"))")
                     code = Exit.error
                 }
             }
@@ -230,7 +244,7 @@ enum ClientCommands {
 
     static func pid(_ client: ControlClient, _ common: Common) throws(ControlClient.Unreachable) -> Int32 {
         if common.positional.count > 1 {
-            DroverCommand.writeErr("drover pid: give at most one name\n")
+            usage("give at most one name", DroverCommand.subcommands.first { $0.name == "pid" }!)
             return Exit.usage
         }
         let query = common.positional.first.map { "?name=" + percentEncode($0) } ?? ""
@@ -243,7 +257,11 @@ enum ClientCommands {
         let processes = json["processes"]?.arrayValue ?? []
         var code = Exit.ok
         for process in processes {
-            if let pid = process["pid"]?.intValue { print(pid) } else { print(0); code = Exit.error }
+            if let pid = process["pid"]?.intValue { print(pid) } else {
+                print(0)
+                printError("\(process["name"]?.stringValue ?? "?"): ERROR (not running)")
+                code = Exit.error
+            }
         }
         return code
     }
@@ -258,7 +276,12 @@ enum ClientCommands {
     }
 
     static func usage(_ message: String, _ sub: DroverCommand.Subcommand) {
-        DroverCommand.writeErr("Error: \(message)\nUsage: \(sub.usage)\n  See 'drover \(sub.name) --help'.\n")
+        DroverCommand.usageError(message, sub)
+    }
+
+    /// Errors go to stderr (a script's stdout holds only what succeeded).
+    static func printError(_ line: String) {
+        DroverCommand.writeErr(line + "\n")
     }
 
     static func percentEncode(_ text: String) -> String {

@@ -73,15 +73,45 @@ public enum DroverCommand {
         Subcommand(name: "shutdown", abstract: "Stop everything gracefully, then exit.", usage: "drover shutdown", needsDaemon: true),
         Subcommand(name: "pid", abstract: "Print the supervisor's or a process's pid.", usage: "drover pid [<name>]", needsDaemon: true),
         Subcommand(name: "version", abstract: "Print the version and build info.", usage: "drover version"),
+        Subcommand(name: "top", abstract: "Live view of the pools: state, CPU, memory, requests/s, latency, queue.",
+                   usage: "drover top [--once] [--interval <seconds>]",
+                   options: [("--once", "Print one frame, measured over one interval, and exit (for scripts)."),
+                             ("--interval <seconds>", "Seconds between refreshes (default: 1).")],
+                   discussion: "q or Ctrl-C quits. CPU % and RSS cover each worker's process group, read from /proc.",
+                   needsDaemon: true),
+        Subcommand(name: "completion", abstract: "Print a shell completion script (bash or zsh).",
+                   usage: "drover completion bash|zsh",
+                   discussion: """
+                   bash:  source <(drover completion bash)
+                   zsh:   source <(drover completion zsh)   (after compinit), or save it as _drover in $fpath
+                   """),
     ]
+
+    /// Options that may come before the subcommand as well as after it, as
+    /// supervisorctl and `docker -H` take them (SPEC §2).
+    static let leadingOptions = ["-s", "--socket", "-c", "--config"]
 
     /// Entry point; `arguments` excludes the program name.
     public static func main(_ arguments: [String]) -> Int32 {
-        guard let first = arguments.first else {
-            writeErr(mainHelp())
-            return 2
+        var arguments = arguments
+        var leading: [String] = []
+        while let first = arguments.first {
+            if leadingOptions.contains(first) {
+                guard arguments.count >= 2 else { return usageError("missing value for '\(first)'", nil) }
+                leading += arguments.prefix(2)
+                arguments.removeFirst(2)
+            } else if leadingOptions.contains(where: { $0.hasPrefix("--") && first.hasPrefix($0 + "=") }) {
+                leading.append(first)
+                arguments.removeFirst()
+            } else {
+                break
+            }
         }
-        if first == "__exec-as" { PrivilegeDrop.execAs(Array(arguments.dropFirst())) }
+        guard let first = arguments.first else {
+            return usageError(leading.isEmpty ? "missing subcommand" : "missing subcommand after '\(leading.joined(separator: " "))'", nil)
+        }
+        if first == "__exec-as" && leading.isEmpty { PrivilegeDrop.execAs(Array(arguments.dropFirst())) }
+        if first == "__complete-names" { return CompletionCommand.completeNames(leading + Array(arguments.dropFirst())) }
         if first == "-h" || first == "--help" || first == "help" {
             if arguments.count > 1, let sub = subcommands.first(where: { $0.name == arguments[1] }) {
                 print(help(sub))
@@ -92,11 +122,12 @@ public enum DroverCommand {
         }
         if first == "--version" { print(versionText()); return 0 }
         guard let subcommand = subcommands.first(where: { $0.name == first }) else {
-            writeErr("Error: unknown subcommand '\(first)'\n\n" + mainHelp())
-            return 2
+            return usageError(first.hasPrefix("-") ? "unknown option '\(first)'" : "unknown subcommand '\(first)'", nil)
         }
-        let rest = Array(arguments.dropFirst())
-        if rest.contains("--help") || rest.contains("-h"), !(subcommand.name == "run" && rest.firstIndex(of: "--").map { $0 < rest.firstIndex(where: { $0 == "--help" || $0 == "-h" })! } == true) {
+        // Leading options go first: `run` stops reading options at `--`.
+        let rest = leading + Array(arguments.dropFirst())
+        let helpIndex = rest.firstIndex { $0 == "--help" || $0 == "-h" }
+        if let helpIndex, !(subcommand.name == "run" && rest.firstIndex(of: "--").map { $0 < helpIndex } == true) {
             print(help(subcommand))
             return 0
         }
@@ -104,6 +135,8 @@ public enum DroverCommand {
             switch subcommand.name {
             case "run": return try RunCommand.run(rest)
             case "check": return try checkCommand(rest)
+            case "top": return try TopCommand.run(rest)
+            case "completion": return try CompletionCommand.run(rest)
             case "version":
                 guard rest.isEmpty else { throw UsageError(message: "unexpected argument '\(rest[0])'", subcommand: subcommand) }
                 print(versionText())
@@ -112,13 +145,30 @@ public enum DroverCommand {
                 return try ClientCommands.run(subcommand, rest)
             }
         } catch let error as UsageError {
-            writeErr("Error: \(error.message)\n")
-            if let sub = error.subcommand { writeErr("Usage: \(sub.usage)\n  See 'drover \(sub.name) --help'.\n") }
-            return 2
+            return usageError(error.message, error.subcommand)
         } catch {
             writeErr("drover: \(error)\n")
             return 1
         }
+    }
+
+    /// Bad usage: one line saying what, one pointing at the help; exit 2.
+    @discardableResult
+    static func usageError(_ message: String, _ sub: Subcommand?) -> Int32 {
+        writeErr("Error: \(message)\n" + usageHint(sub) + "\n")
+        return 2
+    }
+
+    static func usageHint(_ sub: Subcommand?) -> String {
+        sub.map { "See 'drover \($0.name) --help'." } ?? "See 'drover --help'."
+    }
+
+    /// `--name=value` split; nil when `argument` is not that form of `name`.
+    static func inlineValue(_ argument: String, _ names: [String]) -> (name: String, value: String)? {
+        guard argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") else { return nil }
+        let name = String(argument[..<equals])
+        guard names.contains(name) else { return nil }
+        return (name, String(argument[argument.index(after: equals)...]))
     }
 
     static func checkCommand(_ arguments: [String]) throws -> Int32 {
@@ -126,6 +176,11 @@ public enum DroverCommand {
         var index = 0
         let sub = subcommands.first { $0.name == "check" }
         while index < arguments.count {
+            if let (_, value) = inlineValue(arguments[index], ["--config"]) {
+                path = value
+                index += 1
+                continue
+            }
             switch arguments[index] {
             case "-c", "--config":
                 guard index + 1 < arguments.count else { throw UsageError(message: "missing value for '\(arguments[index])'", subcommand: sub) }

@@ -11,8 +11,9 @@ public func runCheck(path: String, environment: [String: String]) -> Int32 {
     do {
         config = try ConfigLoader.load(path: path, environment: environment, isRoot: geteuid() == 0, for: .check)
     } catch {
-        for w in error.warnings { printError("warning: \(w)") }
+        // Errors first, then warnings, each in file and line order; one summary line.
         for e in error.errors { printError("error: \(e)") }
+        for w in error.warnings { printError("warning: \(w)") }
         printError("FAILED: \(error.errors.count) error\(error.errors.count == 1 ? "" : "s"), \(error.warnings.count) warning\(error.warnings.count == 1 ? "" : "s")")
         return 1
     }
@@ -37,7 +38,13 @@ public func checkSummary(_ config: DroverConfig) -> String {
             var line = "  \(p.fullName)"
             if let port = p.port { line += "  port \(port)" }
             if let user = p.user { line += "  user \(user.name)" }
-            line += "  command: " + p.argv.map(checkShellQuoted).joined(separator: " ")
+            if let reason = p.commandError {
+                line += "  FATAL at start: \(reason)"
+            } else {
+                line += "  command: " + p.argv.map(checkShellQuoted).joined(separator: " ")
+            }
+            if let socket = p.fcgiSocket { line += "  (fd 0: \(socket))" }
+            if p.fatalAction == .shutdown { line += "  fatal_action=shutdown" }
             out += line + "\n"
         }
     }
@@ -60,6 +67,8 @@ func checkShellQuoted(_ arg: String) -> String {
     return "'" + arg.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
 }
 
+/// To stderr, unbuffered (the config layer builds on its own, for scripts/fuzz).
 private func printError(_ line: String) {
-    DroverCommand.writeErr(line + "\n")
+    var text = line + "\n"
+    text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
 }

@@ -28,3 +28,19 @@ struct ConfigDiagnosticList: Sendable {
         for w in other.warnings { append(w, warning: true) }
     }
 }
+
+extension [ConfigDiagnostic] {
+    /// Sorted by the position of their file in `files` (files not listed
+    /// last, by name) then by line; equal positions keep their order.
+    func inFileOrder(_ files: [String]) -> [ConfigDiagnostic] {
+        var rank: [String: Int] = [:]
+        for (i, f) in files.enumerated() where rank[f] == nil { rank[f] = i }
+        return enumerated().sorted { a, b in
+            let ra = rank[a.element.file] ?? files.count, rb = rank[b.element.file] ?? files.count
+            if ra != rb { return ra < rb }
+            if ra == files.count && a.element.file != b.element.file { return a.element.file < b.element.file }
+            if a.element.line != b.element.line { return a.element.line < b.element.line }
+            return a.offset < b.offset
+        }.map(\.element)
+    }
+}

@@ -11,6 +11,9 @@ struct ConfigIncludeReader {
     let environmentValues: [String: ExpansionValue]
     var sections: [IniSection] = []
     var diags = ConfigDiagnosticList()
+    /// Every file read, in the order read (the main file first): the order
+    /// diagnostics are reported in.
+    private(set) var files: [String] = []
     private var stack: [String] = []
     private var done: Set<String> = []
 
@@ -37,7 +40,9 @@ struct ConfigIncludeReader {
         let read = ConfigPaths.read(path)
         guard case .success(let data) = read else {
             var reason = "no such file \(path)"
-            if case .failure(let error) = read, error.errno != ENOENT {
+            if case .failure(let error) = read, error.errno == EFBIG {
+                reason = "\(path) is larger than \(ConfigPaths.maxConfigBytes >> 20)MB; not a config file"
+            } else if case .failure(let error) = read, error.errno != ENOENT {
                 reason = "cannot read \(path): \(String(cString: strerror(error.errno)))"
             }
             if let include {
@@ -47,7 +52,14 @@ struct ConfigIncludeReader {
             }
             return
         }
+        if files.count >= Self.maxFiles {
+            if let include {
+                diags.error(include.file, include.line, "include", "files", "more than \(Self.maxFiles) files included; \(path) and the rest are not read")
+            }
+            return
+        }
         done.insert(real)
+        files.append(path)
         stack.append(real)
         defer { stack.removeLast() }
 
@@ -95,6 +107,9 @@ struct ConfigIncludeReader {
         }
     }
 
+    /// At most this many files in one load, the main one included.
+    static let maxFiles = 1000
+
     static func glob(_ pattern: String) -> [String] {
         var g = glob_t()
         defer { globfree(&g) }
@@ -104,8 +119,8 @@ struct ConfigIncludeReader {
             if let p = g.gl_pathv[i] { out.append(String(cString: p)) }
         }
         // supervisord's glob also returns directories, which then fail to
-        // parse; drover keeps regular files only.
-        return out.filter { ConfigPaths.isNonDirectory($0) }
+        // parse; drover keeps regular files only (never a device or a fifo).
+        return out.filter { ConfigPaths.isRegularFile($0) }
     }
 
     static func realPath(_ path: String) -> String {

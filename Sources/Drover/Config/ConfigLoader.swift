@@ -26,10 +26,14 @@ public enum ConfigLoader {
         var reader = ConfigIncludeReader(environmentValues: context.base)
         reader.read(absolute, from: nil)
         context.diags.merge(reader.diags)
-        let config = context.build(path: absolute, sections: reader.sections)
-        guard context.diags.errors.isEmpty else {
-            throw ConfigErrors(errors: context.diags.errors, warnings: context.diags.warnings)
+        var config = context.build(path: absolute, sections: reader.sections)
+        // Reported in file order (as read) and line order within a file.
+        let errors = context.diags.errors.inFileOrder(reader.files)
+        let warnings = context.diags.warnings.inFileOrder(reader.files)
+        guard errors.isEmpty else {
+            throw ConfigErrors(errors: errors, warnings: warnings)
         }
+        config.warnings = warnings
         return config
     }
 }
@@ -49,6 +53,8 @@ struct ConfigLoadContext {
     /// Where each program's process_name is set (or its section), for
     /// duplicate-name errors.
     var processNameLocations: [String: IniEntry] = [:]
+    /// `program:x` or `fcgi-program:x`, by program name.
+    var programSectionNames: [String: String] = [:]
 
     init(environment: [String: String], isRoot: Bool, mode: ConfigMode, usableCPUs: Int, users: UserDatabase) {
         self.host = ConfigHostFacts(environment: environment, isRoot: isRoot, mode: mode, users: users, currentUID: geteuid())
@@ -83,20 +89,31 @@ struct ConfigLoadContext {
                 config.supervisorctlServerURL = readSupervisorctl(section)
             } else if name.hasPrefix("group:") {
                 groupSections.append(section)
-            } else if name.hasPrefix("program:") {
+            } else if name.hasPrefix("program:") || name.hasPrefix("fcgi-program:") {
                 programSections.append(section)
             } else if name.hasPrefix("proxy:") {
                 proxySections.append(section)
             } else {
                 let reader = ConfigSectionReader(section, base: base)
                 reader.checkEnvironmentReferences(&diags)
-                let kind = Self.knownSupervisordSections.first { name == $0 || name.hasPrefix($0 + ":") }
-                diags.warn(section.file, section.line, name, nil, kind != nil
-                           ? "supervisord section not implemented by drover, ignored"
-                           : "unknown section, ignored")
+                if let warning = Self.skippedSectionWarning(section) {
+                    diags.warn(section.file, section.line, name, nil, warning)
+                }
             }
         }
-        let programNames = Set(programSections.map { String($0.name.dropFirst("program:".count)) })
+        // [program:x] and [fcgi-program:x] share one name space.
+        var programAt: [String: IniSection] = [:]
+        programSections.removeAll { section in
+            let name = Self.programName(of: section.name) ?? section.name
+            if let first = programAt[name] {
+                diags.error(section.file, section.line, section.name, nil,
+                            "program \(name) is also defined as [\(first.name)] (\(first.file):\(first.line))")
+                return true
+            }
+            programAt[name] = section
+            return false
+        }
+        let programNames = Set(programAt.keys)
         let groups = readGroups(groupSections, programs: programNames)
         config.groups = groups.configs
         for section in programSections {
@@ -113,9 +130,6 @@ struct ConfigLoadContext {
         config.warnings = diags.warnings
         return config
     }
-
-    /// supervisord sections drover knows of but does not implement.
-    static let knownSupervisordSections = ["eventlistener", "fcgi-program", "inet_http_server", "rpcinterface", "ctlplugin"]
 
     // MARK: shared checks
 

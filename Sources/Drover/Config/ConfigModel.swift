@@ -66,6 +66,49 @@ public enum LogTarget: Sendable, Equatable {
     case file(path: String, maxBytes: Int, backups: Int)
 }
 
+/// `[program:x] fatal_action`: what drover does when that program goes
+/// FATAL (SPEC §8; supervisord users write an eventlistener for it).
+public enum FatalAction: String, Sendable, Equatable {
+    case ignore
+    /// Graceful shutdown, exit status 1: the container stops.
+    case shutdown
+}
+
+/// `[fcgi-program:x] socket =`: bound once by drover, every process of the
+/// program gets it as fd 0 (SPEC §3, as supervisord does).
+public struct FcgiSocket: Sendable, Equatable, CustomStringConvertible {
+    public enum Address: Sendable, Equatable {
+        case tcp(host: String, port: Int)
+        case unix(path: String)
+    }
+    public var address: Address
+    /// socket_backlog (default: the kernel's SOMAXCONN).
+    public var backlog: Int
+    /// unix sockets: socket_mode (default 0700) and socket_owner (uid, gid).
+    public var mode: UInt32
+    public var owner: (uid: UInt32, gid: UInt32)?
+
+    public init(address: Address, backlog: Int = Int(SOMAXCONN), mode: UInt32 = 0o700, owner: (uid: UInt32, gid: UInt32)? = nil) {
+        self.address = address
+        self.backlog = backlog
+        self.mode = mode
+        self.owner = owner
+    }
+
+    public static func == (a: FcgiSocket, b: FcgiSocket) -> Bool {
+        a.address == b.address && a.backlog == b.backlog && a.mode == b.mode
+            && a.owner?.uid == b.owner?.uid && a.owner?.gid == b.owner?.gid
+    }
+
+    /// As written in the config: `tcp://HOST:PORT`, `unix:///path`.
+    public var description: String {
+        switch address {
+        case .tcp(let host, let port): "tcp://\(host):\(port)"
+        case .unix(let path): "unix://\(path)"
+        }
+    }
+}
+
 public enum AutoRestart: String, Sendable, Equatable {
     case never = "false"
     case always = "true"
@@ -74,12 +117,13 @@ public enum AutoRestart: String, Sendable, Equatable {
 
 public struct HealthCheck: Sendable, Equatable {
     public var path: String
-    public var interval: Double
-    public var timeout: Double
+    public var interval: Duration
+    public var timeout: Duration
     public var fails: Int
-    public var startPeriod: Double
+    public var startPeriod: Duration
 
-    public init(path: String, interval: Double = 5, timeout: Double = 2, fails: Int = 3, startPeriod: Double = 60) {
+    public init(path: String, interval: Duration = .seconds(5), timeout: Duration = .seconds(2), fails: Int = 3,
+                startPeriod: Duration = .seconds(60)) {
         self.path = path
         self.interval = interval
         self.timeout = timeout
@@ -131,19 +175,26 @@ public struct ProcessSpec: Sendable, Equatable {
     /// nil: drover decides (true when PID 1 or stdout is not a tty).
     public var stdoutMirror: Bool?
     public var autostart: Bool
-    public var startsecs: Double
+    public var startsecs: Duration
     public var startretries: Int
     public var autorestart: AutoRestart
     public var exitcodes: [Int32]
     public var stopsignal: Int32
-    public var stopwaitsecs: Double
+    public var stopwaitsecs: Duration
     public var stopasgroup: Bool
     public var killasgroup: Bool
     public var priority: Int
     public var health: HealthCheck?
     public var maxRequests: Int
     public var maxMemory: Int
-    public var backoffMax: Double
+    public var backoffMax: Duration
+    /// Why `command` cannot run (empty, or not splittable into words): the
+    /// process loads and goes FATAL with this reason instead of starting,
+    /// as in supervisord; the rest of the config runs.
+    public var commandError: String?
+    public var fatalAction: FatalAction = .ignore
+    /// `[fcgi-program:x]`: the socket drover binds and passes as fd 0.
+    public var fcgiSocket: FcgiSocket?
 
     /// `group:name`, how the CLI and the logs name a process.
     public var fullName: String { "\(groupName):\(name)" }
@@ -152,10 +203,10 @@ public struct ProcessSpec: Sendable, Equatable {
                 directory: String? = nil, umask: UInt32? = nil, environment: [String: String] = [:],
                 user: UserIdentity? = nil, port: Int? = nil, stdout: LogTarget = .none, stderr: LogTarget = .none,
                 redirectStderr: Bool = false, stdoutMirror: Bool? = nil, autostart: Bool = true,
-                startsecs: Double = 1, startretries: Int = 3, autorestart: AutoRestart = .unexpected,
-                exitcodes: [Int32] = [0], stopsignal: Int32 = 15, stopwaitsecs: Double = 10,
+                startsecs: Duration = .seconds(1), startretries: Int = 3, autorestart: AutoRestart = .unexpected,
+                exitcodes: [Int32] = [0], stopsignal: Int32 = 15, stopwaitsecs: Duration = .seconds(10),
                 stopasgroup: Bool = false, killasgroup: Bool = false, priority: Int = 999,
-                health: HealthCheck? = nil, maxRequests: Int = 0, maxMemory: Int = 0, backoffMax: Double = 30) {
+                health: HealthCheck? = nil, maxRequests: Int = 0, maxMemory: Int = 0, backoffMax: Duration = .seconds(30)) {
         self.programName = programName
         self.groupName = groupName
         self.name = name
@@ -282,7 +333,9 @@ public struct AccessLog: Sendable, Equatable {
     }
 }
 
-/// One `[proxy:x]` section (served by the front proxy).
+/// One `[proxy:x]` section (served by the front proxy). Timeouts are
+/// seconds, parsed as a checked Duration and bounded by
+/// `ConfigValues.maxDuration`, so always finite, 0 or more.
 public struct ProxyConfig: Sendable, Equatable {
     public var name: String
     public var listen: ListenAddress
@@ -322,7 +375,7 @@ public struct SupervisordSettings: Sendable, Equatable {
     public var environment: [String: String] = [:]
     public var directory: String?
     public var umask: UInt32?
-    public var shutdownTimeout: Double = 30
+    public var shutdownTimeout: Duration = .seconds(30)
     public var adminListen: ListenAddress?
     public var adminTokenFile: String?
 

@@ -28,6 +28,13 @@ enum ConfigPaths {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) != S_IFDIR
     }
+
+    /// A regular file (after symlinks): what an [include] glob may pull in,
+    /// never a device such as /dev/zero or a fifo that never ends.
+    static func isRegularFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
 }
 
 extension ConfigPaths {
@@ -45,8 +52,12 @@ extension ConfigPaths {
         return String(cString: buffer)
     }
 
-    /// The whole file, or the errno that stopped the read.
-    static func read(_ path: String) -> Result<[UInt8], SystemError> {
+    /// The largest config file drover reads (a device or a runaway
+    /// generator must not fill memory).
+    static let maxConfigBytes = 16 << 20
+
+    /// The whole file, or the errno that stopped the read (EFBIG past `maxBytes`).
+    static func read(_ path: String, maxBytes: Int = maxConfigBytes) -> Result<[UInt8], SystemError> {
         let fd: FileDescriptor
         do throws(SystemError) { fd = try FileDescriptor.open(path, O_RDONLY) } catch { return .failure(error) }
         defer { fd.close() }
@@ -56,7 +67,9 @@ extension ConfigPaths {
             let result: FileDescriptor.ReadResult
             do throws(SystemError) { result = try fd.read(into: &chunk) } catch { return .failure(error) }
             switch result {
-            case .bytes(let n): contents.append(contentsOf: chunk[..<n])
+            case .bytes(let n):
+                contents.append(contentsOf: chunk[..<n])
+                if contents.count > maxBytes { return .failure(SystemError("read", errno: EFBIG, context: path)) }
             case .endOfFile, .wouldBlock: return .success(contents)
             }
         }

@@ -44,6 +44,23 @@ struct ConfigSectionReader {
         }
     }
 
+    /// An integer key, refused outside `range` (see ConfigLimits).
+    mutating func int(_ key: String, extra: [String: ExpansionValue] = [:], _ diags: inout ConfigDiagnosticList,
+                      _ range: ClosedRange<Int>) -> Int? {
+        typed(key, extra: extra, &diags) { ConfigValues.integer($0, in: range) }
+    }
+
+    /// A size key in bytes, checked Int64 arithmetic, at most `max`.
+    mutating func size(_ key: String, extra: [String: ExpansionValue] = [:], _ diags: inout ConfigDiagnosticList,
+                       max: Int64 = ConfigValues.maxByteSize) -> Int? {
+        typed(key, extra: extra, &diags) { ConfigValues.byteSize($0, max: max) }
+    }
+
+    /// A duration key, at most ConfigValues.maxDuration.
+    mutating func duration(_ key: String, extra: [String: ExpansionValue] = [:], _ diags: inout ConfigDiagnosticList) -> Duration? {
+        typed(key, extra: extra, &diags) { ConfigValues.duration($0) }
+    }
+
     func expand(_ e: IniEntry, extra: [String: ExpansionValue], _ diags: inout ConfigDiagnosticList) -> String? {
         var values = base
         values["here"] = .string(ConfigSectionReader.directory(of: e.file))
@@ -59,8 +76,8 @@ struct ConfigSectionReader {
     /// For the sections drover skips: only `%(ENV_X)s` must resolve
     /// (supervisord would have refused the file otherwise); other names
     /// belong to features drover does not have.
-    func checkEnvironmentReferences(_ diags: inout ConfigDiagnosticList) {
-        for e in section.entries {
+    func checkEnvironmentReferences(keys: Set<String>? = nil, _ diags: inout ConfigDiagnosticList) {
+        for e in section.entries where keys?.contains(e.key) ?? true {
             var values = base
             values["here"] = .string(ConfigSectionReader.directory(of: e.file))
             do {
@@ -96,8 +113,11 @@ struct ConfigSectionReader {
             var parts: [String] = []
             let env = names.filter { $0.hasPrefix("ENV_") }
             if !env.isEmpty {
-                parts.append("unset environment variable\(env.count > 1 ? "s" : "") "
-                             + env.joined(separator: ", "))
+                // Name the variable to export (X), and the reference as written.
+                let variables = env.map { String($0.dropFirst(4)) }
+                parts.append("environment variable\(env.count > 1 ? "s" : "") " + variables.joined(separator: ", ")
+                             + (env.count > 1 ? " are" : " is") + " not set (used as "
+                             + env.map { "%(\($0))s" }.joined(separator: ", ") + ")")
             }
             if names.contains("port") {
                 parts.append("%(port)s is used but the program sets no `port =`")

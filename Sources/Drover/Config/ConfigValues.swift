@@ -14,50 +14,178 @@ public enum ConfigValues {
         }
     }
 
-    /// Python's int(): surrounding spaces, a sign and `_` separators allowed.
+    /// Python's int(): surrounding spaces, a sign and `_` separators
+    /// allowed; anything past Int's range is refused, never wrapped.
     public static func integer(_ text: String) -> Result<Int, ConfigValueError> {
-        let t = text.pyStripped.configReplacingAll("_", with: "")
-        guard let n = Int(t.hasPrefix("+") ? String(t.dropFirst()) : t) else {
+        integer(text, min: Int.min, max: Int.max)
+    }
+
+    public static func integer(_ text: String, min: Int, max: Int) -> Result<Int, ConfigValueError> {
+        let t = text.pyStripped
+        guard let (negative, digits) = pythonDigits(t) else {
             return .failure(ConfigValueError("'\(text)' is not an integer"))
         }
-        return .success(n)
+        // Accumulated as a magnitude with overflow checks: a value past Int
+        // is "out of range", not a different number and not a trap.
+        var magnitude: UInt64 = 0
+        for d in digits {
+            let (m, o1) = magnitude.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(d))
+            guard !o1, !o2 else { return .failure(ConfigValueError(rangeMessage(text, min: min, max: max))) }
+            magnitude = a
+        }
+        let value: Int
+        if negative {
+            guard magnitude <= UInt64(Int.max) + 1 else { return .failure(ConfigValueError(rangeMessage(text, min: min, max: max))) }
+            value = magnitude == UInt64(Int.max) + 1 ? Int.min : -Int(magnitude)
+        } else {
+            guard magnitude <= UInt64(Int.max) else { return .failure(ConfigValueError(rangeMessage(text, min: min, max: max))) }
+            value = Int(magnitude)
+        }
+        guard value >= min && value <= max else { return .failure(ConfigValueError(rangeMessage(text, min: min, max: max))) }
+        return .success(value)
     }
 
-    public static func integer(_ text: String, min: Int, max: Int = Int.max) -> Result<Int, ConfigValueError> {
-        integer(text).flatMap { n in
-            n >= min && n <= max ? .success(n)
-                : .failure(ConfigValueError(max == Int.max ? "\(n) is below \(min)" : "\(n) is not within \(min)...\(max)"))
-        }
+    static func rangeMessage(_ text: String, min: Int, max: Int) -> String {
+        let shown = text.pyStripped
+        if max == Int.max { return "\(shown) is out of range: at least \(min)" }
+        if min == Int.min { return "\(shown) is out of range: at most \(max)" }
+        return "\(shown) is out of range: \(min) to \(max)"
     }
+
+    /// The sign and decimal digits of Python int() text (`_` only between
+    /// digits); nil when it is not one.
+    static func pythonDigits(_ t: String) -> (negative: Bool, digits: [UInt8])? {
+        var scalars = Substring(t).unicodeScalars[...]
+        var negative = false
+        if let f = scalars.first, f == "+" || f == "-" { negative = f == "-"; scalars = scalars.dropFirst() }
+        var digits: [UInt8] = []
+        var previousUnderscore = true  // no leading `_`
+        for c in scalars {
+            if c == "_" {
+                if previousUnderscore { return nil }
+                previousUnderscore = true
+            } else if c.value >= 48 && c.value <= 57 {
+                digits.append(UInt8(c.value - 48))
+                previousUnderscore = false
+            } else {
+                return nil
+            }
+        }
+        guard !digits.isEmpty, !previousUnderscore else { return nil }
+        return (negative, digits)
+    }
+
+    public static func integer(_ text: String, in range: ClosedRange<Int>) -> Result<Int, ConfigValueError> {
+        integer(text, min: range.lowerBound, max: range.upperBound)
+    }
+
+    /// The largest size any key takes: 1024TB. Sizes are Int64 byte counts
+    /// computed with overflow checks; this bound leaves every consumer room
+    /// to add to them (a file's size plus a write) without overflow.
+    public static let maxByteSize: Int64 = 1 << 50
 
     /// supervisord's `byte_size`: a number with an optional KB/MB/GB suffix
-    /// (powers of 1024, any case). drover also takes B and TB.
-    public static func byteSize(_ text: String) -> Result<Int, ConfigValueError> {
+    /// (powers of 1024, any case). drover also takes B, TB and a decimal
+    /// number (`1.5GB`). Out of range is refused, never wrapped or trapped.
+    public static func byteSize(_ text: String, max: Int64 = maxByteSize) -> Result<Int, ConfigValueError> {
+        let bad = ConfigValueError("'\(text)' is not a size (e.g. 50MB, 16KB, 2GB)")
         let t = text.pyStripped.lowercased()
-        let suffixes: [(String, Int)] = [("tb", 1 << 40), ("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("b", 1)]
-        for (suffix, multiplier) in suffixes where t.hasSuffix(suffix) {
-            let number = String(t.dropLast(suffix.count)).pyStripped
-            if let n = Int(number), n >= 0 { return .success(n * multiplier) }
-            if let d = Double(number), d >= 0, d.isFinite { return .success(Int(d * Double(multiplier))) }
-            return .failure(ConfigValueError("'\(text)' is not a size (e.g. 50MB, 16KB, 2GB)"))
+        let suffixes: [(String, Int64)] = [("tb", 1 << 40), ("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("b", 1)]
+        var number = t
+        var multiplier: Int64 = 1
+        if let (suffix, m) = suffixes.first(where: { t.hasSuffix($0.0) }) {
+            number = String(t.dropLast(suffix.count)).pyStripped
+            multiplier = m
         }
-        if let n = Int(t), n >= 0 { return .success(n) }
-        return .failure(ConfigValueError("'\(text)' is not a size (e.g. 50MB, 16KB, 2GB)"))
+        let tooLarge = ConfigValueError("'\(text.pyStripped)' is too large (at most \(describeSize(max)))")
+        let parts = number.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let (negative, wholeDigits) = pythonDigits(parts[0].isEmpty && parts.count == 2 ? "0" : parts[0]) else { return .failure(bad) }
+        if negative { return .failure(ConfigValueError("'\(text.pyStripped)' is negative; a size is 0 or more")) }
+        var whole: Int64 = 0
+        for d in wholeDigits {
+            let (m, o1) = whole.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(d))
+            guard !o1, !o2 else { return .failure(tooLarge) }
+            whole = a
+        }
+        let (bytes, overflow) = whole.multipliedReportingOverflow(by: multiplier)
+        guard !overflow, bytes <= max else { return .failure(tooLarge) }
+        var total = bytes
+        if parts.count == 2 {
+            // The fraction of one unit (< multiplier ≤ 2^40): Double is exact enough and cannot overflow here.
+            let fraction = parts[1]
+            guard !fraction.isEmpty, fraction.unicodeScalars.allSatisfy({ $0.value >= 48 && $0.value <= 57 }),
+                  let f = Double("0." + fraction.prefix(18)) else { return .failure(bad) }
+            let (sum, o) = total.addingReportingOverflow(Int64((f * Double(multiplier)).rounded(.down)))
+            guard !o, sum <= max else { return .failure(tooLarge) }
+            total = sum
+        }
+        return .success(Int(total))
     }
 
-    /// drover's durations: `100ms`, `5s`, `2m`, `1h`, or a bare number of
-    /// seconds (so supervisord's integer `startsecs=10` still reads).
-    public static func duration(_ text: String) -> Result<Double, ConfigValueError> {
-        let t = text.pyStripped.lowercased()
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (unit, scale) in units where t.hasSuffix(unit) {
-            if let d = Double(String(t.dropLast(unit.count)).pyStripped), d >= 0, d.isFinite {
-                return .success(d * scale)
-            }
-            break
+    /// `1024TB`, `16MB`, `100B`: the largest unit that divides the size.
+    static func describeSize(_ bytes: Int64) -> String {
+        for (suffix, m) in [("TB", Int64(1) << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)] where bytes >= m && bytes % m == 0 {
+            return "\(bytes / m)\(suffix)"
         }
-        if let d = Double(t), d >= 0, d.isFinite { return .success(d) }
-        return .failure(ConfigValueError("'\(text)' is not a duration (e.g. 100ms, 5s, 2m, 1h, or seconds)"))
+        return "\(bytes)B"
+    }
+
+    /// The longest duration any key takes: 100 years, far beyond any real
+    /// timeout (`stopwaitsecs = 999999999` still reads) and, in nanoseconds,
+    /// far inside Int64 and the monotonic clock's UInt64.
+    public static let maxDuration: Duration = .seconds(100 * 365 * 86_400)
+
+    /// drover's durations: `100ms`, `5s`, `2m`, `1h`, or a bare number of
+    /// seconds (so supervisord's integer `startsecs=10` still reads), with
+    /// an optional decimal fraction (`0.2`, `1.5s`). Computed in integer
+    /// nanoseconds with overflow checks; longer than `maxDuration` is refused.
+    public static func duration(_ text: String, max: Duration = maxDuration) -> Result<Duration, ConfigValueError> {
+        let t = text.pyStripped.lowercased()
+        let bad = ConfigValueError("'\(text)' is not a duration (e.g. 100ms, 5s, 2m, 1h, or seconds)")
+        let units: [(String, Int64)] = [("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000)]
+        var number = t
+        var unit: Int64 = 1_000_000_000
+        if let (suffix, nanos) = units.first(where: { t.hasSuffix($0.0) }) {
+            number = String(t.dropLast(suffix.count)).pyStripped
+            unit = nanos
+        }
+        let maxNanos = Int64(max.components.seconds) * 1_000_000_000
+        let tooLong = ConfigValueError("'\(text.pyStripped)' is too long (at most \(describeDuration(max)))")
+        let parts = number.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let (negative, wholeDigits) = pythonDigits(parts[0].isEmpty && parts.count == 2 ? "0" : parts[0]) else { return .failure(bad) }
+        if negative { return .failure(ConfigValueError("'\(text.pyStripped)' is negative; a duration is 0 or more")) }
+        var whole: Int64 = 0
+        for d in wholeDigits {
+            let (m, o1) = whole.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(d))
+            guard !o1, !o2 else { return .failure(tooLong) }
+            whole = a
+        }
+        let (nanos, overflow) = whole.multipliedReportingOverflow(by: unit)
+        guard !overflow, nanos <= maxNanos else { return .failure(tooLong) }
+        var total = nanos
+        if parts.count == 2 {
+            let fraction = parts[1]
+            guard !fraction.isEmpty, fraction.unicodeScalars.allSatisfy({ $0.value >= 48 && $0.value <= 57 }),
+                  let f = Double("0." + fraction.prefix(18)) else { return .failure(bad) }
+            // Less than one unit (≤ 1h in ns, 3.6e12): exact enough in a Double.
+            let (sum, o) = total.addingReportingOverflow(Int64((f * Double(unit)).rounded()))
+            guard !o, sum <= maxNanos else { return .failure(tooLong) }
+            total = sum
+        }
+        return .success(.nanoseconds(total))
+    }
+
+    /// `100 years (3153600000s)`, `1h`, `30s`, `250ms`.
+    static func describeDuration(_ d: Duration) -> String {
+        let (seconds, atto) = d.components
+        if seconds >= 365 * 86_400 && seconds % (365 * 86_400) == 0 && atto == 0 {
+            return "\(seconds)s, \(seconds / (365 * 86_400)) years"
+        }
+        if atto == 0 { return "\(seconds)s" }
+        return "\(seconds * 1000 + atto / 1_000_000_000_000_000)ms"
     }
 
     /// Linux signal numbers by name, for `stopsignal` and `drover signal`.
@@ -158,10 +286,19 @@ public enum ConfigValues {
         let perUnit: Double
         if lower.hasSuffix("r/s") { perUnit = 1 } else if lower.hasSuffix("r/m") { perUnit = 60 } else { return .failure(bad) }
         guard let n = Double(lower.dropLast(3)), n > 0, n.isFinite else { return .failure(bad) }
+        guard n / perUnit <= ConfigLimits.ratePerSecond else {
+            return .failure(ConfigValueError("'\(rate)' is too high (at most \(Int(ConfigLimits.ratePerSecond))r/s)"))
+        }
+        guard n / perUnit >= 1.0 / 3600 else {
+            return .failure(ConfigValueError("'\(rate)' is too low (at least one request an hour)"))
+        }
         var burst = 0
         for extra in parts.dropFirst() {
-            guard extra.lowercased().hasPrefix("burst="), let b = Int(extra.dropFirst(6)), b >= 0 else { return .failure(bad) }
-            burst = b
+            guard extra.lowercased().hasPrefix("burst=") else { return .failure(bad) }
+            switch integer(String(extra.dropFirst(6)), in: ConfigLimits.rateBurst) {
+            case .success(let b): burst = b
+            case .failure(let e): return .failure(ConfigValueError("burst: " + e.message))
+            }
         }
         return .success(RateLimit(perSecond: n / perUnit, burst: burst))
     }
@@ -182,6 +319,43 @@ public enum ConfigValues {
             return .failure(ConfigValueError("'\(text)' is not `PATH|stdout [combined|json]`"))
         }
         return .success(AccessLog(target: target.lowercased() == "stdout" ? "stdout" : target, format: format))
+    }
+}
+
+/// The range of every numeric key, in one place. Each bound is what drover
+/// can act on without overflow or an absurd allocation (a pool of a billion
+/// workers, a rotation loop over 10^18 backups), well beyond real configs.
+public enum ConfigLimits {
+    /// numprocs, `scale`, `--workers`.
+    public static let numprocs = 0...4096
+    /// numprocs_start: process_num stays far from Int's end.
+    public static let numprocsStart = 0...1_000_000_000
+    public static let priority = Int(Int32.min)...Int(Int32.max)
+    public static let startretries = 0...1_000_000
+    /// *_logfile_backups: each rotation renames up to this many files.
+    public static let backups = 0...1000
+    public static let healthFails = 1...1_000_000
+    public static let maxRequests = 0...Int.max
+    public static let minfds = 0...(1 << 30)
+    public static let minprocs = 0...(1 << 30)
+    public static let port = 1...65535
+    public static let maxInflight = 0...1_000_000
+    public static let queueSize = 0...10_000_000
+    public static let retries = 0...100
+    public static let socketBacklog = 1...65535
+    /// The proxy holds a whole request body in memory.
+    public static let clientMaxBodySize: Int64 = 1 << 34  // 16GB
+    public static let maxHeaderSize: Int64 = 1 << 20      // 1MB
+    public static let rateBurst = 0...1_000_000
+    public static let ratePerSecond = 1_000_000.0
+}
+
+extension Duration {
+    /// The config's Duration as Double seconds, for the consumers that
+    /// still count in seconds (always finite: config durations are bounded).
+    public var configSeconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }
 

@@ -13,12 +13,16 @@ public struct IniEntry: Sendable, Equatable {
     public var value: String
     public var file: String
     public var line: Int
+    /// The inline comment cut from the key's own line (`; b"` of
+    /// `command = bash -c "a ; b"`), for messages about the value as read.
+    public var cutComment: String?
 
-    public init(key: String, value: String, file: String, line: Int) {
+    public init(key: String, value: String, file: String, line: Int, cutComment: String? = nil) {
         self.key = key
         self.value = value
         self.file = file
         self.line = line
+        self.cutComment = cutComment
     }
 }
 
@@ -64,7 +68,7 @@ public enum IniParser {
         var sections: [IniSection] = []
         var errors: [ConfigDiagnostic] = []
         // The value being built, as its lines; joined once the entry ends.
-        var current: (section: Int, key: String, line: Int, lines: [String])?
+        var current: (section: Int, key: String, line: Int, lines: [String], comment: String?)?
         var indentLevel = 0
         var currentSection: Int?
 
@@ -74,7 +78,7 @@ public enum IniParser {
             // lines (and trailing whitespace) go, inner blank lines stay.
             var value = c.lines.joined(separator: "\n")
             while let last = value.unicodeScalars.last, isSpace(last) { value.unicodeScalars.removeLast() }
-            sections[c.section].set(IniEntry(key: c.key, value: value, file: path, line: c.line))
+            sections[c.section].set(IniEntry(key: c.key, value: value, file: path, line: c.line, cutComment: c.comment))
             current = nil
         }
 
@@ -139,7 +143,13 @@ public enum IniParser {
                 continue
             }
             let first = strip(Array(value[value.index(after: delimiter)...].unicodeScalars))
-            current = (sectionIndex, key, lineNumber, [first])
+            var comment: String?
+            if let commentStart, commentStart > 0 {
+                var view = String.UnicodeScalarView()
+                view.append(contentsOf: lineScalars[commentStart...])
+                comment = String(view)
+            }
+            current = (sectionIndex, key, lineNumber, [first], comment)
         }
         flush()
         return IniFile(path: path, sections: sections, errors: errors)

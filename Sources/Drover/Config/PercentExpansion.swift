@@ -53,15 +53,22 @@ public enum PercentExpansion {
             i = j + 1
             var flags = Set<Unicode.Scalar>()
             while i < chars.count, "-+ #0".unicodeScalars.contains(chars[i]) { flags.insert(chars[i]); i += 1 }
+            // Width and precision are bounded: Python would build a string
+            // of that size; here a huge one is a refused value, not an
+            // overflow or a gigabyte allocation.
             var width = 0
             while i < chars.count, let d = digit(chars[i]) {
                 width = width * 10 + d; i += 1
+                if width > maxWidth { throw .malformed("width in %(\(name))… is larger than \(maxWidth)") }
             }
             var precision: Int?
             if i < chars.count, chars[i] == "." {
                 i += 1
                 var p = 0
-                while i < chars.count, let d = digit(chars[i]) { p = p * 10 + d; i += 1 }
+                while i < chars.count, let d = digit(chars[i]) {
+                    p = p * 10 + d; i += 1
+                    if p > maxWidth { throw .malformed("precision in %(\(name))… is larger than \(maxWidth)") }
+                }
                 precision = p
             }
             // Python accepts (and ignores) a length modifier.
@@ -84,6 +91,9 @@ public enum PercentExpansion {
         if !missing.isEmpty { throw .missing(missing) }
         return String(out)
     }
+
+    /// The largest width or precision of a `%(name)…` format.
+    public static let maxWidth = 4096
 
     static func digit(_ c: Unicode.Scalar) -> Int? {
         c.value >= 48 && c.value <= 57 ? Int(c.value - 48) : nil

@@ -21,7 +21,7 @@ extension ConfigLoadContext {
             }
             var r = ConfigSectionReader(section, base: base)
             var group = GroupConfig(name: name, programs: [])
-            if let p = r.typed("priority", &diags, ConfigValues.integer) { group.priority = p }
+            if let p = r.int("priority", &diags, ConfigLimits.priority) { group.priority = p }
             if let (v, e) = r.string("programs", &diags) {
                 for item in v.split(separator: ",").map({ String($0).pyStripped }) where !item.isEmpty {
                     if !programs.contains(item) {
@@ -64,9 +64,18 @@ extension ConfigLoadContext {
         "serverurl": "workers do not talk to the supervisor over XML-RPC",
     ]
 
+    /// `[program:x]` and `[fcgi-program:x]` (the latter with a socket).
+    static func programName(of section: String) -> String? {
+        for prefix in ["program:", "fcgi-program:"] where section.hasPrefix(prefix) {
+            return String(section.dropFirst(prefix.count))
+        }
+        return nil
+    }
+
     mutating func readProgram(_ section: IniSection, groupOf: [String: String],
                               settings: SupervisordSettings) -> ProgramConfig? {
-        let programName = String(section.name.dropFirst("program:".count))
+        let programName = Self.programName(of: section.name) ?? section.name
+        let isFcgi = section.name.hasPrefix("fcgi-program:")
         let sectionName = section.name
         if let why = Self.nameProblem(programName) {
             diags.error(section.file, section.line, sectionName, nil, "bad program name: \(why)")
@@ -84,14 +93,14 @@ extension ConfigLoadContext {
                 numprocs = n
                 isAuto = true
             } else {
-                switch ConfigValues.integer(v, min: 0) {
+                switch ConfigValues.integer(v, in: ConfigLimits.numprocs) {
                 case .success(let n): numprocs = n
                 case .failure(let err): diags.error(e.file, e.line, sectionName, "numprocs", err.message + " (or auto, auto-N)")
                 }
             }
         }
-        let numprocsStart = r.typed("numprocs_start", &diags) { ConfigValues.integer($0, min: 0) } ?? 0
-        let port = r.typed("port", &diags) { ConfigValues.integer($0, min: 1, max: 65535) }
+        let numprocsStart = r.int("numprocs_start", &diags, ConfigLimits.numprocsStart) ?? 0
+        let port = r.int("port", &diags, ConfigLimits.port)
         if let port, let e = section["port"] {
             if port + max(numprocs, 1) - 1 > 65535 {
                 diags.error(e.file, e.line, sectionName, "port", "ports \(port)-\(port + numprocs - 1) go past 65535")
@@ -115,6 +124,7 @@ extension ConfigLoadContext {
                         "numprocs > 1 needs a process_name containing %(process_num), e.g. %(program_name)s_%(process_num)02d")
         }
 
+        programSectionNames[programName] = sectionName
         processNameLocations[programName] = processName.entry
             ?? IniEntry(key: "process_name", value: processName.raw, file: section.file, line: section.line)
 
@@ -124,28 +134,33 @@ extension ConfigLoadContext {
             port: port)
         var proto = ProcessSpec(programName: programName, groupName: groupName, name: programName,
                                 number: numprocsStart, index: 0, argv: [])
-        if let p = r.typed("priority", extra: first, &diags, ConfigValues.integer) { proto.priority = p }
+        if let p = r.int("priority", extra: first, &diags, ConfigLimits.priority) { proto.priority = p }
         if let b = r.typed("autostart", extra: first, &diags, ConfigValues.boolean) { proto.autostart = b }
-        if let d = r.typed("startsecs", extra: first, &diags, ConfigValues.duration) { proto.startsecs = d }
-        if let n = r.typed("startretries", extra: first, &diags, { ConfigValues.integer($0, min: 0) }) { proto.startretries = n }
+        if let d = r.duration("startsecs", extra: first, &diags) { proto.startsecs = d }
+        if let n = r.int("startretries", extra: first, &diags, ConfigLimits.startretries) { proto.startretries = n }
         if let a = r.typed("autorestart", extra: first, &diags, ConfigValues.autorestart) { proto.autorestart = a }
         if let c = r.typed("exitcodes", extra: first, &diags, ConfigValues.exitcodes) { proto.exitcodes = c }
         if let s = r.typed("stopsignal", extra: first, &diags, ConfigValues.signal) { proto.stopsignal = s }
-        if let d = r.typed("stopwaitsecs", extra: first, &diags, ConfigValues.duration) { proto.stopwaitsecs = d }
+        if let d = r.duration("stopwaitsecs", extra: first, &diags) { proto.stopwaitsecs = d }
         if let b = r.typed("stopasgroup", extra: first, &diags, ConfigValues.boolean) { proto.stopasgroup = b }
         // killasgroup defaults to stopasgroup's value, as in supervisord.
         proto.killasgroup = r.typed("killasgroup", extra: first, &diags, ConfigValues.boolean) ?? proto.stopasgroup
         if let b = r.typed("redirect_stderr", extra: first, &diags, ConfigValues.boolean) { proto.redirectStderr = b }
         if let u = r.typed("umask", extra: first, &diags, ConfigValues.octal) { proto.umask = u }
-        if let n = r.typed("max_requests", extra: first, &diags, { ConfigValues.integer($0, min: 0) }) { proto.maxRequests = n }
-        if let n = r.typed("max_memory", extra: first, &diags, ConfigValues.byteSize) { proto.maxMemory = n }
-        if let d = r.typed("backoff_max", extra: first, &diags, ConfigValues.duration) { proto.backoffMax = d }
+        if let n = r.int("max_requests", extra: first, &diags, ConfigLimits.maxRequests) { proto.maxRequests = n }
+        if let n = r.size("max_memory", extra: first, &diags) { proto.maxMemory = n }
+        if let d = r.duration("backoff_max", extra: first, &diags) { proto.backoffMax = d }
         if let b = r.typed("stdout_mirror", extra: first, &diags, ConfigValues.boolean) { proto.stdoutMirror = b }
+        if let a = r.typed("fatal_action", extra: first, &diags, { v in
+            FatalAction(rawValue: v.pyStripped.lowercased()).map { .success($0) }
+                ?? .failure(ConfigValueError("'\(v)' is not one of ignore, shutdown"))
+        }) { proto.fatalAction = a }
         var logs = ProgramRecipe.LogSizes()
-        if let n = r.typed("stdout_logfile_maxbytes", extra: first, &diags, ConfigValues.byteSize) { logs.stdoutMaxBytes = n }
-        if let n = r.typed("stdout_logfile_backups", extra: first, &diags, { ConfigValues.integer($0, min: 0) }) { logs.stdoutBackups = n }
-        if let n = r.typed("stderr_logfile_maxbytes", extra: first, &diags, ConfigValues.byteSize) { logs.stderrMaxBytes = n }
-        if let n = r.typed("stderr_logfile_backups", extra: first, &diags, { ConfigValues.integer($0, min: 0) }) { logs.stderrBackups = n }
+        if let n = r.size("stdout_logfile_maxbytes", extra: first, &diags) { logs.stdoutMaxBytes = n }
+        if let n = r.int("stdout_logfile_backups", extra: first, &diags, ConfigLimits.backups) { logs.stdoutBackups = n }
+        if let n = r.size("stderr_logfile_maxbytes", extra: first, &diags) { logs.stderrMaxBytes = n }
+        if let n = r.int("stderr_logfile_backups", extra: first, &diags, ConfigLimits.backups) { logs.stderrBackups = n }
+        if isFcgi { proto.fcgiSocket = readFcgiSocket(&r, section, programName: programName) }
 
         // Health checks: any health_* key without health_path is a mistake.
         var health: HealthCheck?
@@ -155,16 +170,16 @@ extension ConfigLoadContext {
                 diags.error(e.file, e.line, sectionName, "health_path", "'\(v)' must be a path starting with /")
             }
         }
-        let hInterval = r.typed("health_interval", extra: first, &diags, ConfigValues.duration)
-        let hTimeout = r.typed("health_timeout", extra: first, &diags, ConfigValues.duration)
-        let hFails = r.typed("health_fails", extra: first, &diags) { ConfigValues.integer($0, min: 1) }
-        let hStart = r.typed("health_start_period", extra: first, &diags, ConfigValues.duration)
+        let hInterval = r.duration("health_interval", extra: first, &diags)
+        let hTimeout = r.duration("health_timeout", extra: first, &diags)
+        let hFails = r.int("health_fails", extra: first, &diags, ConfigLimits.healthFails)
+        let hStart = r.duration("health_start_period", extra: first, &diags)
         if health != nil {
             if let v = hInterval { health!.interval = v }
             if let v = hTimeout { health!.timeout = v }
             if let v = hFails { health!.fails = v }
             if let v = hStart { health!.startPeriod = v }
-            if health!.interval <= 0, let e = section["health_interval"] {
+            if health!.interval <= .zero, let e = section["health_interval"] {
                 diags.error(e.file, e.line, sectionName, "health_interval", "must be more than 0")
             }
         } else if section["health_path"] == nil {
@@ -188,7 +203,12 @@ extension ConfigLoadContext {
             diags.warn(e.file, e.line, sectionName, "stderr_logfile", "ignored because redirect_stderr=true (as supervisord does)")
         }
         r.reportUnused(unsupported: Self.unsupportedProgramKeys, &diags)
-        guard diags.errors.count == errorsBefore else { return nil }
+        guard diags.errors.count == errorsBefore else {
+            // The workers are not built, but every unset %(ENV_X)s of their
+            // keys is still named, so one run lists all variables to export.
+            r.checkEnvironmentReferences(keys: Set(perProcess.keys), &diags)
+            return nil
+        }
 
         let recipe = ProgramRecipe(
             sectionName: sectionName, sectionFile: section.file, sectionLine: section.line, base: base,
@@ -227,7 +247,7 @@ extension ConfigLoadContext {
             for p in program.processes {
                 if let other = seen[p.fullName] {
                     let e = processNameLocations[program.name]
-                    diags.error(e?.file ?? "", e?.line ?? 0, "program:\(program.name)", "process_name",
+                    diags.error(e?.file ?? "", e?.line ?? 0, programSectionNames[program.name] ?? "program:\(program.name)", "process_name",
                                 "process name \(p.fullName) is also a process of [program:\(other)]")
                     break
                 }
@@ -323,11 +343,21 @@ struct ProgramRecipe: Sendable {
             spec.name = name.pyStripped
         }
         if let e = perProcess["command"], let text = expand(e, values, &diags) {
+            // As supervisord: a command that is empty or cannot be split
+            // does not fail the file; that program goes FATAL with the reason.
+            var reason: String?
             switch CommandSplitter.split(text) {
-            case .success(let argv) where argv.isEmpty:
-                diags.error(e.file, e.line, sectionName, "command", "the command is empty")
+            case .success(let argv) where argv.isEmpty: reason = "the command is empty"
             case .success(let argv): spec.argv = argv
-            case .failure(let err): diags.error(e.file, e.line, sectionName, "command", err.message)
+            case .failure(let err): reason = "the command cannot be split into words: \(err.message)"
+            }
+            if let reason {
+                spec.commandError = reason
+                var message = "\(reason); the value as read is `\(Self.shown(e.value))`"
+                if let comment = e.cutComment {
+                    message += " (`\(comment)` was cut off as an inline comment: ` ;` and ` #` start one, as in supervisord)"
+                }
+                diags.warn(e.file, e.line, sectionName, "command", message + "; the program loads as FATAL, the rest of the config runs")
             }
         }
         if let e = perProcess["directory"], let text = expand(e, values, &diags) {
@@ -373,6 +403,19 @@ struct ProgramRecipe: Sendable {
                                logs.stderrMaxBytes, logs.stderrBackups, &diags)
         spec.stderr = spec.redirectStderr ? .none : stderr  // with redirect_stderr it goes to stdout's
         return diags.errors.count == before ? spec : nil
+    }
+
+    /// A config value on one line, for a message.
+    static func shown(_ value: String) -> String {
+        var out = ""
+        for c in value.unicodeScalars {
+            switch c {
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
     }
 
     /// stdout_logfile / stderr_logfile: AUTO (the default) is a file per

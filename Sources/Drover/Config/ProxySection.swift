@@ -32,17 +32,17 @@ extension ConfigLoadContext {
             BalancePolicy(rawValue: v.pyStripped.lowercased()).map { .success($0) }
                 ?? .failure(ConfigValueError("'\(v)' is not a balance policy (least_inflight, round_robin, p2c)"))
         }) { p.balance = b }
-        if let n = r.typed("max_inflight", &diags, { ConfigValues.integer($0, min: 0) }) { p.maxInflight = n }
-        if let n = r.typed("queue_size", &diags, { ConfigValues.integer($0, min: 0) }) { p.queueSize = n }
-        if let d = r.typed("queue_timeout", &diags, ConfigValues.duration) { p.queueTimeout = d }
-        if let d = r.typed("connect_timeout", &diags, ConfigValues.duration) { p.connectTimeout = d }
-        if let d = r.typed("read_timeout", &diags, ConfigValues.duration) { p.readTimeout = d }
-        if let d = r.typed("client_timeout", &diags, ConfigValues.duration) { p.clientTimeout = d }
-        if let d = r.typed("keepalive_timeout", &diags, ConfigValues.duration) { p.keepaliveTimeout = d }
-        if let n = r.typed("retries", &diags, { ConfigValues.integer($0, min: 0) }) { p.retries = n }
+        if let n = r.int("max_inflight", &diags, ConfigLimits.maxInflight) { p.maxInflight = n }
+        if let n = r.int("queue_size", &diags, ConfigLimits.queueSize) { p.queueSize = n }
+        if let d = r.duration("queue_timeout", &diags) { p.queueTimeout = d.configSeconds }
+        if let d = r.duration("connect_timeout", &diags) { p.connectTimeout = d.configSeconds }
+        if let d = r.duration("read_timeout", &diags) { p.readTimeout = d.configSeconds }
+        if let d = r.duration("client_timeout", &diags) { p.clientTimeout = d.configSeconds }
+        if let d = r.duration("keepalive_timeout", &diags) { p.keepaliveTimeout = d.configSeconds }
+        if let n = r.int("retries", &diags, ConfigLimits.retries) { p.retries = n }
         if let b = r.typed("retry_non_idempotent", &diags, ConfigValues.boolean) { p.retryNonIdempotent = b }
-        if let n = r.typed("client_max_body_size", &diags, ConfigValues.byteSize) { p.clientMaxBodySize = n }
-        if let n = r.typed("max_header_size", &diags, ConfigValues.byteSize) { p.maxHeaderSize = n }
+        if let n = r.size("client_max_body_size", &diags, max: ConfigLimits.clientMaxBodySize) { p.clientMaxBodySize = n }
+        if let n = r.size("max_header_size", &diags, max: ConfigLimits.maxHeaderSize) { p.maxHeaderSize = n }
         if let rl = r.typed("rate_limit", &diags, ConfigValues.rateLimit) { p.rateLimit = rl }
         if let (v, e) = r.string("access_log", &diags) {
             switch ConfigValues.accessLog(v) {

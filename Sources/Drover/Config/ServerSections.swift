@@ -1,13 +1,22 @@
 // [supervisord], [unix_http_server] and [supervisorctl]: the daemon's own
-// settings. supervisord keys with no meaning for drover are accepted
-// silently when ignoring them changes nothing a user would notice
-// (nodaemon: drover always runs in the foreground), else warned about.
+// settings. Every supervisord key drover does not implement is a warning
+// naming it and why; only `nodaemon = true`, which is what drover always
+// does, is accepted silently.
 
 import Glibc
 
 extension ConfigLoadContext {
-    /// Keys supervisord has in [supervisord] that drover ignores on purpose.
-    static let silentSupervisordKeys: Set<String> = ["nodaemon", "silent", "identifier", "nocleanup", "strip_ansi", "minprocs"]
+    /// Keys supervisord has in [supervisord] that drover does not implement,
+    /// with why (each is checked as supervisord would, then warned about).
+    /// A boolean is silent when it asks for what drover does anyway (`same`).
+    static let unimplementedSupervisordKeys: [(key: String, same: Bool?, why: String)] = [
+        ("minprocs", nil, "drover does not check the process limit (ulimit -u) at start"),
+        ("identifier", nil, "there is no XML-RPC interface to identify"),
+        ("nodaemon", true, "drover always runs in the foreground"),
+        ("silent", false, "drover's own log always goes to [supervisord] logfile, stdout by default"),
+        ("nocleanup", true, "drover does not remove old AUTO child logs at start"),
+        ("strip_ansi", false, "worker output is logged as written, escape codes included"),
+    ]
 
     mutating func readSupervisord(_ section: IniSection) -> SupervisordSettings {
         var s = SupervisordSettings()
@@ -20,8 +29,8 @@ extension ConfigLoadContext {
                 s.logfile = checkedLogPath(t, e, section.name)
             }
         }
-        if let n = r.typed("logfile_maxbytes", &diags, ConfigValues.byteSize) { s.logfileMaxBytes = n }
-        if let n = r.typed("logfile_backups", &diags, { ConfigValues.integer($0, min: 0) }) { s.logfileBackups = n }
+        if let n = r.size("logfile_maxbytes", &diags) { s.logfileMaxBytes = n }
+        if let n = r.int("logfile_backups", &diags, ConfigLimits.backups) { s.logfileBackups = n }
         if let l = r.typed("loglevel", &diags, ConfigValues.logLevel) { s.loglevel = l }
         if let (v, e) = r.string("pidfile", &diags) { s.pidfile = checkedLogPath(v.pyStripped, e, section.name) }
         if let (v, e) = r.string("childlogdir", &diags) {
@@ -30,7 +39,7 @@ extension ConfigLoadContext {
                 diags.error(e.file, e.line, section.name, "childlogdir", "directory \(dir) does not exist")
             }
         }
-        if let n = r.typed("minfds", &diags, { ConfigValues.integer($0, min: 0) }) { s.minfds = n }
+        if let n = r.int("minfds", &diags, ConfigLimits.minfds) { s.minfds = n }
         if let env = r.typed("environment", &diags, EnvironmentParser.parse) { s.environment = env }
         if let (v, e) = r.string("directory", &diags) {
             let dir = expandTilde(v.pyStripped)
@@ -39,7 +48,7 @@ extension ConfigLoadContext {
             }
         }
         if let u = r.typed("umask", &diags, ConfigValues.octal) { s.umask = u }
-        if let t = r.typed("shutdown_timeout", &diags, ConfigValues.duration) { s.shutdownTimeout = t }
+        if let t = r.duration("shutdown_timeout", &diags) { s.shutdownTimeout = t }
         if let a = r.typed("admin_listen", &diags, ConfigValues.listenAddress) {
             s.adminListen = a
             if case .tcp(_, let port) = a, let e = section["admin_listen"] {
@@ -53,13 +62,25 @@ extension ConfigLoadContext {
                 problem(e, section.name, "admin_token_file", "cannot read \(path)")
             }
         }
-        for key in Self.silentSupervisordKeys {
+        for (key, same, why) in Self.unimplementedSupervisordKeys {
             guard let (v, e) = r.string(key, &diags) else { continue }
-            if key == "minprocs" {
-                if case .failure(let err) = ConfigValues.integer(v) { diags.error(e.file, e.line, section.name, key, err.message) }
-            } else if key != "identifier", case .failure(let err) = ConfigValues.boolean(v) {
+            // A value supervisord would refuse is an error, as there.
+            if key == "minprocs", case .failure(let err) = ConfigValues.integer(v, in: ConfigLimits.minprocs) {
                 diags.error(e.file, e.line, section.name, key, err.message)
+                continue
             }
+            if let same {
+                switch ConfigValues.boolean(v) {
+                case .failure(let err):
+                    diags.error(e.file, e.line, section.name, key, err.message)
+                    continue
+                case .success(let on) where on == same:
+                    continue
+                case .success:
+                    break
+                }
+            }
+            diags.warn(e.file, e.line, section.name, key, "not implemented by drover, ignored (\(why))")
         }
         if let (v, e) = r.string("user", &diags) {
             // drover does not switch its own user; fine when it already is that user.

@@ -44,7 +44,7 @@ public enum ConfigLessProgram {
             if tini {
                 // tini: run once, pass the exit status through.
                 spec.autorestart = .never
-                spec.startsecs = 0
+                spec.startsecs = .zero
                 spec.startretries = 1
             } else {
                 spec.startretries = 0

@@ -24,6 +24,8 @@ public final class Daemon {
     private let supervisor: Supervisor
     private var signalFD: FileDescriptor?
     private var exitCode: Int32 = 0
+    /// 1 after a fatal_action = shutdown: a clean stop still exits 1.
+    private var exitAtLeast: Int32 = 0
     private var shutdownRequests = 0
     private var finished = false
     private let environment: [String: String]
@@ -31,6 +33,7 @@ public final class Daemon {
     private let startedWallNs = WallClock.nowNanoseconds()
     private lazy var endpoints = ControlEndpoints(reactor: reactor, log: log)
     private var proxies: [ProxyServer] = []
+    private var notifier: SystemdNotifier?
 
     public init(settings: Settings, selfExecutable: String, environment: [String: String]) throws(SystemError) {
         self.settings = settings
@@ -50,7 +53,7 @@ public final class Daemon {
         }
         var options = Supervisor.Options(
             defaultMirror: getpid() == 1 || !FileDescriptor.standardOutput.isTerminal,
-            selfExecutable: selfExecutable, baseEnvironment: environment)
+            selfExecutable: selfExecutable, baseEnvironment: SystemdNotifier.workerEnvironment(environment))
         if settings.tiniMode {
             options.inheritStdio = true
             options.mirrorPrefix = false
@@ -100,7 +103,10 @@ public final class Daemon {
         if let admin = config.supervisord.adminListen, case .tcp(_, let port) = admin { supervisor.reservedPorts.insert(port) }
         for program in config.programs { supervisor.add(program: program) }
         if settings.tiniMode { watchLoneChild() } else { followMembership() }
+        watchFatalActions()
         supervisor.startAll()
+        notifier = SystemdNotifier(environment: environment, reactor: reactor, log: log)
+        notifier?.start(supervisor: supervisor, isReady: { [unowned self] in self.isReady() })
         if supervisor.processes.isEmpty {
             log.warn("drover", "no programs configured; waiting for a signal")
         }
@@ -262,6 +268,7 @@ public final class Daemon {
     /// SPEC §5: stop accepting, let in-flight requests finish within
     /// shutdown_timeout, then stop the workers.
     private func gracefulShutdown(reason: String) {
+        notifier?.stopping(reason)
         log.info("drover", "\(reason): graceful shutdown (a second SIGTERM/SIGINT or SIGQUIT kills at once)")
         var pending = proxies.count
         var workersStopping = false
@@ -276,7 +283,7 @@ public final class Daemon {
         let timeout = settings.config.supervisord.shutdownTimeout
         let deadline = reactor.schedule(after: timeout) { [unowned self] in
             guard !workersStopping else { return }
-            self.log.warn("drover", "shutdown_timeout (\(timeout)s) passed with requests in flight; closing them")
+            self.log.warn("drover", "shutdown_timeout (\(timeout.configSeconds)s) passed with requests in flight; closing them")
             for proxy in self.proxies { proxy.forceClose() }
             stopWorkers()
         }
@@ -292,6 +299,7 @@ public final class Daemon {
     }
 
     private func fastShutdown(reason: String) {
+        notifier?.stopping(reason)
         log.warn("drover", "\(reason): fast shutdown, killing every process group")
         supervisor.killAll { [unowned self] in
             self.finish(code: 1, message: "fast shutdown complete")
@@ -302,11 +310,31 @@ public final class Daemon {
         }
     }
 
+    /// `[program:x] fatal_action = shutdown` (SPEC §8): that program going
+    /// FATAL shuts drover down gracefully with exit status 1, so the
+    /// container stops. Composed onto whatever onChange already does.
+    private func watchFatalActions() {
+        let previous = supervisor.onChange
+        supervisor.onChange = { [unowned self] process in
+            previous?(process)
+            guard process.state == .fatal, process.spec.fatalAction == .shutdown,
+                  self.shutdownRequests == 0, !self.supervisor.shuttingDown else { return }
+            guard self.exitAtLeast == 0 else { return }
+            self.exitAtLeast = 1
+            self.log.error("drover", "\(process.name) is FATAL and its program \(process.spec.programName) has fatal_action = shutdown: shutting down, exit status 1")
+            // Not from inside the supervisor's own transition: next turn of the loop.
+            self.reactor.schedule(after: 0) { [unowned self] in
+                if self.shutdownRequests == 0 { self.requestShutdown(reason: "fatal_action = shutdown") }
+            }
+        }
+    }
+
     private func finish(code: Int32, message: String) {
         guard !finished else { return }
         finished = true
-        exitCode = code
-        log.info("drover", "exiting with status \(code): \(message)")
+        notifier?.stopping(message)
+        exitCode = max(code, exitAtLeast)
+        log.info("drover", "exiting with status \(exitCode): \(message)")
         reactor.stop()
     }
 
@@ -340,6 +368,8 @@ public final class Daemon {
     /// nothing. Answers with what changed (rolling replacements go on after).
     @discardableResult
     func reload(origin: String) -> Result<ReloadSummary, ConfigErrors> {
+        notifier?.reloading()
+        defer { notifier?.reloaded() }
         guard let reloadConfig = settings.reloadConfig else {
             log.info("drover", "\(origin): nothing to reload (no config file)")
             return .success(ReloadSummary())

@@ -34,6 +34,8 @@ public final class Supervisor {
     private var byPid: [pid_t: ManagedProcess] = [:]
     public private(set) var shuttingDown = false
     private lazy var memoryWatch = MemoryWatch(supervisor: self)
+    /// The listening sockets of [fcgi-program:x] pools (FcgiSockets.swift).
+    let fcgiSockets = FcgiSockets()
     /// Called after every state or health change (the proxy's upstream list follows it).
     public var onChange: ((ManagedProcess) -> Void)?
     /// Programs or groups behind a proxy: without a health_path their workers
@@ -146,6 +148,11 @@ public final class Supervisor {
     private func spawn(_ process: ManagedProcess) {
         guard !process.removing else { return }
         let spec = process.spec
+        if let reason = spec.commandError {
+            // supervisord's BadCommand: nothing to run; FATAL with the reason.
+            process.lastSpawnError = reason
+            return transition(process, to: .fatal, detail: reason)
+        }
         process.retryAt = nil
         process.stateTimer = nil
         if process.everStarted { process.restarts += 1 }
@@ -181,10 +188,10 @@ public final class Supervisor {
             // Up for startsecs: the start succeeded, whatever the state now.
             process.failures = 0
             if process.state == .starting {
-                self.transition(process, to: .running, detail: "pid \(process.pid), up \(Self.seconds(spec.startsecs))")
+                self.transition(process, to: .running, detail: "pid \(process.pid), up \(Self.seconds(spec.startsecs.configSeconds))")
             }
         }
-        if spec.startsecs <= 0 {
+        if spec.startsecs <= .zero {
             reactor.cancel(process.startsecsTimer)
             process.startsecsTimer = nil
             process.failures = 0
@@ -224,7 +231,8 @@ public final class Supervisor {
         }
         let stdoutPipe = try PipePair(nonblockingRead: true)
         let stderrPipe: PipePair? = process.stderr != nil ? try PipePair(nonblockingRead: true) : nil
-        let stdin = try OwnedDescriptor.open("/dev/null", O_RDONLY)
+        // /dev/null, or an fcgi-program's socket (a duplicate this spawn owns).
+        let stdin = OwnedDescriptor(adopting: try standardInput(for: spec).rawValue)
         let stdoutWrite = stdoutPipe.writeEnd.borrowed
         let request = SpawnRequest(argv: argv, environment: environmentList(for: spec),
                                    directory: spec.directory, umask: spec.umask,
@@ -276,7 +284,7 @@ public final class Supervisor {
             transition(process, to: .fatal, detail: "gave up after \(process.failures) failed starts in a row")
             return
         }
-        let delay = Backoff.delay(afterFailures: process.failures, cap: spec.backoffMax)
+        let delay = Backoff.delay(afterFailures: process.failures, cap: spec.backoffMax.configSeconds)
         process.retryAt = Instant.now.adding(seconds: delay)
         transition(process, to: .backoff, detail: "retry in \(Self.seconds(delay)) (failed start \(process.failures))")
         process.stateTimer = reactor.schedule(after: delay) { [unowned self, unowned process] in
@@ -358,7 +366,7 @@ public final class Supervisor {
             process.stateTimer = reactor.schedule(after: spec.stopwaitsecs) { [unowned self, unowned process] in
                 process.stateTimer = nil
                 guard process.state == .stopping, process.pid > 0 else { return }
-                self.log.warn(spec.fullName, "still running \(Self.seconds(spec.stopwaitsecs)) after \(Signals.name(spec.stopsignal)); sending SIGKILL to its group")
+                self.log.warn(spec.fullName, "still running \(Self.seconds(spec.stopwaitsecs.configSeconds)) after \(Signals.name(spec.stopsignal)); sending SIGKILL to its group")
                 self.kill(process)
             }
         case .stopping:
@@ -607,7 +615,7 @@ public final class Supervisor {
             return
         }
         let inflightAtStart = process.inflight
-        process.probe = HealthProbe(reactor: reactor, port: port, path: check.path, timeout: check.timeout) {
+        process.probe = HealthProbe(reactor: reactor, port: port, path: check.path, timeout: check.timeout.configSeconds) {
             [unowned self, unowned process] outcome in
             process.probe = nil
             guard process.pid == pidAtStart, process.pid > 0 else { return }
@@ -638,7 +646,7 @@ public final class Supervisor {
     private func probeFinished(_ process: ManagedProcess, _ outcome: HealthProbe.Outcome, busy: Bool) {
         let check = process.spec.health!
         let inStartPeriod = process.health == .starting
-            && Instant.now.seconds(since: process.spawnedAt ?? .now) < check.startPeriod
+            && Instant.now.seconds(since: process.spawnedAt ?? .now) < check.startPeriod.configSeconds
         switch outcome {
         case .passed:
             process.healthFailures = 0
@@ -651,23 +659,23 @@ public final class Supervisor {
                 log.info(process.name, "ready (health check passed)")
                 changed(process)
             }
-            scheduleProbe(process, after: check.interval)
+            scheduleProbe(process, after: check.interval.configSeconds)
         case .failed, .timedOut:
             if inStartPeriod {
                 // A model loading: keep asking often, count nothing yet.
-                scheduleProbe(process, after: min(check.interval, 0.1))
+                scheduleProbe(process, after: min(check.interval.configSeconds, 0.1))
                 return
             }
             if outcome == .timedOut && busy {
                 // A single-threaded worker busy with a proxied request cannot
                 // answer; read_timeout bounds that request instead.
-                scheduleProbe(process, after: check.interval)
+                scheduleProbe(process, after: check.interval.configSeconds)
                 return
             }
             process.healthFailures += 1
             let failures = process.healthFailures
             let reason: String
-            if case .failed(let text) = outcome { reason = text } else { reason = "no answer within \(Self.seconds(check.timeout))" }
+            if case .failed(let text) = outcome { reason = text } else { reason = "no answer within \(Self.seconds(check.timeout.configSeconds))" }
             log.warn(process.name, "health check failed (\(failures)/\(check.fails)): \(reason)")
             if failures >= check.fails {
                 process.healthFailures = 0
@@ -676,7 +684,7 @@ public final class Supervisor {
                 changed(process)
                 restart(process)
             } else {
-                scheduleProbe(process, after: check.interval)
+                scheduleProbe(process, after: check.interval.configSeconds)
             }
         }
     }

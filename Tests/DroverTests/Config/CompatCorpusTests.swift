@@ -127,10 +127,26 @@ import Testing
                 let afterPath = line.dropFirst("error: \(path):".count)
                 #expect(afterPath.prefix { $0.isNumber }.count > 0, "error without a line number: \(line)")
             }
-            // Sections drover skips are reported, once each, with their line.
+            // Errors, then warnings, each in line order (one file here), then one summary line.
+            let diagnostics = r.stderr.split(separator: "\n").filter { $0.hasPrefix("error: ") || $0.hasPrefix("warning: ") }
+            let kinds = diagnostics.map { $0.hasPrefix("error: ") ? 0 : 1 }
+            #expect(kinds == kinds.sorted(), "errors before warnings: \(context)")
+            for kind in [0, 1] {
+                let lineNumbers = zip(kinds, diagnostics).filter { $0.0 == kind }.compactMap { d -> Int? in
+                    guard let range = d.1.range(of: path + ":") else { return nil }
+                    return Int(d.1[range.upperBound...].prefix { $0.isNumber })
+                }
+                #expect(lineNumbers == lineNumbers.sorted(), "line order: \(context)")
+            }
+            let summaries = (r.stdout + r.stderr).split(separator: "\n").filter { $0.hasPrefix("OK: ") || $0.hasPrefix("FAILED: ") }
+            #expect(summaries.count == 1, "one summary line: \(context)")
+            // supervisord's XML-RPC boilerplate is no news.
+            #expect(!r.stderr.contains("[rpcinterface:supervisor]"), "\(context)")
+            // Sections drover skips are reported, once each, with their line
+            // ([fcgi-program:x] is not skipped: drover runs it).
             for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 let t = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-                guard t.hasPrefix("[eventlistener:") || t.hasPrefix("[fcgi-program:") || t.hasPrefix("[inet_http_server]") else { continue }
+                guard t.hasPrefix("[eventlistener:") || t.hasPrefix("[inet_http_server]") else { continue }
                 let section = String(t.prefix { $0 != "]" }) + "]"
                 let warning = "warning: \(path):\(index + 1): \(section)"
                 let count = r.stderr.components(separatedBy: warning).count - 1

@@ -121,11 +121,11 @@ import Testing
         #expect(try ConfigValues.byteSize("2GB").get() == 2 << 30)
         #expect(try ConfigValues.byteSize("0").get() == 0)
         #expect(throws: ConfigValueError.self) { try ConfigValues.byteSize("10M").get() }
-        #expect(try ConfigValues.duration("5s").get() == 5)
-        #expect(try ConfigValues.duration("100ms").get() == 0.1)
-        #expect(try ConfigValues.duration("2m").get() == 120)
-        #expect(try ConfigValues.duration("1h").get() == 3600)
-        #expect(try ConfigValues.duration("10").get() == 10)
+        #expect(try ConfigValues.duration("5s").get() == .seconds(5))
+        #expect(try ConfigValues.duration("100ms").get() == .milliseconds(100))
+        #expect(try ConfigValues.duration("2m").get() == .seconds(120))
+        #expect(try ConfigValues.duration("1h").get() == .seconds(3600))
+        #expect(try ConfigValues.duration("10").get() == .seconds(10))
         #expect(throws: ConfigValueError.self) { try ConfigValues.duration("soon").get() }
     }
 

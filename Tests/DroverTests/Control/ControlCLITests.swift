@@ -71,7 +71,7 @@ import Testing
         #expect(try daemon.cli("status").status == 3)
         let unknown = try daemon.cli("stop", "ghost")
         #expect(unknown.status == 1)
-        #expect(unknown.stdout.contains("ghost") || unknown.stderr.contains("ghost"))
+        #expect(unknown.stdout.isEmpty && unknown.stderr == "ghost: ERROR (no such process)\n", "errors go to stderr")
         #expect(try daemon.cli("start").status == 2, "no name is bad usage")
     }
 
@@ -175,5 +175,60 @@ import Testing
         let viaConfig = try runCommand(Binaries.drover, ["status", "-c", config])
         #expect(viaConfig.status == 4)
         #expect(viaConfig.stderr.contains("from-config.sock"))
+    }
+
+    /// supervisorctl and `docker -H` habits: `-s`/`-c` before the subcommand
+    /// work for every client command, as they do after it.
+    @Test func socketAndConfigBeforeTheSubcommand() throws {
+        let daemon = try ControlledDrover(Self.pool, label: "lead")
+        daemon.drover.waitForLine("web:web_01 RUNNING")
+        let config = daemon.dir.file("supervisor.conf")
+        func lead(_ arguments: String...) throws -> ProcessResult {
+            try runCommand(Binaries.drover, ["-s", daemon.socket] + arguments)
+        }
+        #expect(try lead("status", "web").status == 0)
+        #expect(try runCommand(Binaries.drover, ["--socket=\(daemon.socket)", "status", "web:web_00"]).status == 0)
+        let viaConfig = try runCommand(Binaries.drover, ["-c", config, "restart", "web:web_01"], directory: "/")
+        #expect(viaConfig.status == 0 && viaConfig.stdout == "web:web_01: restarted\n", "\(viaConfig.stdout)\(viaConfig.stderr)")
+        #expect(try lead("stop", "web:web_00").stdout == "web:web_00: stopped\n")
+        #expect(try lead("start", "web:web_00").stdout == "web:web_00: started\n")
+        #expect(try lead("signal", "USR1", "web:web_00").status == 0)
+        daemon.drover.waitForLine("web_00 | got-usr1")
+        #expect(try lead("tail", "-n", "1", "--stderr", "web:web_00").stdout == "err web_00\n")
+        #expect(try lead("pid").stdout == "\(daemon.drover.pid)\n")
+        #expect(try lead("scale", "web", "3").status == 0)
+        daemon.drover.waitForLine("web:web_02 RUNNING")
+        #expect(try lead("reload").status == 0)
+        #expect(try lead("restart", "--rolling", "web").status == 0)
+        // Both at once, and the config's socket found through a leading -c.
+        #expect(try runCommand(Binaries.drover, ["-c", config, "-s", daemon.socket, "status", "idle"]).status == 3)
+        #expect(try runCommand(Binaries.drover, ["-c", config, "pid"]).stdout == "\(daemon.drover.pid)\n")
+        #expect(try lead("shutdown").status == 0)
+        #expect(daemon.drover.waitForExit() == 0)
+    }
+
+    /// A usage error is one line saying what and one pointing at the help,
+    /// on stderr, exit 2; errors of a command go to stderr, results to stdout.
+    @Test func usageErrorsAreOneLineAndAHint() throws {
+        let cases: [([String], String)] = [
+            (["status", "--bogus"], "Error: unknown option '--bogus'\nSee 'drover status --help'.\n"),
+            (["-s", "/nowhere.sock", "restart"], "Error: give at least one name (group:process, group, group:* or all)\nSee 'drover restart --help'.\n"),
+            (["scale", "web", "many"], "Error: give a program and a number: drover scale web 4\nSee 'drover scale --help'.\n"),
+            (["pid", "a", "b"], "Error: give at most one name\nSee 'drover pid --help'.\n"),
+            (["tail", "-n"], "Error: missing value for '-n'\nSee 'drover tail --help'.\n"),
+            (["check", "extra"], "Error: unexpected argument 'extra'\nSee 'drover check --help'.\n"),
+            (["frobnicate"], "Error: unknown subcommand 'frobnicate'\nSee 'drover --help'.\n"),
+            (["--frobnicate"], "Error: unknown option '--frobnicate'\nSee 'drover --help'.\n"),
+            ([], "Error: missing subcommand\nSee 'drover --help'.\n"),
+            (["-s"], "Error: missing value for '-s'\nSee 'drover --help'.\n"),
+            (["-c", "x.conf"], "Error: missing subcommand after '-c x.conf'\nSee 'drover --help'.\n"),
+        ]
+        for (arguments, expected) in cases {
+            let r = try runCommand(Binaries.drover, arguments)
+            #expect(r.status == 2 && r.stdout.isEmpty && r.stderr == expected, "\(arguments): \(r.status) \(r.stdout)\(r.stderr)")
+        }
+        // --help still prints the whole help, on stdout.
+        let help = try runCommand(Binaries.drover, ["-s", "/x.sock", "status", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE: drover status") && help.stderr.isEmpty)
     }
 }
