@@ -8,9 +8,10 @@ import Glibc
 final class FcgiSockets {
     private var bound: [String: (socket: FcgiSocket, fd: Int32)] = [:]
 
-    /// A close-on-exec duplicate of `program`'s socket for a child's fd 0
-    /// (the caller closes it after the spawn); binds it first if needed.
-    func descriptor(for program: String, _ socket: FcgiSocket) throws(SystemError) -> FileDescriptor {
+    /// A close-on-exec duplicate of `program`'s socket for a child's fd 0,
+    /// owned by the caller (closed after the spawn, or on any error path);
+    /// binds it first if needed.
+    func descriptor(for program: String, _ socket: FcgiSocket) throws(SystemError) -> OwnedDescriptor {
         if let current = bound[program], current.socket != socket {
             release(program)
         }
@@ -19,7 +20,7 @@ final class FcgiSockets {
         }
         let dup = fcntl(bound[program]!.fd, F_DUPFD_CLOEXEC, 0)
         if dup < 0 { throw SystemError("dup", context: socket.description) }
-        return FileDescriptor(rawValue: dup)
+        return OwnedDescriptor(adopting: dup)
     }
 
     /// Closes the sockets of programs that are gone or no longer fcgi
@@ -108,8 +109,8 @@ final class FcgiSockets {
 
 extension Supervisor {
     /// A worker's fd 0: its fcgi-program's socket, else /dev/null.
-    func standardInput(for spec: ProcessSpec) throws(SystemError) -> FileDescriptor {
-        guard let socket = spec.fcgiSocket else { return try FileDescriptor.open("/dev/null", O_RDONLY) }
+    func standardInput(for spec: ProcessSpec) throws(SystemError) -> OwnedDescriptor {
+        guard let socket = spec.fcgiSocket else { return try OwnedDescriptor.open("/dev/null", O_RDONLY) }
         fcgiSockets.prune(keeping: programs)
         return try fcgiSockets.descriptor(for: spec.programName, socket)
     }
