@@ -108,10 +108,27 @@ final class FcgiSockets {
 }
 
 extension Supervisor {
-    /// A worker's fd 0: its fcgi-program's socket, else /dev/null.
+    /// A worker's fd 0: its fcgi-program's socket, else /dev/null; owned by
+    /// the spawn that asked for it.
     func standardInput(for spec: ProcessSpec) throws(SystemError) -> OwnedDescriptor {
-        guard let socket = spec.fcgiSocket else { return try OwnedDescriptor.open("/dev/null", O_RDONLY) }
+        guard let socket = spec.fcgiSocket else { return try Self.emptyInput() }
         fcgiSockets.prune(keeping: programs)
         return try fcgiSockets.descriptor(for: spec.programName, socket)
+    }
+
+    /// /dev/null; in a root filesystem without /dev (a bare container
+    /// image), the read end of a pipe whose write end is already closed:
+    /// reads see end of file all the same.
+    static func emptyInput() throws(SystemError) -> OwnedDescriptor {
+        do throws(SystemError) {
+            return try OwnedDescriptor.open("/dev/null", O_RDONLY)
+        } catch {
+            guard error.errno == ENOENT || error.errno == EACCES else {
+                throw SystemError("open", errno: error.errno, context: "/dev/null (a worker's stdin)")
+            }
+            let pipe = try PipePair(nonblockingRead: false)
+            pipe.writeEnd.close()
+            return pipe.readEnd
+        }
     }
 }

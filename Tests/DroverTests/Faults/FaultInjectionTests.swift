@@ -134,7 +134,7 @@ import Testing
             ["/usr/bin/prlimit", "--nofile=\(base + 10):\(base + 10)", Binaries.drover, "run", "-c", path]),
             directory: dir.path, executable: "/usr/bin/env")
         defer { drover.terminate() }
-        drover.waitForLine("pool:pool_3 spawn error", "open /dev/null: Too many open files")
+        drover.waitForLine("pool:pool_3 spawn error", "open /dev/null", "Too many open files")
         drover.waitForLine("pool:pool_3 BACKOFF", "failed start 3")
         let running = drover.lines(containing: "RUNNING").count
         #expect(running == 3, "\(drover.transcript)")
