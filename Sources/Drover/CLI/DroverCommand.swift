@@ -73,6 +73,18 @@ public enum DroverCommand {
         Subcommand(name: "shutdown", abstract: "Stop everything gracefully, then exit.", usage: "drover shutdown", needsDaemon: true),
         Subcommand(name: "pid", abstract: "Print the supervisor's or a process's pid.", usage: "drover pid [<name>]", needsDaemon: true),
         Subcommand(name: "version", abstract: "Print the version and build info.", usage: "drover version"),
+        Subcommand(name: "top", abstract: "Live view of the pools: state, CPU, memory, requests/s, latency, queue.",
+                   usage: "drover top [--once] [--interval <seconds>]",
+                   options: [("--once", "Print one frame, measured over one interval, and exit (for scripts)."),
+                             ("--interval <seconds>", "Seconds between refreshes (default: 1).")],
+                   discussion: "q or Ctrl-C quits. CPU % and RSS cover each worker's process group, read from /proc.",
+                   needsDaemon: true),
+        Subcommand(name: "completion", abstract: "Print a shell completion script (bash or zsh).",
+                   usage: "drover completion bash|zsh",
+                   discussion: """
+                   bash:  source <(drover completion bash)
+                   zsh:   source <(drover completion zsh)   (after compinit), or save it as _drover in $fpath
+                   """),
     ]
 
     /// Options that may come before the subcommand as well as after it, as
@@ -99,6 +111,7 @@ public enum DroverCommand {
             return usageError(leading.isEmpty ? "missing subcommand" : "missing subcommand after '\(leading.joined(separator: " "))'", nil)
         }
         if first == "__exec-as" && leading.isEmpty { PrivilegeDrop.execAs(Array(arguments.dropFirst())) }
+        if first == "__complete-names" { return CompletionCommand.completeNames(leading + Array(arguments.dropFirst())) }
         if first == "-h" || first == "--help" || first == "help" {
             if arguments.count > 1, let sub = subcommands.first(where: { $0.name == arguments[1] }) {
                 print(help(sub))
@@ -122,6 +135,8 @@ public enum DroverCommand {
             switch subcommand.name {
             case "run": return try RunCommand.run(rest)
             case "check": return try checkCommand(rest)
+            case "top": return try TopCommand.run(rest)
+            case "completion": return try CompletionCommand.run(rest)
             case "version":
                 guard rest.isEmpty else { throw UsageError(message: "unexpected argument '\(rest[0])'", subcommand: subcommand) }
                 print(versionText())

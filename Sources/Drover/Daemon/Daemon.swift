@@ -33,6 +33,7 @@ public final class Daemon {
     private let startedWallNs = WallClock.nowNanoseconds()
     private lazy var endpoints = ControlEndpoints(reactor: reactor, log: log)
     private var proxies: [ProxyServer] = []
+    private var notifier: SystemdNotifier?
 
     public init(settings: Settings, selfExecutable: String, environment: [String: String]) throws(SystemError) {
         self.settings = settings
@@ -46,13 +47,13 @@ public final class Daemon {
         if let path = config.supervisord.logfile {
             let file = try RotatingLogFile(path: path, maxBytes: config.supervisord.logfileMaxBytes,
                                            backups: config.supervisord.logfileBackups)
-            log = EventLog(file: file, level: level)
+            log = EventLog(file: file, level: level, fallback: console.stderr)
         } else {
             log = EventLog(console: console.stdout, level: level)
         }
         var options = Supervisor.Options(
             defaultMirror: getpid() == 1 || !FileDescriptor.standardOutput.isTerminal,
-            selfExecutable: selfExecutable, baseEnvironment: environment)
+            selfExecutable: selfExecutable, baseEnvironment: SystemdNotifier.workerEnvironment(environment))
         if settings.tiniMode {
             options.inheritStdio = true
             options.mirrorPrefix = false
@@ -104,6 +105,8 @@ public final class Daemon {
         if settings.tiniMode { watchLoneChild() } else { followMembership() }
         watchFatalActions()
         supervisor.startAll()
+        notifier = SystemdNotifier(environment: environment, reactor: reactor, log: log)
+        notifier?.start(supervisor: supervisor, isReady: { [unowned self] in self.isReady() })
         if supervisor.processes.isEmpty {
             log.warn("drover", "no programs configured; waiting for a signal")
         }
@@ -265,6 +268,7 @@ public final class Daemon {
     /// SPEC §5: stop accepting, let in-flight requests finish within
     /// shutdown_timeout, then stop the workers.
     private func gracefulShutdown(reason: String) {
+        notifier?.stopping(reason)
         log.info("drover", "\(reason): graceful shutdown (a second SIGTERM/SIGINT or SIGQUIT kills at once)")
         var pending = proxies.count
         var workersStopping = false
@@ -295,6 +299,7 @@ public final class Daemon {
     }
 
     private func fastShutdown(reason: String) {
+        notifier?.stopping(reason)
         log.warn("drover", "\(reason): fast shutdown, killing every process group")
         supervisor.killAll { [unowned self] in
             self.finish(code: 1, message: "fast shutdown complete")
@@ -327,6 +332,7 @@ public final class Daemon {
     private func finish(code: Int32, message: String) {
         guard !finished else { return }
         finished = true
+        notifier?.stopping(message)
         exitCode = max(code, exitAtLeast)
         log.info("drover", "exiting with status \(exitCode): \(message)")
         reactor.stop()
@@ -362,6 +368,8 @@ public final class Daemon {
     /// nothing. Answers with what changed (rolling replacements go on after).
     @discardableResult
     func reload(origin: String) -> Result<ReloadSummary, ConfigErrors> {
+        notifier?.reloading()
+        defer { notifier?.reloaded() }
         guard let reloadConfig = settings.reloadConfig else {
             log.info("drover", "\(origin): nothing to reload (no config file)")
             return .success(ReloadSummary())
@@ -396,7 +404,8 @@ public final class Daemon {
             return
         }
         for program in pools {
-            let current = supervisor.processes(ofProgram: program.name).count
+            // Slots, not table rows: workers being removed or replaced count once or not at all.
+            let current = supervisor.poolSize(ofProgram: program.name)
             let target = max(1, current + delta)
             guard target != current else { continue }
             do { try supervisor.scale(program: program.name, to: target) } catch {
@@ -407,14 +416,15 @@ public final class Daemon {
 
     // MARK: pidfile
 
+    /// A pidfile that cannot be written is said once; drover runs on without it.
     private func writePidfile() {
         guard let path = settings.config.supervisord.pidfile else { return }
-        do {
-            let fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_TRUNC)
+        do throws(SystemError) {
+            let fd = try OwnedDescriptor.open(path, O_WRONLY | O_CREAT | O_TRUNC)
             try fd.writeAll(Array("\(getpid())\n".utf8))
             fd.close()
         } catch {
-            log.error("drover", "cannot write pidfile \(path): \(error)")
+            log.error("drover", "cannot write pidfile \(path): \(error); running without it")
         }
     }
 

@@ -19,6 +19,9 @@ final class WorkerPool {
     /// Recent upstream service time, for the overload estimate.
     private var serviceSeconds = 0.0
     private var serviceSamples = 0
+    private static let recentCount = 256
+    private var recentService: [Double] = []
+    private var serviceP95 = 0.0
     /// Hands a request to a worker (the proxy owns connections).
     var dispatch: ((Exchange, WorkerSlot) -> Void)?
     /// Answers a request drover refuses (503 with Retry-After).
@@ -237,15 +240,27 @@ final class WorkerPool {
         serviceSamples += 1
         let weight = serviceSamples < 20 ? 1.0 / Double(serviceSamples) : 0.05
         serviceSeconds += (seconds - serviceSeconds) * weight
+        if recentService.count < Self.recentCount {
+            recentService.append(seconds)
+        } else {
+            recentService[serviceSamples % Self.recentCount] = seconds
+        }
+        if serviceSamples % 32 == 0 || serviceSamples == 20 {
+            let sorted = recentService.sorted()
+            serviceP95 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.95))]
+        }
     }
 
-    /// Seconds until a request at `position` in the queue would be answered
-    /// (the work ahead of it spread over the pool's slots, then its own), or
-    /// nil while there is too little history (or no worker) to say.
+    /// Seconds until a request at `position` in the queue would be answered:
+    /// the work ahead of it (at the recent mean) spread over the pool's
+    /// slots, then its own, counted at the recent 95th percentile so that
+    /// what is admitted is answered within queue_timeout even when it is one
+    /// of the long ones. nil while there is too little history (or no
+    /// worker) to say.
     func estimatedWait(position: Int) -> Double? {
         guard serviceSamples >= 20, !workers.isEmpty, config.maxInflight > 0 else { return nil }
         let slots = Double(workers.count * config.maxInflight)
-        return Double(position + 1) * serviceSeconds / slots + serviceSeconds
+        return Double(position + 1) * serviceSeconds / slots + max(serviceSeconds, serviceP95)
     }
 
     func retryAfter() -> Int {
