@@ -109,8 +109,25 @@ final class FcgiSockets {
 extension Supervisor {
     /// A worker's fd 0: its fcgi-program's socket, else /dev/null.
     func standardInput(for spec: ProcessSpec) throws(SystemError) -> FileDescriptor {
-        guard let socket = spec.fcgiSocket else { return try FileDescriptor.open("/dev/null", O_RDONLY) }
+        guard let socket = spec.fcgiSocket else { return try Self.emptyInput() }
         fcgiSockets.prune(keeping: programs)
         return try fcgiSockets.descriptor(for: spec.programName, socket)
+    }
+
+    /// /dev/null; in a root filesystem without /dev (a bare container
+    /// image), the read end of a pipe whose write end is already closed:
+    /// reads see end of file all the same.
+    static func emptyInput() throws(SystemError) -> FileDescriptor {
+        do throws(SystemError) {
+            return try FileDescriptor.open("/dev/null", O_RDONLY)
+        } catch {
+            guard error.errno == ENOENT || error.errno == EACCES else {
+                throw SystemError("open", errno: error.errno, context: "/dev/null (a worker's stdin)")
+            }
+            var fds: [Int32] = [-1, -1]
+            if cs_pipe(&fds, 0, 0) != 0 { throw SystemError("pipe2", context: "a worker's stdin (no /dev/null)") }
+            Glibc.close(fds[1])
+            return FileDescriptor(rawValue: fds[0])
+        }
     }
 }
