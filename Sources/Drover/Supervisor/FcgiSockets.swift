@@ -8,9 +8,10 @@ import Glibc
 final class FcgiSockets {
     private var bound: [String: (socket: FcgiSocket, fd: Int32)] = [:]
 
-    /// A close-on-exec duplicate of `program`'s socket for a child's fd 0
-    /// (the caller closes it after the spawn); binds it first if needed.
-    func descriptor(for program: String, _ socket: FcgiSocket) throws(SystemError) -> FileDescriptor {
+    /// A close-on-exec duplicate of `program`'s socket for a child's fd 0,
+    /// owned by the caller (closed after the spawn, or on any error path);
+    /// binds it first if needed.
+    func descriptor(for program: String, _ socket: FcgiSocket) throws(SystemError) -> OwnedDescriptor {
         if let current = bound[program], current.socket != socket {
             release(program)
         }
@@ -19,7 +20,7 @@ final class FcgiSockets {
         }
         let dup = fcntl(bound[program]!.fd, F_DUPFD_CLOEXEC, 0)
         if dup < 0 { throw SystemError("dup", context: socket.description) }
-        return FileDescriptor(rawValue: dup)
+        return OwnedDescriptor(adopting: dup)
     }
 
     /// Closes the sockets of programs that are gone or no longer fcgi
@@ -107,8 +108,9 @@ final class FcgiSockets {
 }
 
 extension Supervisor {
-    /// A worker's fd 0: its fcgi-program's socket, else /dev/null.
-    func standardInput(for spec: ProcessSpec) throws(SystemError) -> FileDescriptor {
+    /// A worker's fd 0: its fcgi-program's socket, else /dev/null; owned by
+    /// the spawn that asked for it.
+    func standardInput(for spec: ProcessSpec) throws(SystemError) -> OwnedDescriptor {
         guard let socket = spec.fcgiSocket else { return try Self.emptyInput() }
         fcgiSockets.prune(keeping: programs)
         return try fcgiSockets.descriptor(for: spec.programName, socket)
@@ -117,17 +119,16 @@ extension Supervisor {
     /// /dev/null; in a root filesystem without /dev (a bare container
     /// image), the read end of a pipe whose write end is already closed:
     /// reads see end of file all the same.
-    static func emptyInput() throws(SystemError) -> FileDescriptor {
+    static func emptyInput() throws(SystemError) -> OwnedDescriptor {
         do throws(SystemError) {
-            return try FileDescriptor.open("/dev/null", O_RDONLY)
+            return try OwnedDescriptor.open("/dev/null", O_RDONLY)
         } catch {
             guard error.errno == ENOENT || error.errno == EACCES else {
                 throw SystemError("open", errno: error.errno, context: "/dev/null (a worker's stdin)")
             }
-            var fds: [Int32] = [-1, -1]
-            if cs_pipe(&fds, 0, 0) != 0 { throw SystemError("pipe2", context: "a worker's stdin (no /dev/null)") }
-            Glibc.close(fds[1])
-            return FileDescriptor(rawValue: fds[0])
+            let pipe = try PipePair(nonblockingRead: false)
+            pipe.writeEnd.close()
+            return pipe.readEnd
         }
     }
 }

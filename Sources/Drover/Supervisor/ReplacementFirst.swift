@@ -17,8 +17,10 @@ extension Supervisor {
     /// holds (another program's fixed port included).
     func sparePort(in program: ProgramConfig) -> Int? {
         guard let range = program.portRange else { return nil }
+        // A worker in the table keeps its port while stopped (the operator
+        // may start it again); one on its way out holds it until it is gone.
         var taken = Set(processes.compactMap { process -> Int? in
-            process.hasProcess || process.state == .starting || process.state == .running ? process.spec.port : nil
+            process.hasProcess || !process.removing ? process.spec.port : nil
         })
         for (name, other) in programs where name != program.name {
             for spec in other.processes { if let port = spec.port { taken.insert(port) } }

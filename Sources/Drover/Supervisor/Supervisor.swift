@@ -232,7 +232,7 @@ public final class Supervisor {
         let stdoutPipe = try PipePair(nonblockingRead: true)
         let stderrPipe: PipePair? = process.stderr != nil ? try PipePair(nonblockingRead: true) : nil
         // /dev/null, or an fcgi-program's socket (a duplicate this spawn owns).
-        let stdin = OwnedDescriptor(adopting: try standardInput(for: spec).rawValue)
+        let stdin = try standardInput(for: spec)
         let stdoutWrite = stdoutPipe.writeEnd.borrowed
         let request = SpawnRequest(argv: argv, environment: environmentList(for: spec),
                                    directory: spec.directory, umask: spec.umask,

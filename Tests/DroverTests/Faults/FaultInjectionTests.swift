@@ -100,6 +100,48 @@ import Testing
         #expect(drover.process.isRunning)
     }
 
+    @Test func aSpawnFailingAfterItsPipesWereMadeLeaksNoDescriptor() throws {
+        let dir = TempDir("fdleak")
+        defer { dir.cleanup() }
+        func config(autostart: Bool) -> String {
+            """
+            [program:pool]
+            command = /bin/sleep 1000
+            process_name = pool_%(process_num)d
+            numprocs = 6
+            startsecs = 0
+            startretries = 0
+            backoff_max = 1
+            autostart = \(autostart)
+            """
+        }
+        // drover's own descriptors, with no worker running. Both drovers start
+        // with nothing but 0-2 open: tests running beside this one hold
+        // sockets and pipes a plain spawn would pass on.
+        let idle = try DroverHarness(arguments: Faults.withOnlyStandardDescriptors(
+            [Binaries.drover, "run", "-c", dir.write("idle.conf", config(autostart: false))]),
+            directory: dir.path, executable: "/usr/bin/env")
+        idle.waitForLine("control socket")
+        usleep(300_000)
+        let base = ProcStats.fdCount(idle.pid) ?? 0
+        idle.terminate()
+        #expect(base > 3)
+        // `ulimit -n` of base + 10: three workers (two pipe ends each) leave
+        // four free, so the fourth spawn gets both pipes and then fails to
+        // open /dev/null. Before, its two read ends stayed open for good.
+        let path = dir.write("supervisor.conf", config(autostart: true))
+        let drover = try DroverHarness(arguments: Faults.withOnlyStandardDescriptors(
+            ["/usr/bin/prlimit", "--nofile=\(base + 10):\(base + 10)", Binaries.drover, "run", "-c", path]),
+            directory: dir.path, executable: "/usr/bin/env")
+        defer { drover.terminate() }
+        drover.waitForLine("pool:pool_3 spawn error", "open /dev/null", "Too many open files")
+        drover.waitForLine("pool:pool_3 BACKOFF", "failed start 3")
+        let running = drover.lines(containing: "RUNNING").count
+        #expect(running == 3, "\(drover.transcript)")
+        #expect(ProcStats.fdCount(drover.pid) == base + 2 * running,
+                "drover holds its own \(base) descriptors and two per worker, nothing from the failed spawns")
+    }
+
     @Test func spawnFailuresAreSaidOnceAndTheProgramStartsWhenTheFileIsFixed() throws {
         let dir = TempDir("spawnfail")
         defer { dir.cleanup() }

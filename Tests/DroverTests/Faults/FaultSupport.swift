@@ -31,6 +31,13 @@ enum Faults {
         return ("/usr/bin/setpriv", ["--inh-caps=\(drop)", "--bounding-set=\(drop)", "--", Binaries.drover] + arguments)
     }
 
+    /// `env` arguments that run `command` with every descriptor above 2
+    /// closed first (python3 closes them, then execs), so a descriptor count
+    /// is not disturbed by what the test process happened to have open.
+    static func withOnlyStandardDescriptors(_ command: [String]) -> [String] {
+        ["python3", "-c", "import os, sys; os.closerange(3, 65536); os.execv(sys.argv[1], sys.argv[1:])"] + command
+    }
+
     /// Runs `command` (e.g. mount); returns whether it exited 0.
     @discardableResult
     static func run(_ command: String, _ arguments: [String], quiet: Bool = false) -> Bool {

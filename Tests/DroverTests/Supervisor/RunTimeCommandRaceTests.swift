@@ -76,7 +76,7 @@ import Testing
     @Test func operatorActionsOnAWorkerBeingReplacedAreRefusedWithAReason() throws {
         let daemon = try ControlledDrover("""
             [program:model]
-            command = \(Binaries.demoWorker) --port %(port)s --startup-delay 1.5
+            command = \(Binaries.demoWorker) --port %(port)s --startup-delay 2.5
             process_name = model_%(process_num)d
             numprocs = 2
             port = 23110
@@ -97,11 +97,14 @@ import Testing
         }
         roll.start()
         drover.waitForLine("model:model_0 rolling replacement: starting a replacement")
+        // While model_0's replacement starts (2.5 s): a second roll, and the operator's stop.
+        let again = RawHTTP.post(unix: socket, "/v1/processes/model/restart?rolling=1")
+        #expect(again?.status != 200 && again?.body.contains("already under way") == true, "\(again?.body ?? "")\n\(drover.transcript)")
+        let refused = RawHTTP.post(unix: socket, "/v1/processes/model:model_0/stop")
+        #expect(refused?.body.contains("\"ok\":false") == true && refused?.body.contains("is being replaced") == true, "\(refused?.body ?? "")")
         let stop = try daemon.cli("stop", "model:model_0")
         #expect(stop.status != 0)
         #expect((stop.stdout + stop.stderr).contains("is being replaced"), "\(stop.stdout)\(stop.stderr)")
-        let again = RawHTTP.post(unix: socket, "/v1/processes/model/restart?rolling=1")
-        #expect(again?.status != 200 && again?.body.contains("already under way") == true, "\(again?.body ?? "")")
         #expect(waitUntil(timeout: 20) { !rolled.get().isEmpty })
         #expect(String(decoding: rolled.get(), as: UTF8.self).hasPrefix("200"), "\(String(decoding: rolled.get(), as: UTF8.self))")
         #expect(Self.settles(socket, drover: drover, program: "model", count: 2))
