@@ -137,7 +137,7 @@ final class ControlAPI {
         guard let count, count >= 0, count <= 1024 else {
             return Self.error(responder, 400, "give the new size as {\"count\": N} with 0 <= N <= 1024", "bad_count")
         }
-        let before = supervisor.processes(ofProgram: program).filter { !$0.removing }.count
+        let before = supervisor.poolSize(ofProgram: program)
         do throws(SupervisorError) {
             try supervisor.scale(program: program, to: count)
         } catch {

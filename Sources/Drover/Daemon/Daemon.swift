@@ -47,7 +47,7 @@ public final class Daemon {
         if let path = config.supervisord.logfile {
             let file = try RotatingLogFile(path: path, maxBytes: config.supervisord.logfileMaxBytes,
                                            backups: config.supervisord.logfileBackups)
-            log = EventLog(file: file, level: level)
+            log = EventLog(file: file, level: level, fallback: console.stderr)
         } else {
             log = EventLog(console: console.stdout, level: level)
         }
@@ -404,7 +404,8 @@ public final class Daemon {
             return
         }
         for program in pools {
-            let current = supervisor.processes(ofProgram: program.name).count
+            // Slots, not table rows: workers being removed or replaced count once or not at all.
+            let current = supervisor.poolSize(ofProgram: program.name)
             let target = max(1, current + delta)
             guard target != current else { continue }
             do { try supervisor.scale(program: program.name, to: target) } catch {
@@ -415,14 +416,15 @@ public final class Daemon {
 
     // MARK: pidfile
 
+    /// A pidfile that cannot be written is said once; drover runs on without it.
     private func writePidfile() {
         guard let path = settings.config.supervisord.pidfile else { return }
-        do {
-            let fd = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_TRUNC)
+        do throws(SystemError) {
+            let fd = try OwnedDescriptor.open(path, O_WRONLY | O_CREAT | O_TRUNC)
             try fd.writeAll(Array("\(getpid())\n".utf8))
             fd.close()
         } catch {
-            log.error("drover", "cannot write pidfile \(path): \(error)")
+            log.error("drover", "cannot write pidfile \(path): \(error); running without it")
         }
     }
 

@@ -30,11 +30,15 @@ public struct ByteRing {
             input = UnsafeRawBufferPointer(rebasing: input[direct...])
             if input.isEmpty { return }
         }
-        // Full: overwrite the oldest bytes in place.
-        for byte in input {
-            storage[start] = byte
-            start += 1
-            if start == capacity { start = 0 }
+        // Full: overwrite the oldest bytes in place, in at most two copies.
+        storage.withUnsafeMutableBytes { destination in
+            while !input.isEmpty {
+                let n = min(capacity - start, input.count)
+                (destination.baseAddress! + start).copyMemory(from: input.baseAddress!, byteCount: n)
+                start += n
+                if start == capacity { start = 0 }
+                input = UnsafeRawBufferPointer(rebasing: input[n...])
+            }
         }
     }
 

@@ -14,9 +14,16 @@ public final class EventLog {
         self.level = level
     }
 
-    public init(file: RotatingLogFile, level: LogLevel = .info) {
+    /// A fault on the file (full disk, rotation blocked) is said once on
+    /// `fallback` (drover's stderr), where an operator can still see it.
+    public init(file: RotatingLogFile, level: LogLevel = .info, fallback: ConsoleWriter? = nil) {
         sink = .file(file)
         self.level = level
+        if let fallback {
+            file.onFault = { [unowned fallback] message in
+                fallback.write("\(WallClock.timestamp()) \(LogLevel.warn.label) drover \(message)\n")
+            }
+        }
     }
 
     public func log(_ level: LogLevel, _ subject: String, _ message: String) {

@@ -39,7 +39,8 @@ public final class OutputCapture {
 
     /// Starts reading a new pipe (after each spawn). An older pipe keeps
     /// being read until EOF: grandchildren may still hold its write end.
-    public func attach(_ readEnd: FileDescriptor, reactor: Reactor) throws(SystemError) {
+    /// Takes the read end over: on failure it is closed with the reader.
+    public func attach(_ readEnd: consuming OwnedDescriptor, reactor: Reactor) throws(SystemError) {
         let reader = PipeReader(fd: readEnd, reactor: reactor)
         reader.onData = { [unowned self] bytes in self.consume(bytes) }
         reader.onClose = { [unowned self, unowned reader] in
@@ -108,16 +109,19 @@ public final class OutputCapture {
     }
 }
 
-/// Reads a non-blocking pipe on the reactor until EOF.
+/// Reads a non-blocking pipe on the reactor until EOF. It owns the read
+/// end: closed on EOF, on close(), or when the reader goes away unstarted.
 final class PipeReader {
+    private var owned: OwnedDescriptor?
     private let fd: FileDescriptor
     private unowned let reactor: Reactor
     var onData: ((UnsafeRawBufferPointer) -> Void)?
     var onClose: (() -> Void)?
     private var closed = false
 
-    init(fd: FileDescriptor, reactor: Reactor) {
-        self.fd = fd
+    init(fd: consuming OwnedDescriptor, reactor: Reactor) {
+        self.fd = fd.borrowed
+        self.owned = consume fd
         self.reactor = reactor
     }
 
@@ -146,7 +150,7 @@ final class PipeReader {
         guard !closed else { return }
         closed = true
         reactor.unregister(fd)
-        fd.close()
+        owned.take()?.close()
         // onClose drops the owner's reference to us; stay alive until it returns.
         withExtendedLifetime(self) { onClose?() }
     }

@@ -181,6 +181,8 @@ struct HeadScanner {
             index += 1
         }
         startLineSearchedTo = index
+        // A CR at the end is the line's ending arriving, not part of it.
+        if index > from && bytes[index - 1] == HTTPSyntax.cr { return index - from - 1 }
         return index - from
     }
 

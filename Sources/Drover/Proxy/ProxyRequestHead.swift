@@ -21,6 +21,7 @@ struct ProxyRequestHead {
     var framing: Framing = .none
     var keepAlive = true
     var expectsContinue = false
+    var hasHost = false
     var requestID: Range<Int>?
     var forwardedFor: [Range<Int>] = []
     /// Field names listed in Connection: removed before forwarding.
@@ -46,7 +47,7 @@ struct ProxyRequestHead {
 
         var head = ProxyRequestHead(method: method, originTarget: target, version: version)
         head.classifyMethod(bytes)
-        if BytesText.equalsLowercase(bytes, method, "connect") || BytesText.equalsLowercase(bytes, method, "CONNECT".lowercased()) {
+        if BytesText.equalsLowercase(bytes, method, "connect") {
             throw HTTPParseError(status: 501, reason: "CONNECT is not supported")
         }
         try head.readTarget(bytes, target)
@@ -104,6 +105,7 @@ struct ProxyRequestHead {
             }
         }
         if hosts > 1 { throw .badRequest("more than one Host header") }
+        head.hasHost = hosts == 1
         if hosts == 0 && version == .http11 { throw .badRequest("missing Host header") }
         if transferEncodingSeen {
             if version == .http10 { throw .badRequest("Transfer-Encoding in an HTTP/1.0 request") }
@@ -142,7 +144,13 @@ struct ProxyRequestHead {
     private mutating func readTarget(_ bytes: UnsafeRawBufferPointer, _ target: Range<Int>) throws(HTTPParseError) {
         let first = bytes[target.lowerBound]
         if first == UInt8(ascii: "/") { return }
-        if first == UInt8(ascii: "*") && target.count == 1 { return }
+        if first == UInt8(ascii: "*") && target.count == 1 {
+            // asterisk-form is for OPTIONS only (RFC 9112 §3.2.4).
+            guard method.count == 7, BytesText.equalsLowercase(bytes, method, "options") else {
+                throw .badRequest("the * target is only for OPTIONS")
+            }
+            return
+        }
         // scheme "://" authority [path-abempty] [ "?" query ]
         var index = target.lowerBound
         while index < target.upperBound, bytes[index] != UInt8(ascii: ":") { index += 1 }

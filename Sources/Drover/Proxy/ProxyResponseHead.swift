@@ -48,6 +48,8 @@ struct ProxyResponseHead {
         var contentLengthLines = 0
         var chunkedLast = false
         var transferEncoding = false
+        var sawClose = false
+        var sawKeepAlive = false
         for field in scanner.fields {
             switch field.field {
             case .contentLength:
@@ -63,9 +65,9 @@ struct ProxyResponseHead {
             case .connection:
                 BytesText.listElements(bytes, field.value) { token in
                     if BytesText.equalsLowercase(bytes, token, "close") {
-                        head.reusable = false
+                        sawClose = true
                     } else if BytesText.equalsLowercase(bytes, token, "keep-alive") {
-                        if minor == 0x30 { head.reusable = true }
+                        sawKeepAlive = true
                     } else {
                         head.nominated.append(token)
                     }
@@ -74,6 +76,8 @@ struct ProxyResponseHead {
                 break
             }
         }
+        // close wins wherever it appears; a 1.0 answer persists only when asked.
+        head.reusable = !sawClose && (minor == 0x31 || sawKeepAlive)
         if head.isInterim {
             head.framing = .none
             head.reusable = true

@@ -345,6 +345,10 @@ final class ProxyServer {
             out.append(contentsOf: "Host: ".utf8)
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[authority]))
             out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+        } else if !request.hasHost {
+            // An HTTP/1.0 client may leave Host out; the HTTP/1.1 request
+            // drover sends must have one (RFC 9112 §3.2).
+            out.append(contentsOf: "Host: localhost\r\n".utf8)
         }
         func isNominated(_ name: Range<Int>) -> Bool {
             for token in request.nominated where token.count == name.count {
@@ -371,7 +375,10 @@ final class ProxyServer {
                 if !field.value.isEmpty { forwardedFor.append(field.value) }
                 continue
             case .xRequestID:
-                if requestID == nil && !field.value.isEmpty && field.value.count <= 200 { requestID = field.value }
+                // One id goes upstream, the one drover logs: the client's
+                // first usable one, else a generated one; never two.
+                guard requestID == nil, !field.value.isEmpty, field.value.count <= 200 else { continue }
+                requestID = field.value
             default:
                 break
             }

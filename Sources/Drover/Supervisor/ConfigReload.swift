@@ -38,7 +38,7 @@ extension Supervisor {
             }
         }
 
-        var rolls: [[(old: ManagedProcess, spec: ProcessSpec)]] = []
+        var rolls: [(program: String, slots: [Int])] = []
         for program in config.programs {
             guard programs[program.name] != nil else {
                 summary.added.append(program.name)
@@ -46,29 +46,33 @@ extension Supervisor {
                 continue
             }
             programs[program.name] = program
-            var workers = processes(ofProgram: program.name).filter { !$0.removing }.sorted { $0.spec.number < $1.spec.number }
-            if workers.count != program.numprocs {
-                summary.scaled.append((program.name, workers.count, program.numprocs))
+            let size = poolSize(ofProgram: program.name)
+            if size != program.numprocs {
+                summary.scaled.append((program.name, size, program.numprocs))
                 do { try scale(program: program.name, to: program.numprocs) } catch {
                     log.error(program.name, "reload: \(error.message)")
                 }
-                workers = Array(workers.prefix(program.numprocs))
             }
-            var steps: [(old: ManagedProcess, spec: ProcessSpec)] = []
-            for worker in workers {
+            var slots: [Int] = []
+            let workers = processes(ofProgram: program.name).filter { !$0.removing && !$0.replacing }
+            for worker in workers.sorted(by: { $0.spec.number < $1.spec.number }) {
                 guard let spec = try? program.process(number: worker.spec.number), spec != worker.baseSpec else { continue }
                 if worker.hasProcess || worker.state == .backoff {
-                    steps.append((worker, spec))
+                    slots.append(worker.spec.number)
                 } else {
                     // Not running: take the new settings quietly, in the same state.
-                    let successor = replace(worker, with: spec)
-                    successor.state = worker.state
-                    successor.everStarted = worker.everStarted
+                    replaceQuietly(worker, with: spec)
                 }
             }
-            if !steps.isEmpty {
+            // A replacement under way started from the old spec: its slot is
+            // rolled again after it, and the roll takes the newest spec then.
+            let replacing = processes(ofProgram: program.name).filter { worker in
+                !worker.removing && worker.replacing && (try? program.process(number: worker.spec.number)) != worker.baseSpec
+            }.map(\.spec.number)
+            slots = Array(Set(slots + replacing)).sorted()
+            if !slots.isEmpty {
                 summary.changed.append(program.name)
-                rolls.append(steps)
+                rolls.append((program.name, slots))
             }
         }
         sortTable()
@@ -76,8 +80,8 @@ extension Supervisor {
         var pending = rolls.count
         var firstError: SupervisorError?
         if pending == 0 { rollsFinished?(nil) }
-        for steps in rolls {
-            rollingReplace(steps) { result in
+        for roll in rolls {
+            rollingReplace(program: roll.program, slots: roll.slots, mode: .reload) { result in
                 if case .failure(let error) = result, firstError == nil { firstError = error }
                 pending -= 1
                 if pending == 0 { rollsFinished?(firstError) }

@@ -60,6 +60,12 @@ public final class ManagedProcess {
     var removing = false
     /// A recycle of this worker is queued or under way.
     var recycling = false
+    /// Being replaced (rolling restart, reload, recycle), or the replacement
+    /// itself until it takes over: operator start/stop/restart are refused
+    /// meanwhile, so the replacement and the operator never fight over it.
+    var replacing = false
+    /// Spawn errors are said once, not at every backoff retry.
+    var spawnNotice = FaultNotice()
 
     init(spec: ProcessSpec, stdout: OutputCapture, stderr: OutputCapture?) {
         self.spec = spec

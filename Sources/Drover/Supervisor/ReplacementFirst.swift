@@ -42,38 +42,67 @@ extension Supervisor {
         let successor = makeProcess(spec)
         successor.baseSpec = base
         successor.restarts = old.restarts + 1
+        old.replacing = true
+        successor.replacing = true
         processes.append(successor)
         sortTable()
         log.info(old.name, "\(reason): starting a replacement on port \(port) beside pid \(old.pid) (port \(old.spec.port ?? 0))")
         start(successor)
         awaitServing(successor) { [unowned self] outcome in
+            if old.removing || successor.removing || self.shuttingDown {
+                // The slot went away meanwhile (scaled down, program removed)
+                // or drover is stopping: nothing left to replace.
+                old.replacing = false
+                successor.replacing = false
+                if !successor.removing && !self.shuttingDown {
+                    successor.removing = true
+                    self.stop(successor) { [unowned self] in self.remove(successor) }
+                }
+                let why = self.shuttingDown ? "drover is shutting down" : "\(old.name) was removed"
+                self.log.info(old.name, "replacement abandoned: \(why)")
+                return completion(.failure(SupervisorError("replacement of \(old.name) abandoned: \(why)", code: "abandoned")))
+            }
             guard outcome.ok else {
                 let message = "replacement of \(old.name) did not become ready: \(outcome.message ?? outcome.state.rawValue)"
                 self.log.error(old.name, message + "; keeping pid \(old.pid)")
+                old.replacing = false
+                successor.replacing = false
                 successor.removing = true
                 self.stop(successor) { [unowned self] in self.remove(successor) }
                 return completion(.failure(SupervisorError(message, code: "rolling_failed")))
             }
+            // The successor holds the slot from now on; the old one only drains.
+            successor.replacing = false
             self.log.info(old.name, "replacement pid \(successor.pid) on port \(port) is ready; draining pid \(old.pid)")
             self.retire(old) { completion(.success(successor)) }
         }
     }
 
     /// Out of the upstream at once; stopped when its in-flight requests are
-    /// done (or after the drain limit); then gone from the table.
+    /// done (or after the drain limit); then gone from the table. Completes
+    /// exactly once, also when something else removed it first.
     func retire(_ old: ManagedProcess, then completion: @escaping () -> Void) {
+        old.replacing = true
         if old.state == .running {
             old.health = .draining
             changed(old)
         }
-        var done = false
-        let stopNow = { [unowned self, unowned old] in
-            guard !done else { return }
-            done = true
+        var finished = false
+        let finish = {
+            guard !finished else { return }
+            finished = true
+            completion()
+        }
+        var stopping = false
+        // Weak: a scale-down may remove it (and free it) before the drain limit.
+        let stopNow = { [weak self, weak old] in
+            guard !stopping else { return }
+            stopping = true
+            guard let self, let old else { return finish() }
             old.removing = true
-            self.stop(old) { [unowned self, unowned old] in
-                self.remove(old)
-                completion()
+            self.stop(old) { [weak self, weak old] in
+                if let self, let old { self.remove(old) }
+                finish()
             }
         }
         if old.inflight == 0 { return stopNow() }

@@ -95,12 +95,13 @@ public final class Supervisor {
         case "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1": return .console(console.stdout)
         case "/dev/stderr", "/dev/fd/2", "/proc/self/fd/2": return .console(console.stderr)
         default:
-            do {
-                return .file(try RotatingLogFile(path: path, maxBytes: maxBytes, backups: backups))
-            } catch {
-                log.error(spec.fullName, "cannot open \(stream) log \(path): \(error)")
-                return nil
-            }
+            // A file that cannot be opened or written now is said once and
+            // tried again later; the ring buffer keeps the output meanwhile.
+            let log = self.log
+            let name = spec.fullName
+            return .file(RotatingLogFile(path: path, maxBytes: maxBytes, backups: backups) { [unowned log] message in
+                log.warn(name, "\(stream): \(message)")
+            })
         }
     }
 
@@ -130,7 +131,8 @@ public final class Supervisor {
 
     /// Start a STOPPED, EXITED, FATAL or BACKOFF process now.
     public func start(_ process: ManagedProcess) {
-        guard !shuttingDown else { return }
+        // A worker on its way out of the table never runs again.
+        guard !shuttingDown, !process.removing else { return }
         switch process.state {
         case .stopped, .exited, .fatal:
             process.failures = 0
@@ -144,6 +146,7 @@ public final class Supervisor {
     }
 
     private func spawn(_ process: ManagedProcess) {
+        guard !process.removing else { return }
         let spec = process.spec
         if let reason = spec.commandError {
             // supervisord's BadCommand: nothing to run; FATAL with the reason.
@@ -163,9 +166,16 @@ public final class Supervisor {
             pid = try launch(process)
         } catch {
             process.lastSpawnError = error.description
-            log.error(spec.fullName, "spawn error: \(error)")
+            if let line = process.spawnNotice.failed(error.description) {
+                log.error(spec.fullName, "spawn error: \(line)")
+            } else {
+                log.debug(spec.fullName, "spawn error (again): \(error)")
+            }
             failedStart(process)
             return
+        }
+        if let line = process.spawnNotice.succeeded() {
+            log.info(spec.fullName, "spawned again: \(line)")
         }
         process.pid = pid
         byPid[pid] = process
@@ -197,64 +207,54 @@ public final class Supervisor {
         }
     }
 
+    /// Every descriptor made here is owned (move-only): whichever step
+    /// throws, the ones made before it are closed as they go out of scope;
+    /// the child's ends are closed once it has them, the read ends move to
+    /// the output readers.
     private func launch(_ process: ManagedProcess) throws(SystemError) -> pid_t {
         let spec = process.spec
         if options.inheritStdio {
             var request = SpawnRequest(argv: spec.argv, environment: environmentList(for: spec),
                                        directory: spec.directory, umask: spec.umask)
             request.newSession = false
-            return try Spawner.spawn(request)
-        }
-        let stdoutPipe = try PipePair(nonblockingRead: true)
-        var stderrPipe: PipePair?
-        do {
-            if process.stderr != nil { stderrPipe = try PipePair(nonblockingRead: true) }
-        } catch {
-            stdoutPipe.readEnd.close()
-            stdoutPipe.writeEnd.close()
-            throw error
-        }
-        defer {
-            stdoutPipe.writeEnd.close()
-            stderrPipe?.writeEnd.close()
+            let pid = try Spawner.spawn(request)
+            Spawner.giveTerminalForeground(to: pid)
+            return pid
         }
         var argv = spec.argv
-        if let user = spec.user {
-            if user.uid != geteuid() {
-                guard geteuid() == 0 else {
-                    stdoutPipe.readEnd.close()
-                    stderrPipe?.readEnd.close()
-                    throw SystemError("setuid", errno: EPERM, context: "to user \(user.name) (drover is not root)")
-                }
-                argv = [options.selfExecutable, "__exec-as", String(user.uid), String(user.gid),
-                        user.groups.map(String.init).joined(separator: ","), "--"] + argv
+        if let user = spec.user, user.uid != geteuid() {
+            guard geteuid() == 0 else {
+                throw SystemError("setuid", errno: EPERM, context: "to user \(user.name) (drover is not root)")
             }
+            argv = [options.selfExecutable, "__exec-as", String(user.uid), String(user.gid),
+                    user.groups.map(String.init).joined(separator: ","), "--"] + argv
         }
-        var request = SpawnRequest(argv: argv, environment: environmentList(for: spec),
+        let stdoutPipe = try PipePair(nonblockingRead: true)
+        let stderrPipe: PipePair? = process.stderr != nil ? try PipePair(nonblockingRead: true) : nil
+        // /dev/null, or an fcgi-program's socket (a duplicate this spawn owns).
+        let stdin = OwnedDescriptor(adopting: try standardInput(for: spec).rawValue)
+        let stdoutWrite = stdoutPipe.writeEnd.borrowed
+        let request = SpawnRequest(argv: argv, environment: environmentList(for: spec),
                                    directory: spec.directory, umask: spec.umask,
-                                   stdin: nil, stdout: stdoutPipe.writeEnd,
-                                   stderr: stderrPipe?.writeEnd ?? stdoutPipe.writeEnd)
+                                   stdin: stdin.borrowed, stdout: stdoutWrite,
+                                   stderr: PipePair.writeEnd(of: stderrPipe) ?? stdoutWrite)
+        let pid = try Spawner.spawn(request)
+        stdin.close()
+        let stdoutRead = stdoutPipe.readEnd
+        stdoutPipe.writeEnd.close()
         do {
-            request.stdin = try standardInput(for: spec)  // /dev/null, or an fcgi-program's socket
-        } catch {
-            stdoutPipe.readEnd.close()
-            stderrPipe?.readEnd.close()
-            throw error
-        }
-        defer { request.stdin?.close() }
-        let pid: pid_t
-        do {
-            pid = try Spawner.spawn(request)
-        } catch {
-            stdoutPipe.readEnd.close()
-            stderrPipe?.readEnd.close()
-            throw error
-        }
-        do {
-            try process.stdout.attach(stdoutPipe.readEnd, reactor: reactor)
-            if let stderrPipe { try process.stderr?.attach(stderrPipe.readEnd, reactor: reactor) }
+            try process.stdout.attach(stdoutRead, reactor: reactor)
         } catch {
             log.error(spec.fullName, "cannot read output: \(error)")
+        }
+        if let stderrPipe {
+            let stderrRead = stderrPipe.readEnd
+            stderrPipe.writeEnd.close()
+            if let capture = process.stderr {
+                do { try capture.attach(stderrRead, reactor: reactor) } catch {
+                    log.error(spec.fullName, "cannot read stderr: \(error)")
+                }
+            }
         }
         return pid
     }
@@ -320,7 +320,7 @@ public final class Supervisor {
             for completion in completions { completion() }
             if process.restartAfterStop {
                 process.restartAfterStop = false
-                if !shuttingDown { spawn(process) }
+                if !shuttingDown && !process.removing { spawn(process) }
             }
         case .starting:
             log.info(spec.fullName, "exited too quickly (\(status))")
@@ -402,14 +402,20 @@ public final class Supervisor {
     /// Replace a worker that is still working but should not go on (max_memory,
     /// later max_requests): out of the upstream, stopped gracefully, started again.
     public func recycle(_ process: ManagedProcess, reason: String) {
-        guard process.state == .running, process.health != .draining, !process.recycling else { return }
+        guard process.state == .running, process.health != .draining, !process.recycling,
+              !process.removing, !process.replacing else { return }
         if isProxied(process.spec) && process.spec.port != nil {
             // Replacement first: the pool never has one worker fewer.
             process.recycling = true
-            serially(process.spec.programName) { [unowned self, unowned process] done in
-                guard process.state == .running, process.pid > 0, self.canReplaceFirst(process) else {
+            // Weak: by its turn the worker may have been removed (and freed).
+            serially(process.spec.programName) { [unowned self, weak process] done in
+                guard let process else { return done() }
+                guard process.state == .running, process.pid > 0, !process.removing, !process.replacing,
+                      self.canReplaceFirst(process) else {
                     process.recycling = false
-                    if process.state == .running { self.drainAndRestart(process, reason: reason) }
+                    if process.state == .running && !process.removing && !process.replacing {
+                        self.drainAndRestart(process, reason: reason)
+                    }
                     return done()
                 }
                 self.replaceFirst(process, base: process.baseSpec, reason: "recycling (\(reason))") { _ in
@@ -429,10 +435,12 @@ public final class Supervisor {
         // Out of the upstream now; stopped once its in-flight requests finish.
         let pid = process.pid
         var done = false
-        let proceed = { [unowned self, unowned process] in
+        // Weak: the worker may be gone from the table (scaled away) before
+        // the drain limit passes.
+        let proceed = { [weak self, weak process] in
             guard !done else { return }
             done = true
-            guard process.pid == pid, process.health == .draining else { return }
+            guard let self, let process, process.pid == pid, process.health == .draining, !process.removing else { return }
             self.restart(process)
         }
         if process.inflight == 0 { return proceed() }
@@ -488,26 +496,41 @@ public final class Supervisor {
 
     // MARK: Scaling
 
-    /// Grow or shrink a program's pool; new workers take the next process_num.
+    /// A program's pool size: its slots (process_num) with a worker that is
+    /// not on its way out. A worker and the replacement starting beside it
+    /// share a slot, so a replacement under way never counts twice, and
+    /// workers being removed never count at all.
+    public func poolSize(ofProgram name: String) -> Int {
+        Set(processes(ofProgram: name).lazy.filter { !$0.removing }.map(\.spec.number)).count
+    }
+
+    /// Grow or shrink a program's pool to `count` slots. New workers take the
+    /// lowest free process_num; shrinking removes the highest slots (a
+    /// worker and its replacement together). Applied at once, whatever else
+    /// runs on the program: replacements skip slots that went away.
     public func scale(program name: String, to count: Int) throws(SupervisorError) {
         guard let program = programs[name] else {
             throw SupervisorError("no program named '\(name)'", code: "no_such_program")
         }
         guard count >= 0 else { throw SupervisorError("cannot scale \(name) to \(count)", code: "bad_count") }
-        // Workers already on their way out do not count toward the pool.
-        let current = processes(ofProgram: name).filter { !$0.removing }.sorted { $0.spec.number < $1.spec.number }
-        if count > current.count {
-            let taken = Set(processes(ofProgram: name).map(\.spec.number))
-            var next = (current.last?.spec.number ?? (program.numprocsStart - 1)) + 1
-            while taken.contains(next) { next += 1 }
-            for _ in current.count..<count {
+        guard !shuttingDown else { throw SupervisorError("drover is shutting down", code: "shutting_down") }
+        let live = processes(ofProgram: name).filter { !$0.removing }
+        let slots = Set(live.map(\.spec.number)).sorted()
+        if count > slots.count {
+            // Numbers still held by a worker being removed stay taken until it is gone.
+            var taken = Set(processes(ofProgram: name).map(\.spec.number))
+            var next = program.numprocsStart
+            var added: [ManagedProcess] = []
+            for _ in slots.count..<count {
+                while taken.contains(next) { next += 1 }
+                taken.insert(next)
                 var spec: ProcessSpec
                 let base: ProcessSpec
                 do throws(ConfigDiagnostic) {
                     base = try program.process(number: next)
                     spec = base
                     // Its own port may be held by a replacement that started beside another worker.
-                    if let port = spec.port, processes(ofProgram: name).contains(where: { $0.spec.port == port && $0.hasProcess }),
+                    if let port = spec.port, processes.contains(where: { $0.spec.port == port && ($0.hasProcess || $0.state == .backoff) }),
                        let spare = sparePort(in: program) {
                         spec = try program.process(number: next, port: spare)
                     }
@@ -517,28 +540,41 @@ public final class Supervisor {
                 let process = makeProcess(spec)
                 process.baseSpec = base
                 processes.append(process)
-                next += 1
-                while taken.contains(next) { next += 1 }
+                added.append(process)
                 log.info(spec.fullName, "added (scale \(name) to \(count))")
             }
             sortTable()
-            for process in processes(ofProgram: name) where process.state == .stopped && !process.everStarted {
-                start(process)
-            }
-        } else if count < current.count {
-            for process in current[count...].reversed() {
+            for process in added { start(process) }
+        } else if count < slots.count {
+            let leaving = Set(slots[count...])
+            for process in live.reversed() where leaving.contains(process.spec.number) {
                 process.removing = true
                 log.info(process.name, "removing (scale \(name) to \(count))")
                 stop(process) { [unowned self, unowned process] in self.remove(process) }
             }
         }
+        memoryWatch.update()
     }
 
+    /// Out of the table for good. Nothing of it may run later: its timers
+    /// and probe are cancelled and it is never started again (`removing`).
     func remove(_ process: ManagedProcess) {
+        process.removing = true
+        process.restartAfterStop = false
         processes.removeAll { $0 === process }
+        reactor.cancel(process.stateTimer)
+        process.stateTimer = nil
+        reactor.cancel(process.startsecsTimer)
+        process.startsecsTimer = nil
+        cancelProbing(process)
         process.stdout.close()
         process.stderr?.close()
         changed(process)
+        process.observers = []
+        // Whoever waited for it to go idle (a drain) learns now that it is gone.
+        let waiters = process.idleWaiters
+        process.idleWaiters = []
+        for waiter in waiters { waiter() }
     }
 
     // MARK: Health

@@ -24,8 +24,20 @@ public struct ActionOutcome: Sendable {
 /// The operator's actions, each answering once it has taken effect (the
 /// control socket replies then, as supervisorctl waits for its answer).
 extension Supervisor {
+    /// Why an operator's start, stop or restart cannot touch `process` now:
+    /// a replacement or a removal owns it until it ends. Refused rather than
+    /// queued, so the answer comes at once and says what to wait for.
+    func busyReason(_ process: ManagedProcess) -> String? {
+        if process.removing { return "is being removed (scale down or reload); it will not run again" }
+        if process.replacing {
+            return "is being replaced (rolling restart, reload or recycle of \(process.spec.programName)); try again when that ends"
+        }
+        return nil
+    }
+
     /// Starts and answers when the process is RUNNING, or failed to get there.
     public func start(_ process: ManagedProcess, completion: @escaping (ActionOutcome) -> Void) {
+        if let busy = busyReason(process) { return completion(outcome(process, ok: false, busy)) }
         switch process.state {
         case .running:
             return completion(outcome(process, ok: true, "already started"))
@@ -61,6 +73,7 @@ extension Supervisor {
     }
 
     public func stop(_ process: ManagedProcess, completion: @escaping (ActionOutcome) -> Void) {
+        if let busy = busyReason(process) { return completion(outcome(process, ok: false, busy)) }
         if !process.hasProcess && process.state != .backoff {
             return completion(outcome(process, ok: true, "not running"))
         }
@@ -70,6 +83,7 @@ extension Supervisor {
     }
 
     public func restart(_ process: ManagedProcess, completion: @escaping (ActionOutcome) -> Void) {
+        if let busy = busyReason(process) { return completion(outcome(process, ok: false, busy)) }
         stop(process) { [unowned self, unowned process] _ in
             process.failures = 0
             self.start(process, completion: completion)

@@ -1,9 +1,10 @@
 import CSystem
 import Glibc
 
-/// An owned-by-convention file descriptor number with typed operations.
-/// Closing is explicit: descriptors move between the reactor, pipes and
-/// spawned children, so no implicit ownership would be right for all of them.
+/// A descriptor number with typed operations: the borrowed view the reactor,
+/// the connections and the proxy pass around. It owns nothing; where one
+/// owner must close a descriptor exactly once (spawn, pipes, log files,
+/// the pidfile) the move-only `OwnedDescriptor` holds it and lends this view.
 public struct FileDescriptor: Hashable, Sendable {
     public let rawValue: Int32
 
@@ -83,19 +84,6 @@ public struct FileDescriptor: Hashable, Sendable {
     public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
         let fd = try retryingEINTR("open") { Glibc.open(path, flags | O_CLOEXEC, mode) }
         return FileDescriptor(rawValue: fd)
-    }
-}
-
-/// A pipe whose ends are close-on-exec; the child's end is dup2'ed into place by spawn.
-public struct PipePair {
-    public let readEnd: FileDescriptor
-    public let writeEnd: FileDescriptor
-
-    public init(nonblockingRead: Bool, nonblockingWrite: Bool = false) throws(SystemError) {
-        var fds: [Int32] = [-1, -1]
-        if cs_pipe(&fds, nonblockingRead ? 1 : 0, nonblockingWrite ? 1 : 0) != 0 { throw SystemError("pipe2") }
-        readEnd = FileDescriptor(rawValue: fds[0])
-        writeEnd = FileDescriptor(rawValue: fds[1])
     }
 }
 

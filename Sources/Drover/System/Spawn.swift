@@ -65,3 +65,21 @@ func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutab
     defer { for pointer in pointers { free(pointer) } }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
+
+extension Spawner {
+    /// tini's `isolate_child`, done from the parent: when drover's stdin is
+    /// the terminal and drover is its foreground, the child's process group
+    /// becomes the foreground, so the child can read the terminal (an
+    /// interactive `sh`) instead of being stopped by SIGTTIN at its first
+    /// read. posix_spawn runs no code in the child, so the child may have
+    /// reached that read (and stopped) already: SIGCONT resumes it, now in
+    /// the foreground. drover keeps SIGTTOU blocked, so the call is allowed
+    /// from what becomes the background. Returns whether it was done.
+    @discardableResult
+    public static func giveTerminalForeground(to group: pid_t) -> Bool {
+        guard group > 1, isatty(STDIN_FILENO) == 1, tcgetpgrp(STDIN_FILENO) == getpgrp() else { return false }
+        guard tcsetpgrp(STDIN_FILENO, group) == 0 else { return false }
+        _ = kill(-group, SIGCONT)
+        return true
+    }
+}

@@ -1,0 +1,74 @@
+import Glibc
+import Testing
+@testable import Drover
+
+/// A ProxyServer built in-process without listening: a Reactor that is never
+/// run, an EventLog to /dev/null. Enough for forwardedHead and for making
+/// Exchange objects (which need a ProxyClientConnection: one end of a
+/// socketpair, never started). Descriptors are closed by `close()`.
+final class ProxyUnitFixture {
+    let reactor: Reactor
+    let console: ConsoleWriter
+    let log: EventLog
+    let proxy: ProxyServer
+    private var descriptors: [Int32] = []
+    private var clients: [ProxyClientConnection] = []
+    private var processes: [ManagedProcess] = []
+
+    static func config(_ adjust: (inout ProxyConfig) -> Void = { _ in }) -> ProxyConfig {
+        var config = ProxyConfig(name: "front", listen: .tcp(host: "127.0.0.1", port: 0), upstream: "w")
+        adjust(&config)
+        return config
+    }
+
+    init(config: ProxyConfig = ProxyUnitFixture.config(), testClock: Bool = false) throws {
+        reactor = testClock ? try Reactor.withTestClock() : try Reactor()
+        let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        descriptors.append(null)
+        console = ConsoleWriter(descriptor: FileDescriptor(rawValue: null), reactor: nil)
+        log = EventLog(console: console)
+        proxy = try ProxyServer(config: config, reactor: reactor, log: log, console: console)
+    }
+
+    /// A client connection on one end of a socketpair (kept alive here).
+    func client() throws -> ProxyClientConnection {
+        var fds: [Int32] = [-1, -1]
+        let rc = fds.withUnsafeMutableBufferPointer { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, $0.baseAddress) }
+        try #require(rc == 0, "socketpair: errno \(errno)")
+        descriptors.append(contentsOf: fds)
+        let connection = ProxyClientConnection(stream: StreamConnection(fd: FileDescriptor(rawValue: fds[0]), reactor: reactor),
+                                               proxy: proxy, peer: "10.0.0.9")
+        clients.append(connection)
+        return connection
+    }
+
+    private var sharedClient: ProxyClientConnection?
+
+    /// An exchange whose client stays connected; `tag` goes in requestID.
+    func exchange(_ tag: String, idempotent: Bool = true) throws -> Exchange {
+        let client: ProxyClientConnection
+        if let sharedClient { client = sharedClient } else {
+            client = try self.client()
+            sharedClient = client
+        }
+        return Exchange(client: client, request: Array("GET /\(tag) HTTP/1.1\r\n\r\n".utf8), isIdempotent: idempotent,
+                        isHead: false, clientIsHTTP10: false, requestID: tag, receivedAt: .now)
+    }
+
+    /// A worker process as the supervisor would hand it to the pool.
+    func process(_ name: String, port: Int) -> ManagedProcess {
+        let spec = ProcessSpec(programName: "w", groupName: "w", name: name, number: 0, index: 0,
+                               argv: ["/bin/true"], port: port)
+        let process = ManagedProcess(spec: spec, stdout: OutputCapture(ringCapacity: 64, sink: nil, mirror: nil, prefix: name),
+                                     stderr: nil)
+        processes.append(process)
+        return process
+    }
+
+    func close() {
+        for fd in descriptors { Glibc.close(fd) }
+        descriptors = []
+    }
+
+    deinit { close() }
+}

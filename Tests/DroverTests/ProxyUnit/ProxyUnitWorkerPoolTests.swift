@@ -1,0 +1,445 @@
+import Testing
+@testable import Drover
+
+/// WorkerPool on its own: dispatch and refuse are closures that record what
+/// the pool decided; a "worker finishing" is done by hand the way
+/// ProxyServer does it (inflight - 1, then drainQueue).
+@Suite struct ProxyUnitWorkerPoolTests {
+    final class Harness {
+        let fixture: ProxyUnitFixture
+        let pool: WorkerPool
+        var dispatched: [(exchange: Exchange, worker: WorkerSlot)] = []
+        var refused: [(exchange: Exchange, reason: String, retryAfter: Int)] = []
+        /// p2c tests look at choices without loading the workers.
+        var countInflight = true
+
+        init(_ adjust: (inout ProxyConfig) -> Void) throws {
+            let config = ProxyUnitFixture.config(adjust)
+            fixture = try ProxyUnitFixture(config: config)
+            pool = WorkerPool(config: config, metrics: ProxyMetrics())
+            pool.dispatch = { [unowned self] exchange, worker in
+                // What ProxyServer.dispatch does to the pool's state.
+                if self.countInflight { worker.inflight += 1 }
+                exchange.worker = worker
+                exchange.phase = .dispatched
+                exchange.attempts += 1
+                self.dispatched.append((exchange, worker))
+            }
+            pool.refuse = { [unowned self] exchange, reason, retryAfter in
+                exchange.phase = .done
+                self.refused.append((exchange, reason, retryAfter))
+            }
+        }
+
+        @discardableResult
+        func addWorkers(_ count: Int) -> [ManagedProcess] {
+            (0..<count).map { i in
+                let process = fixture.process("w_\(i)", port: 20000 + i)
+                pool.add(process, port: 20000 + i)
+                return process
+            }
+        }
+
+        func submit(_ tags: [String]) throws -> [Exchange] {
+            try tags.map { tag in
+                let exchange = try fixture.exchange(tag)
+                pool.submit(exchange)
+                return exchange
+            }
+        }
+
+        /// The worker answered: free its slot, let the queue move.
+        func finish(_ exchange: Exchange) {
+            guard let worker = exchange.worker else { Issue.record("\(exchange.requestID) is at no worker"); return }
+            exchange.worker = nil
+            exchange.phase = .done
+            worker.inflight -= 1
+            pool.drainQueue()
+        }
+
+        /// The worker failed before answering: remember it, re-submit.
+        func fail(_ exchange: Exchange) {
+            guard let worker = exchange.worker else { Issue.record("\(exchange.requestID) is at no worker"); return }
+            exchange.worker = nil
+            worker.inflight -= 1
+            exchange.triedWorkers.append(ObjectIdentifier(worker))
+            pool.resubmit(exchange)
+            pool.drainQueue()
+        }
+
+        var dispatchedTags: [String] { dispatched.map(\.exchange.requestID) }
+        var refusedTags: [String] { refused.map(\.exchange.requestID) }
+        func workerName(_ tag: String) -> String? { dispatched.last { $0.exchange.requestID == tag }?.worker.name }
+    }
+
+    @Test func fifoOrderWithOneSlot() throws {
+        let h = try Harness { $0.maxInflight = 1 }
+        h.addWorkers(1)
+        let exchanges = try h.submit(["a", "b", "c", "d", "e"])
+        #expect(h.dispatchedTags == ["a"])
+        #expect(h.pool.queueLength == 4)
+        for exchange in exchanges { h.finish(exchange) }
+        #expect(h.dispatchedTags == ["a", "b", "c", "d", "e"])
+        #expect(h.pool.queueLength == 0 && h.refused.isEmpty)
+    }
+
+    @Test func fifoOrderAcrossWorkersAndLateFinishes() throws {
+        let h = try Harness { $0.maxInflight = 1 }
+        h.addWorkers(2)
+        let e = try h.submit((0..<8).map { "r\($0)" })
+        #expect(h.dispatchedTags == ["r0", "r1"])
+        h.finish(e[1])          // the second worker frees first
+        h.finish(e[0])
+        h.finish(e[3])
+        h.finish(e[2])
+        #expect(h.dispatchedTags == ["r0", "r1", "r2", "r3", "r4", "r5"])
+        #expect(h.pool.queueLength == 2)
+    }
+
+    @Test func maxInflightIsRespected() throws {
+        let h = try Harness { $0.maxInflight = 2 }
+        h.addWorkers(3)
+        let e = try h.submit((0..<10).map { "r\($0)" })
+        #expect(h.dispatched.count == 6)
+        #expect(h.pool.workers.allSatisfy { $0.inflight == 2 && !$0.hasCapacity })
+        #expect(h.pool.queueLength == 4)
+        h.finish(e[0])
+        #expect(h.dispatched.count == 7)
+        #expect(h.pool.workers.allSatisfy { $0.inflight <= 2 })
+    }
+
+    @Test func maxInflightZeroMeansNoCap() throws {
+        let h = try Harness { $0.maxInflight = 0 }
+        h.addWorkers(2)
+        _ = try h.submit((0..<50).map { "r\($0)" })
+        #expect(h.dispatched.count == 50 && h.pool.queueLength == 0)
+        #expect(h.pool.workers.map(\.inflight) == [25, 25], "least_inflight spreads an uncapped pool")
+        #expect(h.pool.estimatedWait(position: 0) == nil, "no overload estimate without a cap")
+    }
+
+    @Test func queueSizeOverflowIsRefused() throws {
+        let h = try Harness { $0.maxInflight = 1; $0.queueSize = 2 }
+        h.addWorkers(1)
+        _ = try h.submit(["a", "b", "c", "d", "e"])
+        #expect(h.dispatchedTags == ["a"])
+        #expect(h.pool.queueLength == 2)
+        #expect(h.refusedTags == ["d", "e"])
+        #expect(h.refused.allSatisfy { $0.reason.hasPrefix("queue full") && $0.retryAfter >= 1 })
+        #expect(h.pool.metrics.refusedQueueFull == 2)
+    }
+
+    @Test func noWorkersQueuesUntilOneJoins() throws {
+        let h = try Harness { $0.maxInflight = 1 }
+        _ = try h.submit(["a", "b"])
+        #expect(h.dispatched.isEmpty && h.pool.queueLength == 2)
+        h.addWorkers(1)
+        #expect(h.dispatchedTags == ["a"])
+        #expect(h.pool.queueLength == 1)
+    }
+
+    @Test func cancelledRequestsAreSkipped() throws {
+        let h = try Harness { $0.maxInflight = 1 }
+        h.addWorkers(1)
+        let e = try h.submit(["a", "b", "c", "d"])
+        h.pool.cancelQueued(e[2])
+        #expect(h.pool.queueLength == 2)
+        h.pool.cancelQueued(e[2])       // twice: counted once
+        #expect(h.pool.queueLength == 2)
+        h.pool.cancelQueued(e[0])       // at a worker, not queued: no effect
+        #expect(h.pool.queueLength == 2 && !e[0].cancelled)
+        h.finish(e[0])
+        h.finish(e[1])
+        #expect(h.dispatchedTags == ["a", "b", "d"])
+        #expect(h.pool.queueLength == 0)
+    }
+
+    @Test func manyCancellationsCompactTheQueueAndKeepFIFO() throws {
+        let h = try Harness { $0.maxInflight = 1; $0.queueSize = 10_000 }
+        h.addWorkers(1)
+        let e = try h.submit((0..<301).map { "r\($0)" })
+        for i in stride(from: 2, through: 300, by: 2) { h.pool.cancelQueued(e[i]) }
+        #expect(h.pool.queueLength == 150)
+        // Cancel more so the queue is mostly cancelled and compacts.
+        for i in stride(from: 1, through: 200, by: 2) { h.pool.cancelQueued(e[i]) }
+        #expect(h.pool.queueLength == 50)
+        var current = e[0]
+        var order: [String] = []
+        while true {
+            h.finish(current)
+            guard let next = h.dispatched.last?.exchange, next !== current else { break }
+            order.append(next.requestID)
+            current = next
+        }
+        #expect(order == stride(from: 201, through: 299, by: 2).map { "r\($0)" })
+        #expect(h.pool.queueLength == 0)
+    }
+
+    @Test func takeAllQueuedIsOldestFirstWithoutCancelled() throws {
+        let h = try Harness { $0.maxInflight = 1 }
+        h.addWorkers(1)
+        let e = try h.submit(["a", "b", "c", "d"])
+        h.pool.cancelQueued(e[2])
+        #expect(h.pool.takeAllQueued().map(\.requestID) == ["b", "d"])
+        #expect(h.pool.queueLength == 0)
+    }
+
+    // MARK: Early refusal (SPEC §10 overload)
+
+    @Test func earlyRefusalNeedsTwentySamples() throws {
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 5 }
+        h.addWorkers(1)
+        for _ in 0..<19 { h.pool.observeService(seconds: 1) }
+        #expect(h.pool.estimatedWait(position: 0) == nil)
+        _ = try h.submit((0..<20).map { "r\($0)" })
+        #expect(h.refused.isEmpty, "19 samples are too few to refuse on")
+        #expect(h.pool.queueLength == 19)
+    }
+
+    /// estimatedWait(position: p) = (p + 1) × service / slots + service:
+    /// the work ahead spread over the slots, then the request's own.
+    @Test func earlyRefusalOnceTheWaitExceedsQueueTimeout() throws {
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 5 }
+        h.addWorkers(1)
+        for _ in 0..<20 { h.pool.observeService(seconds: 1) }
+        #expect(h.pool.estimatedWait(position: 0) == 2)
+        _ = try h.submit((0..<10).map { "r\($0)" })
+        // r0 at the worker; r1…r4 would be answered after 2…5 s; r5 after 6 s > 5.
+        #expect(h.dispatchedTags == ["r0"])
+        #expect(h.pool.queueLength == 4)
+        #expect(h.refusedTags == ["r5", "r6", "r7", "r8", "r9"])
+        #expect(h.refused.allSatisfy { $0.reason.hasPrefix("overloaded") && $0.retryAfter == 6 })
+        #expect(h.pool.metrics.refusedEarly == 5)
+    }
+
+    @Test func earlyRefusalScalesWithSlots() throws {
+        let h = try Harness { $0.maxInflight = 2; $0.queueTimeout = 5 }
+        h.addWorkers(2)
+        for _ in 0..<40 { h.pool.observeService(seconds: 2) }
+        #expect(h.pool.estimatedWait(position: 0) == 2.5)
+        _ = try h.submit((0..<20).map { "r\($0)" })
+        // 4 at workers; position p: (p+1)×2/4 + 2 ≤ 5 for p = 0…5.
+        #expect(h.dispatched.count == 4)
+        #expect(h.pool.queueLength == 6)
+        #expect(h.refused.count == 10)
+    }
+
+    @Test func serviceEstimateIgnoresNonsense() throws {
+        let h = try Harness { $0.maxInflight = 1 }
+        h.addWorkers(1)
+        for _ in 0..<20 { h.pool.observeService(seconds: 1) }
+        h.pool.observeService(seconds: .nan)
+        h.pool.observeService(seconds: -5)
+        h.pool.observeService(seconds: .infinity)
+        #expect(h.pool.estimatedWait(position: 1) == 3)
+    }
+
+    // MARK: Balancing
+
+    @Test func leastInflightPrefersTheLeastLoaded() throws {
+        let h = try Harness { $0.balance = .leastInflight }
+        h.addWorkers(3)
+        let e = try h.submit(["a", "b", "c"])
+        #expect(Set(h.dispatched.map(\.worker.name)).count == 3, "ties rotate")
+        let freed = try #require(e[1].worker)
+        h.finish(e[1])
+        _ = try h.submit(["d"])
+        #expect(h.dispatched.last?.worker === freed)
+        // Loads 5, 1, 3: the next goes to the one with 1.
+        h.pool.workers[0].inflight = 5
+        h.pool.workers[1].inflight = 1
+        h.pool.workers[2].inflight = 3
+        _ = try h.submit(["e", "f"])
+        #expect(h.workerName("e") == h.pool.workers[1].name)
+        #expect(h.workerName("f") == h.pool.workers[1].name, "1+1 = 2 is still the least")
+    }
+
+    @Test func roundRobinCycles() throws {
+        let h = try Harness { $0.balance = .roundRobin }
+        let processes = h.addWorkers(3)
+        _ = try h.submit((0..<7).map { "r\($0)" })
+        let names = h.dispatched.map(\.worker.name)
+        let p = processes.map(\.name)
+        #expect(names == [p[0], p[1], p[2], p[0], p[1], p[2], p[0]])
+    }
+
+    @Test func roundRobinSkipsFullWorkers() throws {
+        let h = try Harness { $0.balance = .roundRobin; $0.maxInflight = 1 }
+        let processes = h.addWorkers(3)
+        let e = try h.submit(["a", "b", "c"])
+        h.finish(e[0])
+        h.finish(e[2])
+        _ = try h.submit(["d", "e"])
+        #expect(h.workerName("d") == processes[0].name)
+        #expect(h.workerName("e") == processes[2].name)
+    }
+
+    @Test func p2cNeverPicksTheUniquelyBusiest() throws {
+        let h = try Harness { $0.balance = .p2c }
+        h.countInflight = false
+        h.addWorkers(3)
+        h.pool.workers[0].inflight = 0
+        h.pool.workers[1].inflight = 5
+        h.pool.workers[2].inflight = 9
+        _ = try h.submit((0..<600).map { "r\($0)" })
+        var counts: [String: Int] = [:]
+        for d in h.dispatched { counts[d.worker.name, default: 0] += 1 }
+        #expect(counts[h.pool.workers[2].name] == nil)
+        // Two distinct random choices: the idle one wins whenever drawn (2/3).
+        let idle = counts[h.pool.workers[0].name] ?? 0
+        #expect(idle > 330 && idle < 470, "\(counts)")
+    }
+
+    @Test func p2cWithTwoWorkersAlwaysPicksTheLessLoaded() throws {
+        let h = try Harness { $0.balance = .p2c }
+        h.countInflight = false
+        h.addWorkers(2)
+        h.pool.workers[0].inflight = 3
+        h.pool.workers[1].inflight = 2
+        _ = try h.submit((0..<50).map { "r\($0)" })
+        #expect(h.dispatched.allSatisfy { $0.worker === h.pool.workers[1] })
+    }
+
+    @Test(arguments: [BalancePolicy.leastInflight, .roundRobin, .p2c])
+    func retryPrefersAWorkerNotTried(balance: BalancePolicy) throws {
+        let h = try Harness { $0.balance = balance; $0.maxInflight = 1 }
+        h.addWorkers(3)
+        for round in 0..<30 {
+            let e = try h.submit(["t\(round)"])[0]
+            let first = try #require(e.worker)
+            h.fail(e)
+            let second = try #require(e.worker)
+            #expect(second !== first)
+            h.fail(e)
+            let third = try #require(e.worker)
+            #expect(third !== first && third !== second)
+            h.finish(e)
+        }
+    }
+
+    /// A retry waits for a worker it has not failed on while the pool has one.
+    @Test func retryWaitsForAnUntriedWorker() throws {
+        let h = try Harness { $0.maxInflight = 1 }
+        h.addWorkers(2)
+        let e = try h.submit(["a", "b"])
+        let a = try #require(e[0].worker)
+        let b = try #require(e[1].worker)
+        h.fail(e[0])
+        #expect(e[0].worker == nil, "not back to the worker it failed on")
+        #expect(h.pool.queueLength == 1 && a.hasCapacity)
+        h.finish(e[1])
+        #expect(e[0].worker === b)
+    }
+
+    /// …without holding up the requests queued behind it.
+    @Test func waitingRetryDoesNotHoldUpTheQueue() throws {
+        let h = try Harness { $0.maxInflight = 1 }
+        h.addWorkers(2)
+        let e = try h.submit(["a", "b", "c", "d"])
+        let a = try #require(e[0].worker)
+        let b = try #require(e[1].worker)
+        h.fail(e[0])
+        #expect(e[2].worker === a, "c takes the slot a's retry may not use")
+        #expect(e[0].worker == nil)
+        h.finish(e[1])
+        #expect(e[0].worker === b, "the retry goes first once an untried worker frees")
+        #expect(e[3].worker == nil)
+        h.finish(e[2])
+        #expect(e[3].worker === a)
+    }
+
+    @Test func retryOnTheOnlyWorkerIsImmediate() throws {
+        let h = try Harness { $0.maxInflight = 1 }
+        h.addWorkers(1)
+        let e = try h.submit(["a", "b", "c"])
+        // a fails, but the worker is immediately taken again: no other worker.
+        h.fail(e[0])
+        #expect(e[0].worker != nil, "a tried worker with room is used when it is the only one")
+        #expect(h.pool.queueLength == 2)
+        h.finish(e[0])
+        #expect(h.dispatchedTags == ["a", "a", "b"])
+    }
+
+    @Test func resubmitWithNoRoomQueuesInFront() throws {
+        let h = try Harness { $0.maxInflight = 1 }
+        h.addWorkers(2)
+        let e = try h.submit(["a", "b", "c", "d"])
+        // Simulate: a's worker fails and a second request grabs the slot first.
+        let worker = try #require(e[0].worker)
+        e[0].worker = nil
+        e[0].triedWorkers.append(ObjectIdentifier(worker))
+        h.pool.drainQueue()             // nothing freed yet (inflight unchanged)
+        worker.inflight -= 1
+        h.pool.drainQueue()             // c takes the freed slot
+        #expect(h.dispatchedTags == ["a", "b", "c"])
+        h.pool.resubmit(e[0])           // no room anywhere: front of the queue
+        #expect(h.pool.queueLength == 2)
+        h.finish(e[1])
+        #expect(h.dispatchedTags == ["a", "b", "c", "a"])
+    }
+
+    // MARK: Membership
+
+    @Test func membership() throws {
+        let h = try Harness { $0.maxInflight = 1 }
+        let processes = h.addWorkers(2)
+        h.pool.add(processes[0], port: 20000)        // again: no duplicate
+        #expect(h.pool.readyCount == 2)
+        let slot = try #require(h.pool.slot(for: processes[0]))
+        h.pool.remove(processes[0])
+        #expect(h.pool.readyCount == 1 && !slot.isMember && !slot.hasCapacity)
+        #expect(h.pool.slot(for: processes[0]) == nil)
+        h.pool.add(processes[0], port: 20010)        // back on another port: a new slot
+        #expect(h.pool.readyCount == 2)
+        #expect(h.pool.slot(for: processes[0])?.port == 20010)
+        _ = try h.submit(["a", "b", "c"])
+        #expect(h.dispatched.count == 2)
+        #expect(!h.dispatched.contains { $0.worker === slot })
+    }
+}
+
+/// RateLimiter as a token bucket with explicit clock values.
+@Suite struct ProxyUnitRateLimiterTests {
+    static let t0: UInt64 = 1_000_000_000_000
+    static func at(_ seconds: Double) -> UInt64 { t0 + UInt64(seconds * 1e9) }
+
+    @Test func burstThenRefill() {
+        // 4 tokens a second: 0.125 s is half a token, exactly.
+        let limiter = RateLimiter(RateLimit(perSecond: 4, burst: 20))
+        let allowed = (0..<25).filter { _ in limiter.allow("a", now: Self.t0) }.count
+        #expect(allowed == 21, "burst + 1 at once")
+        #expect(!limiter.allow("a", now: Self.at(0.125)))
+        #expect(limiter.allow("a", now: Self.at(0.25)))
+        #expect(!limiter.allow("a", now: Self.at(0.25)))
+        #expect(limiter.allow("a", now: Self.at(0.5)))
+        // A long pause refills to the burst, not beyond.
+        let later = (0..<30).filter { _ in limiter.allow("a", now: Self.at(100)) }.count
+        #expect(later == 21)
+    }
+
+    @Test func steadyRateIsAllowed() {
+        let limiter = RateLimiter(RateLimit(perSecond: 4, burst: 0))
+        var allowed = 0
+        for i in 0..<100 where limiter.allow("a", now: Self.t0 + UInt64(i) * 250_000_000) { allowed += 1 }
+        #expect(allowed == 100)
+        #expect(!limiter.allow("a", now: Self.t0 + 99 * 250_000_000 + 1_000_000))
+    }
+
+    @Test func clientsAreIndependent() {
+        let limiter = RateLimiter(RateLimit(perSecond: 1, burst: 2))
+        for _ in 0..<3 { #expect(limiter.allow("a", now: Self.t0)) }
+        #expect(!limiter.allow("a", now: Self.t0))
+        #expect(limiter.allow("b", now: Self.t0))
+        #expect(limiter.trackedClients == 2)
+    }
+
+    @Test func refilledBucketsAreForgotten() {
+        let limiter = RateLimiter(RateLimit(perSecond: 10, burst: 20))
+        for i in 0..<50 { _ = limiter.allow("c\(i)", now: Self.t0) }
+        #expect(limiter.trackedClients == 50)
+        _ = limiter.allow("late", now: Self.at(11))
+        #expect(limiter.trackedClients == 1)
+        // A forgotten client starts with a full bucket again.
+        let allowed = (0..<25).filter { _ in limiter.allow("c0", now: Self.at(11)) }.count
+        #expect(allowed == 21)
+    }
+}
