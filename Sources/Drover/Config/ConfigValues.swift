@@ -48,6 +48,7 @@ public enum ConfigValues {
 
     static func rangeMessage(_ text: String, min: Int, max: Int) -> String {
         let shown = text.pyStripped
+        if min == Int.min && max == Int.max { return "\(shown) is out of range (past a 64-bit integer)" }
         if max == Int.max { return "\(shown) is out of range: at least \(min)" }
         if min == Int.min { return "\(shown) is out of range: at most \(max)" }
         return "\(shown) is out of range: \(min) to \(max)"

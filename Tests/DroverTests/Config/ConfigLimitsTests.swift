@@ -128,6 +128,7 @@ import Testing
         #expect(try ConfigValues.integer("-9223372036854775808").get() == Int.min)
         #expect(try ConfigValues.integer(" +1_000 ").get() == 1000)
         #expect(ConfigValues.integer("9223372036854775808", in: 0...10) == .failure(ConfigValueError("9223372036854775808 is out of range: 0 to 10")))
+        #expect(ConfigValues.integer("9223372036854775808") == .failure(ConfigValueError("9223372036854775808 is out of range (past a 64-bit integer)")))
         #expect(ConfigValues.integer("1__0") == .failure(ConfigValueError("'1__0' is not an integer")))
         #expect(throws: ConfigValueError.self) { try ConfigValues.integer("_1").get() }
         #expect(throws: ConfigValueError.self) { try ConfigValues.integer("1_").get() }

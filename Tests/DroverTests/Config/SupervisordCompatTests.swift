@@ -266,7 +266,7 @@ import Testing
 
     /// `[fcgi-program:x]`: one socket, bound by drover, fd 0 of every process.
     @Test func fcgiProgramSharesOneBoundSocketAsFd0() throws {
-        let port = 23110
+        let port = TestPorts.block(1)
         let dir = TempDir("fcgi"); defer { dir.cleanup() }
         // Each worker accepts on fd 0 and answers with its pid.
         let worker = #"/usr/bin/perl -e '$|=1; print "ready $$\n"; while (accept(my $c, STDIN)) { print $c "pid $$\n"; close $c }'"#

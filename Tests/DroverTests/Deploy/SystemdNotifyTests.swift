@@ -153,7 +153,7 @@ final class FakeSystemd: @unchecked Sendable {
         let pings = systemd.messages.filter { $0.has("WATCHDOG=1") }.map(\.at)
         #expect(pings.count >= 3, "\(pings.count) WATCHDOG=1 in ~1.4 s")
         let gaps = zip(pings.dropFirst(), pings).map { $0.timeIntervalSince($1) }
-        #expect(gaps.allSatisfy { $0 > 0.08 && $0 < 0.6 }, "gaps \(gaps)")
+        #expect(gaps.allSatisfy { $0 > 0.08 && $0 < 1.0 }, "gaps \(gaps) (every 0.15 s, late only on a starved host)")
 
         // Workers do not inherit the notify variables.
         let worker = try #require(pidIn(drover.waitForLine("w:w_00", "RUNNING")))

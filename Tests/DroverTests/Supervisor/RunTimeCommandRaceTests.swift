@@ -92,8 +92,10 @@ import Testing
         let socket = daemon.socket
         let rolled = LockedData()
         let roll = Thread {
-            let reply = RawHTTP.post(unix: socket, "/v1/processes/model/restart?rolling=1")
-            rolled.set(Data((reply.map { "\($0.status) \($0.body)" } ?? "none").utf8))
+            // The roll answers when both replacements are ready (2 × 2.5 s and
+            // more on a busy machine): longer than RawHTTP's 5 s read timeout.
+            let result = try? runCommand(Binaries.drover, ["restart", "--rolling", "model", "-s", socket], timeout: 60)
+            rolled.set(Data((result.map { $0.status == 0 ? "200 \($0.stdout)" : "\($0.status) \($0.stderr)" } ?? "none").utf8))
         }
         roll.start()
         drover.waitForLine("model:model_0 rolling replacement: starting a replacement")
@@ -128,8 +130,10 @@ import Testing
         let socket = daemon.socket
         let rolled = LockedData()
         let roll = Thread {
-            let reply = RawHTTP.post(unix: socket, "/v1/processes/model/restart?rolling=1")
-            rolled.set(Data((reply.map { "\($0.status) \($0.body)" } ?? "none").utf8))
+            // The roll answers when both replacements are ready (2 × 2.5 s and
+            // more on a busy machine): longer than RawHTTP's 5 s read timeout.
+            let result = try? runCommand(Binaries.drover, ["restart", "--rolling", "model", "-s", socket], timeout: 60)
+            rolled.set(Data((result.map { $0.status == 0 ? "200 \($0.stdout)" : "\($0.status) \($0.stderr)" } ?? "none").utf8))
         }
         roll.start()
         drover.waitForLine("model:model_0 rolling replacement: starting a replacement")
