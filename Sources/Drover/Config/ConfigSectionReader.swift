@@ -98,7 +98,9 @@ struct ConfigSectionReader {
             if let why = unsupported[e.key] {
                 diags.warn(e.file, e.line, section.name, e.key, "not implemented by drover, ignored (\(why))")
             } else {
-                diags.warn(e.file, e.line, section.name, e.key, "unknown key, ignored")
+                let advice = UnknownKeyAdvice.advice(for: e.key, section: section.name,
+                                                     known: used.union(unsupported.keys))
+                diags.warn(e.file, e.line, section.name, e.key, "unknown key, ignored" + advice)
             }
         }
     }

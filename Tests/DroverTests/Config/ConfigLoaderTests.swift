@@ -293,6 +293,33 @@ func has(_ list: [ConfigDiagnostic], line: Int, key: String?, _ text: String, fi
         #expect(w.filter { $0.section == "eventlistener:crash" }.count == 1)
         #expect(w.count == 8, "\(w)")
     }
+
+    /// An unknown key's warning says what to write instead: the nearest key
+    /// of the section for a typo, the native form for another tool's key,
+    /// and nothing made up when neither applies.
+    @Test func unknownKeysSayWhatToWriteInstead() throws {
+        let f = ConfigFixture(); defer { f.dir.cleanup() }
+        let c = try f.load("""
+            [supervisord]
+            serverurl=unix:///tmp/x.sock
+            [program:web]
+            command=/bin/w
+            stopsignl=TERM
+            autorstart=false
+            depends_on=db
+            redirect_stdout=true
+            frobnicate=1
+            [program:db]
+            command=/bin/db
+            """)
+        func text(_ key: String) -> String { c.warnings.first { $0.key == key }?.message ?? "no warning for \(key)" }
+        #expect(text("stopsignl").hasSuffix("unknown key, ignored; did you mean `stopsignal`?"), "\(text("stopsignl"))")
+        #expect(text("autorstart").hasSuffix("did you mean `autorestart` or `autostart`?"), "\(text("autorstart"))")
+        #expect(text("depends_on").contains("`priority`"), "\(text("depends_on"))")
+        #expect(text("redirect_stdout").contains("redirect_stderr = true"), "\(text("redirect_stdout"))")
+        #expect(text("serverurl").contains("[supervisorctl]") && text("serverurl").contains("DROVER_SOCKET"), "\(text("serverurl"))")
+        #expect(text("frobnicate").hasSuffix("unknown key, ignored"), "\(text("frobnicate"))")
+    }
 }
 
 @Suite struct ConfigLoaderErrorTests {
