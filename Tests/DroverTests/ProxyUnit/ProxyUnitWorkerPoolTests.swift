@@ -223,6 +223,25 @@ import Testing
         #expect(h.refused.count == 10)
     }
 
+    /// A mixed load (here 0 s and 0.2 s alternating: mean 0.1 s, deviation
+    /// 0.1 s) queues fewer requests than its mean alone would: the n services
+    /// ahead are counted at n × mean + 2.33 × √n × deviation, so the 99th
+    /// percentile of what is admitted fits in queue_timeout, not its average.
+    @Test func earlyRefusalCountsTheSpreadOfTheWorkAhead() throws {
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 2 }
+        h.addWorkers(1)
+        for i in 0..<256 { h.pool.observeService(seconds: i % 2 == 0 ? 0 : 0.2) }
+        let wait = try #require(h.pool.estimatedWait(position: 3))
+        // 4 × 0.1 + 2.33 × 0.1 × √4 + p95 0.2 = 1.066 (the mean is an EWMA: ± 0.01)
+        #expect(abs(wait - 1.066) < 0.02, "\(wait)")
+        _ = try h.submit((0..<30).map { "r\($0)" })
+        // n = 10: 1.0 + 0.74 + 0.2 ≤ 2; n = 11: 1.1 + 0.77 + 0.2 > 2. On the
+        // mean alone, 18 would have been queued.
+        #expect(h.dispatched.count == 1)
+        #expect(h.pool.queueLength == 10)
+        #expect(h.refused.count == 19)
+    }
+
     @Test func serviceEstimateIgnoresNonsense() throws {
         let h = try Harness { $0.maxInflight = 1 }
         h.addWorkers(1)
