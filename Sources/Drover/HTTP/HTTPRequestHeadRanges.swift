@@ -25,7 +25,9 @@ struct HTTPRequestHeadRanges {
     var keepAlive = true
     var expectsContinue = false
     var hasHost = false
+    /// The first usable X-Request-Id: the id a proxy logs and forwards.
     var requestID: Range<Int>?
+    /// X-Forwarded-For values a proxy extends with the client's address.
     var forwardedFor: [Range<Int>] = []
     /// Field names listed in Connection: removed before forwarding.
     var nominated: [Range<Int>] = []
