@@ -108,7 +108,7 @@ import Testing
     }
 
     @Test func malformedVersionsAre400() {
-        for version in ["HTTP/2", "HTTP/1.1x", "HTTP/1,1", "http/1.1", "HTTP/11", "HTTP/a.1", "HTTP 1.1", "XTTP/1.1", ""] {
+        for version in ["HTTP/2", "HTTP/1.1x", "HTTP/1,1", "http/1.1", "Http/1.1", "HTTP/11", "HTTP/a.1", "HTTP 1.1", "XTTP/1.1", ""] {
             U.expectRejected("GET / \(version)\r\nHost: a\r\n\r\n", 400)
         }
     }
@@ -328,6 +328,20 @@ import Testing
         #expect(U.requestByteByByte(twenty) == .rejected(414))
         #expect(U.requestWhole(twenty) == .rejected(414))
         #expect(U.requestSplit(twenty, at: 12 * 1024 + 1) == .rejected(414))
+    }
+
+    /// With max_header_size under the request line's own bound, the head
+    /// limit is crossed first: 431, whole or a byte at a time (each limit
+    /// fails at the byte that proves it, so the answer never depends on
+    /// how the request was split into reads).
+    @Test func headLimitBelowTheLineLimitIs431HoweverItArrives() {
+        let nine = Self.get(target: "/" + String(repeating: "t", count: 9 * 1024), fields: [])
+        #expect(U.checkRequest(nine, maxHeaderSize: 4096) == .rejected(431))
+        // A bare LF past the head limit is never reached: the limit is.
+        let bareLFLate = Array(("GET / HTTP/1.1\r\nHost: a\r\nX: " + String(repeating: "v", count: 5000) + "\nY: b\r\n\r\n").utf8)
+        #expect(U.checkRequest(bareLFLate, maxHeaderSize: 4096) == .rejected(431))
+        let bareLFEarly = Array(("GET / HTTP/1.1\r\nHost: a\nX: " + String(repeating: "v", count: 5000) + "\r\n\r\n").utf8)
+        #expect(U.checkRequest(bareLFEarly, maxHeaderSize: 4096) == .rejected(400))
     }
 
     /// A request line of exactly the limit (12 KiB) is accepted however it
