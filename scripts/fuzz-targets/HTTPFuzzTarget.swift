@@ -10,8 +10,11 @@
 // - a body never exceeds its declared length, a counted body ends exactly at
 //   it, a request body never exceeds maxBodyBytes, bodies only between head
 //   and end;
-// - accepted request heads are unambiguous (one Host in 1.1, never both
-//   Content-Length and Transfer-Encoding) and survive a write/parse round trip.
+// - accepted request heads obey the one set of request rules the proxy
+//   uses too (HTTPHeadScanner + HTTPRequestHeadRanges): one Host in 1.1,
+//   at most one Content-Length line and never with Transfer-Encoding, no
+//   CONNECT, `*` only for OPTIONS, no expectation but 100-continue; and they
+//   survive a write/parse round trip.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func httpFuzzTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -123,7 +126,7 @@ func checkRequests(_ input: UnsafeRawBufferPointer, limits: HTTPLimits) {
             current = nil
         case .error(let error):
             precondition(index == whole.count - 1, "events after an error")
-            precondition([400, 413, 414, 431, 501, 505].contains(error.status), "unexpected status \(error.status)")
+            precondition([400, 413, 414, 417, 431, 501, 505].contains(error.status), "unexpected status \(error.status)")
         }
     }
 }
@@ -132,6 +135,11 @@ func checkRequestHead(_ head: HTTPRequestHead, limits: HTTPLimits) {
     let hosts = head.headers.values(for: "host").count
     precondition(hosts <= 1 && (head.version == .http10 || hosts == 1), "Host rule broken")
     precondition(!(head.headers.contains(name: "content-length") && head.headers.contains(name: "transfer-encoding")), "CL with TE accepted")
+    precondition(head.headers.values(for: "content-length").count <= 1, "repeated Content-Length accepted")
+    precondition(head.method != "CONNECT", "CONNECT accepted")
+    precondition(head.target != "*" || head.method == "OPTIONS", "* target accepted for \(head.method)")
+    precondition(head.target.hasPrefix("/") || head.target == "*" || head.absoluteFormAuthority != nil, "target of no known form accepted")
+    precondition(head.headers.values(for: "expect").allSatisfy { $0.lowercased() == "100-continue" }, "unknown expectation accepted")
     precondition(head.headers.count <= limits.maxHeaderCount, "too many headers accepted")
     if case .length(let n) = head.framing { precondition(n <= limits.maxBodyBytes, "Content-Length over the limit accepted") }
     if head.version == .http10 { precondition(head.framing != .chunked, "chunked 1.0 request accepted") }

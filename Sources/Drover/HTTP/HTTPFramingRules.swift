@@ -1,5 +1,6 @@
-/// Reading Content-Length and Transfer-Encoding (RFC 9112 §6.1, §6.3),
-/// shared by both parsers; each decides what a violation means for it.
+/// Reading Content-Length and Transfer-Encoding (RFC 9112 §6.1, §6.3) for
+/// `HTTPResponseParser` (health probes, the CLI client). Requests are
+/// framed by `HTTPRequestHeadRanges` alone, on every listener.
 enum HTTPFramingRules {
     /// The single Content-Length value, or nil when absent. Repeats are
     /// accepted only when every element is the same number (`5, 5`).

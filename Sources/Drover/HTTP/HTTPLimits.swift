@@ -3,6 +3,8 @@
 public struct HTTPLimits: Sendable, Hashable {
     /// Request line (or status line) plus header lines, CRLFs included,
     /// up to and including the empty line that ends the head. Above: 431.
+    /// Empty lines before a request line are not counted; over 1024 bytes
+    /// of them is 400 (HTTPHeadScanner).
     /// Trailers of a chunked body have the same bound of their own.
     public var maxHeaderBytes: Int
     /// Declared Content-Length, or the sum of chunk sizes, above: 413.

@@ -13,6 +13,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// `Connection: keep-alive`.
     public var keepAlive: Bool
     /// `Expect: 100-continue`: the client waits for 100 before the body.
+    /// (The parser answers any other expectation with 417 itself.)
     public var expectsContinue: Bool
 
     public init(
@@ -26,11 +27,6 @@ public struct HTTPRequestHead: Sendable, Equatable {
         self.framing = framing
         self.keepAlive = keepAlive
         self.expectsContinue = expectsContinue
-    }
-
-    /// An `Expect` other than 100-continue: RFC 9110 §10.1.1 says answer 417.
-    public var hasUnsupportedExpectation: Bool {
-        headers.values(for: "expect").contains { !HTTPSyntax.equalsIgnoringCase($0, "100-continue") }
     }
 
     /// The target in origin form (`/x?y`): absolute-form targets lose their

@@ -1,8 +1,10 @@
-/// Incremental, strict HTTP/1.1 request parser (RFC 9112) for every drover
-/// listener. Feed it whatever the socket gave; it buffers at most one
-/// partial head line and turns pipelined requests into events in order.
-/// Strict because the front proxy forwards what it accepts: any request two
-/// parsers could read differently is refused (400) rather than guessed at.
+/// Incremental HTTP/1.1 request parser for the control socket and the admin
+/// listener: feed it whatever the socket gave, and it turns pipelined
+/// requests into events in order. Heads are read with the front proxy's
+/// rules (`HTTPHeadScanner`, `HTTPRequestHeadRanges`), so every drover
+/// listener accepts and refuses exactly the same requests; only then is the
+/// head turned into Strings, which these listeners can afford. Bodies go
+/// through `HTTPBodyDecoder`, as on the proxy.
 public struct HTTPRequestParser: Sendable {
     public let limits: HTTPLimits
 
@@ -13,13 +15,22 @@ public struct HTTPRequestParser: Sendable {
     }
 
     private var state: State = .head
-    private var lines = HTTPHeadLineReader()
-    private var requestLine: (method: String, target: String, version: HTTPVersion)?
-    private var headers = HTTPHeaders()
+    /// The bytes of the head being read (the scanner needs them in one
+    /// buffer); never more than `maxPendingBytes`.
+    private var pending: [UInt8] = []
+    private var scanner: HTTPHeadScanner
     private var body = HTTPBodyDecoder(framing: .none, limits: HTTPLimits(), boundsBody: true)
+
+    /// Enough for the leading empty lines the scanner tolerates plus the
+    /// largest head: by then the scanner has found the head or failed, so
+    /// input beyond this is never buffered.
+    private let maxPendingBytes: Int
 
     public init(limits: HTTPLimits = HTTPLimits()) {
         self.limits = limits
+        scanner = HTTPHeadScanner(limits: .request(limits))
+        let (sum, overflow) = limits.maxHeaderBytes.addingReportingOverflow(HTTPHeadScanner.maxLeadingEmptyLineBytes + 3)
+        maxPendingBytes = overflow ? Int.max : sum
     }
 
     /// True once an error was reported; all later input is ignored.
@@ -32,8 +43,13 @@ public struct HTTPRequestParser: Sendable {
     /// empty lines aside), so the connection can be closed (idle timeout,
     /// shutdown) without cutting one.
     public var isAtMessageBoundary: Bool {
-        if case .head = state { return requestLine == nil && !lines.hasPartialLine }
-        return false
+        guard case .head = state, pending.count % 2 == 0 else { return false }
+        var index = 0
+        while index < pending.count {
+            if pending[index] != HTTPSyntax.cr || pending[index + 1] != HTTPSyntax.lf { return false }
+            index += 2
+        }
+        return true
     }
 
     public mutating func parse(_ bytes: UnsafeRawBufferPointer, into events: inout [HTTPRequestEvent]) {
@@ -43,20 +59,7 @@ public struct HTTPRequestParser: Sendable {
             case .failed:
                 return
             case .head:
-                let inRequestLine = requestLine == nil
-                let (consumed, outcome) = lines.read(
-                    bytes, from: index,
-                    lineLimit: inRequestLine ? limits.maxRequestLineBytes : nil,
-                    lineLimitError: HTTPParseError(status: 414, reason: "request line too long"),
-                    headLimit: limits.maxHeaderBytes,
-                    headLimitError: HTTPParseError(status: 431, reason: "request header section too large"))
-                index += consumed
-                switch outcome {
-                case .incomplete: break
-                case .failure(let error): fail(error, &events)
-                case .line:
-                    do { try headLine(lines.line, &events) } catch { fail(error, &events) }
-                }
+                index += readHead(UnsafeRawBufferPointer(rebasing: bytes[index...]), &events)
             case .body:
                 let (consumed, outcome) = body.decode(bytes, from: index) { events.append(.body(Array($0))) }
                 index += consumed
@@ -73,100 +76,85 @@ public struct HTTPRequestParser: Sendable {
         bytes.withUnsafeBytes { parse($0, into: &events) }
     }
 
+    /// Adds input to the head being read and scans it; once the head is
+    /// complete, reports it and starts its body. Returns how many bytes of
+    /// `input` belong to the head: the rest is body or the next request.
+    private mutating func readHead(_ input: UnsafeRawBufferPointer, _ events: inout [HTTPRequestEvent]) -> Int {
+        let before = pending.count
+        let take = min(input.count, maxPendingBytes - before)
+        pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[0..<take]))
+        let scanned = pending.withUnsafeBytes { raw in
+            Result { () throws(HTTPParseError) in try scanner.scan(raw) }
+        }
+        switch scanned {
+        case .failure(let error):
+            fail(error, &events)
+            return input.count
+        case .success(.incomplete):
+            guard take == input.count else {
+                // Unreachable with maxPendingBytes as chosen; refuse rather than spin.
+                fail(HTTPParseError(status: 431, reason: "header section too large"), &events)
+                return input.count
+            }
+            return take
+        case .success(.complete(let length)):
+            let interpreted = pending.withUnsafeBytes { raw in
+                Result { () throws(HTTPParseError) in
+                    let ranges = try HTTPRequestHeadRanges.parse(raw, scanner, maxBody: limits.maxBodyBytes)
+                    return Self.requestHead(raw, scanner, ranges)
+                }
+            }
+            pending.removeAll(keepingCapacity: true)
+            scanner.reset()
+            switch interpreted {
+            case .failure(let error):
+                fail(error, &events)
+                return input.count
+            case .success(let head):
+                events.append(.head(head))
+                body = HTTPBodyDecoder(framing: head.framing, limits: limits, boundsBody: true)
+                state = .body
+                if case .none = head.framing { endMessage(&events) }
+                if case .length(0) = head.framing { endMessage(&events) }
+                return length - before
+            }
+        }
+    }
+
+    /// The interpreted head as Strings. The target is kept whole, as
+    /// received (absolute-form included): the interpreter checked that the
+    /// request line is `method SP target SP HTTP/x.y`, so it lies between
+    /// the method's space and the 9 bytes of ` HTTP/x.y`.
+    private static func requestHead(_ raw: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner,
+                                    _ ranges: HTTPRequestHeadRanges) -> HTTPRequestHead {
+        var headers = HTTPHeaders()
+        var hasContentLength = false
+        for field in scanner.fields {
+            headers.add(name: HTTPHeadBytes.string(raw, field.name), value: HTTPHeadBytes.string(raw, field.value))
+            if field.field == .contentLength { hasContentLength = true }
+        }
+        let framing: HTTPBodyFraming
+        switch ranges.framing {
+        // `Content-Length: 0` stays a length for handlers, as it was sent.
+        case .none: framing = hasContentLength ? .length(0) : .none
+        case .length(let n): framing = .length(n)
+        case .chunked: framing = .chunked
+        }
+        let target = (ranges.method.upperBound + 1)..<(scanner.startLine.upperBound - 9)
+        return HTTPRequestHead(
+            method: HTTPHeadBytes.string(raw, ranges.method), target: HTTPHeadBytes.string(raw, target),
+            version: ranges.version, headers: headers, framing: framing,
+            keepAlive: ranges.keepAlive, expectsContinue: ranges.expectsContinue)
+    }
+
     private mutating func fail(_ error: HTTPParseError, _ events: inout [HTTPRequestEvent]) {
         state = .failed
+        pending = []
         events.append(.error(error))
     }
 
     private mutating func endMessage(_ events: inout [HTTPRequestEvent]) {
         events.append(.end)
         state = .head
-        lines.reset()
-        requestLine = nil
-        headers = HTTPHeaders()
-    }
-
-    private mutating func headLine(_ line: ArraySlice<UInt8>, _ events: inout [HTTPRequestEvent]) throws(HTTPParseError) {
-        guard requestLine != nil else {
-            // RFC 9112 §2.2: a server SHOULD ignore at least one empty line
-            // before the request line (clients' stray CRLF after a body).
-            // They still count toward maxHeaderBytes, so they cannot go on forever.
-            if !line.isEmpty { requestLine = try Self.parseRequestLine(line) }
-            return
-        }
-        if !line.isEmpty {
-            guard headers.count < limits.maxHeaderCount else {
-                throw HTTPParseError(status: 431, reason: "too many header fields")
-            }
-            let field = try HTTPFieldLine.parse(line)
-            headers.add(name: field.name, value: field.value)
-            return
-        }
-        let head = try completeHead()
-        events.append(.head(head))
-        body = HTTPBodyDecoder(framing: head.framing, limits: limits, boundsBody: true)
-        state = .body
-        if case .none = head.framing { endMessage(&events) }
-        if case .length(0) = head.framing { endMessage(&events) }
-    }
-
-    /// method SP request-target SP HTTP-version, exactly one SP apart.
-    static func parseRequestLine(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> (method: String, target: String, version: HTTPVersion) {
-        guard let firstSpace = line.firstIndex(of: HTTPSyntax.space),
-              let lastSpace = line.lastIndex(of: HTTPSyntax.space),
-              firstSpace != lastSpace else { throw .badRequest("malformed request line") }
-        let method = line[line.startIndex..<firstSpace]
-        let target = line[(firstSpace + 1)..<lastSpace]
-        let version = line[(lastSpace + 1)...]
-        guard HTTPSyntax.isToken(method) else { throw .badRequest("invalid method") }
-        guard !target.isEmpty, target.allSatisfy(HTTPSyntax.isTargetByte) else {
-            throw .badRequest("invalid request target")
-        }
-        return (String(decoding: method, as: UTF8.self), String(decoding: target, as: UTF8.self), try parseVersion(version))
-    }
-
-    /// `HTTP/1.1` or `HTTP/1.0`; another well-formed `HTTP/d.d` is 505.
-    static func parseVersion(_ bytes: ArraySlice<UInt8>) throws(HTTPParseError) -> HTTPVersion {
-        let text = Array(bytes)
-        guard text.count == 8, text[0..<5].elementsEqual("HTTP/".utf8),
-              (0x30...0x39).contains(text[5]), text[6] == 0x2E, (0x30...0x39).contains(text[7]) else {
-            throw .badRequest("malformed HTTP version")
-        }
-        switch (text[5], text[7]) {
-        case (0x31, 0x31): return .http11
-        case (0x31, 0x30): return .http10
-        default: throw HTTPParseError(status: 505, reason: "HTTP version not supported")
-        }
-    }
-
-    /// Framing and connection semantics, rejecting every ambiguous combination.
-    private func completeHead() throws(HTTPParseError) -> HTTPRequestHead {
-        guard let (method, target, version) = requestLine else { throw .badRequest("missing request line") }
-        let hostCount = headers.values(for: "host").count
-        if hostCount > 1 { throw .badRequest("more than one Host header") }
-        if hostCount == 0 && version == .http11 { throw .badRequest("missing Host header") }
-
-        var framing = HTTPBodyFraming.none
-        let coding = HTTPFramingRules.transferCoding(headers)
-        if coding != .absent {
-            if version == .http10 { throw .badRequest("Transfer-Encoding in an HTTP/1.0 request") }
-            if headers.contains(name: "content-length") {
-                throw .badRequest("both Content-Length and Transfer-Encoding")
-            }
-            switch coding {
-            case .chunked: framing = .chunked
-            case .chunkedNotFinal: throw .badRequest("chunked is not the final transfer coding")
-            case .unsupported: throw HTTPParseError(status: 501, reason: "transfer coding not implemented")
-            case .absent: break
-            }
-        } else if let length = try HTTPFramingRules.contentLength(headers) {
-            guard length <= limits.maxBodyBytes else { throw HTTPParseError(status: 413, reason: "request body too large") }
-            framing = .length(length)
-        }
-
-        return HTTPRequestHead(
-            method: method, target: target, version: version, headers: headers, framing: framing,
-            keepAlive: HTTPFramingRules.keepAlive(version: version, headers: headers),
-            expectsContinue: headers.values(for: "expect").contains { HTTPSyntax.equalsIgnoringCase($0, "100-continue") })
     }
 }

@@ -140,7 +140,11 @@ public struct HTTPResponseParser: Sendable {
             throw .badRequest("malformed status line")
         }
         let start = line.startIndex
-        let version = try HTTPRequestParser.parseVersion(line[start..<(start + 8)])
+        // The same version rule as request lines; the Result carries the
+        // typed error out of the closure.
+        let version = try Array(line[start..<(start + 8)]).withUnsafeBytes { raw in
+            Result { () throws(HTTPParseError) in try HTTPVersion(parsing: raw) }
+        }.get()
         var status = 0
         for b in line[(start + 9)..<(start + 12)] {
             guard b >= 0x30, b <= 0x39 else { throw .badRequest("malformed status code") }

@@ -23,13 +23,13 @@ final class ProxyClientConnection: StreamConnectionDelegate {
     let peer: String
     private var state: State = .idle
     private var input = ByteBuffer()
-    private var scanner: HeadScanner
+    private var scanner: HTTPHeadScanner
     private var requestTimerArmed = false
     private var requestStartedAt = Instant.now
 
     // The request being read.
     private var upstreamHead: [UInt8] = []
-    private var head: ProxyRequestHead?
+    private var head: HTTPRequestHeadRanges?
     private var bodyDecoder = HTTPBodyDecoder(framing: .none, limits: HTTPLimits(), boundsBody: true)
     private var body: [UInt8] = []
     private var pendingRequestID = ""
@@ -48,7 +48,7 @@ final class ProxyClientConnection: StreamConnectionDelegate {
         self.peer = peer
         // The request line has its own bound (414), above RFC 9112's 8000
         // octets; the whole head is bounded by max_header_size (431).
-        scanner = HeadScanner(limits: .init(maxHeadBytes: proxy.config.maxHeaderSize, maxStartLineBytes: 12 * 1024,
+        scanner = HTTPHeadScanner(limits: .init(maxHeadBytes: proxy.config.maxHeaderSize, maxStartLineBytes: 12 * 1024,
                                             maxFields: 100, tooLargeStatus: 431))
         stream.delegate = self
     }
@@ -86,7 +86,7 @@ final class ProxyClientConnection: StreamConnectionDelegate {
                     requestStartedAt = .now
                     stream.setDeadline(after: proxy.clientTimeout)
                 }
-                let outcome: HeadScanner.Outcome
+                let outcome: HTTPHeadScanner.Outcome
                 do throws(HTTPParseError) {
                     outcome = try input.withReadableBytes { raw throws(HTTPParseError) in try scanner.scan(raw) }
                 } catch {
@@ -129,14 +129,14 @@ final class ProxyClientConnection: StreamConnectionDelegate {
     /// Parses the head, answers what drover answers itself, and prepares
     /// the upstream copy. False when the connection is being closed.
     private func beginRequest(headLength: Int) -> Bool {
-        let parsed: Result<ProxyRequestHead, HTTPParseError> = input.withReadableBytes { raw in
+        let parsed: Result<HTTPRequestHeadRanges, HTTPParseError> = input.withReadableBytes { raw in
             do throws(HTTPParseError) {
-                return .success(try ProxyRequestHead.parse(raw, scanner, maxBody: proxy.config.clientMaxBodySize))
+                return .success(try HTTPRequestHeadRanges.parse(raw, scanner, maxBody: proxy.config.clientMaxBodySize))
             } catch {
                 return .failure(error)
             }
         }
-        let request: ProxyRequestHead
+        let request: HTTPRequestHeadRanges
         switch parsed {
         case .failure(let error):
             reject(error)

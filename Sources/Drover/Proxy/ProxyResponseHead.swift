@@ -23,10 +23,10 @@ struct ProxyResponseHead {
 
     var isInterim: Bool { status >= 100 && status < 200 }
 
-    static func parse(_ bytes: UnsafeRawBufferPointer, _ scanner: HeadScanner, requestIsHead: Bool) throws(HTTPParseError) -> ProxyResponseHead {
+    static func parse(_ bytes: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner, requestIsHead: Bool) throws(HTTPParseError) -> ProxyResponseHead {
         let line = scanner.startLine
         // HTTP/1.x SP 3DIGIT [SP reason]
-        guard line.count >= 12, BytesText.equalsLowercase(bytes, line.lowerBound..<(line.lowerBound + 7), "http/1."),
+        guard line.count >= 12, HTTPHeadBytes.equalsLowercase(bytes, line.lowerBound..<(line.lowerBound + 7), "http/1."),
               bytes[line.lowerBound + 8] == HTTPSyntax.space else { throw Self.bad("malformed status line") }
         let minor = bytes[line.lowerBound + 7]
         guard minor == 0x30 || minor == 0x31 else { throw Self.bad("unsupported response version") }
@@ -54,19 +54,19 @@ struct ProxyResponseHead {
             switch field.field {
             case .contentLength:
                 contentLengthLines += 1
-                guard let n = BytesText.decimal(bytes, field.value) else { throw Self.bad("invalid Content-Length") }
+                guard let n = HTTPHeadBytes.decimal(bytes, field.value) else { throw Self.bad("invalid Content-Length") }
                 if let contentLength, contentLength != n { throw Self.bad("conflicting Content-Length values") }
                 contentLength = n
             case .transferEncoding:
                 transferEncoding = true
-                BytesText.listElements(bytes, field.value) { element in
-                    chunkedLast = BytesText.equalsLowercase(bytes, element, "chunked")
+                HTTPHeadBytes.listElements(bytes, field.value) { element in
+                    chunkedLast = HTTPHeadBytes.equalsLowercase(bytes, element, "chunked")
                 }
             case .connection:
-                BytesText.listElements(bytes, field.value) { token in
-                    if BytesText.equalsLowercase(bytes, token, "close") {
+                HTTPHeadBytes.listElements(bytes, field.value) { token in
+                    if HTTPHeadBytes.equalsLowercase(bytes, token, "close") {
                         sawClose = true
-                    } else if BytesText.equalsLowercase(bytes, token, "keep-alive") {
+                    } else if HTTPHeadBytes.equalsLowercase(bytes, token, "keep-alive") {
                         sawKeepAlive = true
                     } else {
                         head.nominated.append(token)

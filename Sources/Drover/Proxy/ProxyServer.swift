@@ -328,7 +328,7 @@ final class ProxyServer {
     /// `Connection` names, removed before our own are added: H2), then
     /// X-Forwarded-For/-Proto, X-Real-IP, X-Request-Id, Via. Content-Length
     /// and the blank line are added once the body is read.
-    func forwardedHead(_ raw: UnsafeRawBufferPointer, _ scanner: HeadScanner, _ request: ProxyRequestHead,
+    func forwardedHead(_ raw: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner, _ request: HTTPRequestHeadRanges,
                        peer: String) -> (head: [UInt8], requestID: String) {
         var out: [UInt8] = []
         out.reserveCapacity(scanner.startLine.count + 256 + scanner.fields.count * 32)
@@ -396,7 +396,7 @@ final class ProxyServer {
         out.append(contentsOf: "\r\nX-Forwarded-Proto: http\r\n".utf8)
         let id: String
         if let requestID {
-            id = BytesText.string(raw, requestID)
+            id = HTTPHeadBytes.string(raw, requestID)
         } else {
             id = nextRequestID()
             out.append(contentsOf: "X-Request-Id: ".utf8)
@@ -419,13 +419,13 @@ final class ProxyServer {
     }
 
     /// Request line, User-Agent and Referer for the access log.
-    static func logFields(_ raw: UnsafeRawBufferPointer, _ scanner: HeadScanner) -> (line: String, agent: String, referer: String) {
+    static func logFields(_ raw: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner) -> (line: String, agent: String, referer: String) {
         var agent = "", referer = ""
         for field in scanner.fields where field.field == .other {
-            if BytesText.equalsLowercase(raw, field.name, "user-agent") { agent = BytesText.string(raw, field.value) }
-            if BytesText.equalsLowercase(raw, field.name, "referer") { referer = BytesText.string(raw, field.value) }
+            if HTTPHeadBytes.equalsLowercase(raw, field.name, "user-agent") { agent = HTTPHeadBytes.string(raw, field.value) }
+            if HTTPHeadBytes.equalsLowercase(raw, field.name, "referer") { referer = HTTPHeadBytes.string(raw, field.value) }
         }
-        return (BytesText.string(raw, scanner.startLine), agent, referer)
+        return (HTTPHeadBytes.string(raw, scanner.startLine), agent, referer)
     }
 
     // MARK: Shutdown

@@ -33,7 +33,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
     var idleSince = Instant.now
 
     private var input = ByteBuffer()
-    private var scanner: HeadScanner
+    private var scanner: HTTPHeadScanner
     private var head: ProxyResponseHead?
     private var body = HTTPBodyDecoder(framing: .none, limits: HTTPLimits(), boundsBody: false)
     private var responseStarted = false
@@ -48,7 +48,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
         self.proxy = proxy
         self.worker = worker
         connected = stream.state == .open
-        scanner = HeadScanner(limits: .init(maxHeadBytes: 64 * 1024, maxStartLineBytes: 8 * 1024,
+        scanner = HTTPHeadScanner(limits: .init(maxHeadBytes: 64 * 1024, maxStartLineBytes: 8 * 1024,
                                             maxFields: 256, tooLargeStatus: 502))
         stream.delegate = self
     }
@@ -133,7 +133,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
 
     private func parseHeads(_ exchange: Exchange) {
         while head == nil {
-            let outcome: HeadScanner.Outcome
+            let outcome: HTTPHeadScanner.Outcome
             do throws(HTTPParseError) {
                 outcome = try input.withReadableBytes { raw throws(HTTPParseError) in try scanner.scan(raw) }
             } catch {
@@ -207,7 +207,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
             if field.field.isHopByHop { continue }
             if field.field == .contentLength && !(head.passContentLength || !final) { continue }
             if !head.nominated.isEmpty && head.nominated.contains(where: { token in
-                token.count == field.name.count && BytesText.equalsLowercase(raw, field.name, BytesText.string(raw, token).lowercased())
+                token.count == field.name.count && HTTPHeadBytes.equalsLowercase(raw, field.name, HTTPHeadBytes.string(raw, token).lowercased())
             }) { continue }
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[field.line]))
             out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])

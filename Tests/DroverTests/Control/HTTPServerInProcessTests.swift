@@ -311,6 +311,41 @@ final class InProcessServer {
         #expect(host.handled == 2, "only the accepted requests reach the handler")
     }
 
+    /// The control and admin listeners read heads with the proxy's rules
+    /// (HTTPHeadScanner + HTTPRequestHeadRanges): what the proxy refuses is
+    /// refused here too, after the requests before it are answered.
+    @Test func requestsTheProxyRefusesAreRefusedHere() throws {
+        let host = try InProcessServer()
+        let flags = SharedFlags()
+        let path = host.path
+        let refused: [(name: String, head: String, status: Int)] = [
+            ("expect", "PUT /x HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\nok", 417),
+            ("connect", "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n", 501),
+            ("twoLengths", "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", 400),
+            ("asterisk", "GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ]
+        for (name, head, _) in refused {
+            host.client(flags, name) {
+                guard let client = TestClient(unix: path) else { return }
+                client.send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n" + head + "GET /never HTTP/1.1\r\nHost: x\r\n\r\n")
+                flags.put("\(name).1", text: client.readAnswer()?.text ?? "")
+                let answer = client.readAnswer()
+                flags.put("\(name).2", answer?.status ?? 0)
+                flags.put("\(name).connection", text: answer?.header("connection") ?? "")
+                if client.readsEOF() { flags.set("\(name).closed") }
+            }
+        }
+        host.driver.when("clients done", { refused.allSatisfy { flags.isSet($0.name) } })
+        #expect(host.driver.run() == nil)
+        for (name, _, status) in refused {
+            #expect(flags.text("\(name).1") == "/first 0", "\(name)")
+            #expect(flags.value("\(name).2") == status, "\(name)")
+            #expect(flags.text("\(name).connection") == "close", "\(name)")
+            #expect(flags.isSet("\(name).closed"), "\(name)")
+        }
+        #expect(host.handled == refused.count, "only the first request of each connection")
+    }
+
     @Test func bodiesOverOneMebibyteAre413() throws {
         let host = try InProcessServer()
         let flags = SharedFlags()

@@ -39,11 +39,20 @@ import Testing
         .init(name: "HTTP/1.2", text: "GET / HTTP/1.2\r\n\(host)\r\n", status: 505),
         .init(name: "HTTP/0.9 version", text: "GET / HTTP/0.9\r\n\(host)\r\n", status: 505),
         .init(name: "bare CR in request line", text: "GET /\r HTTP/1.1\r\n\(host)\r\n", status: 400),
-        // Line endings (H13, H19: bare LF is refused, see HTTPHeadLineReader)
+        .init(name: "mixed-case protocol name", text: "GET / Http/1.1\r\n\(host)\r\n", status: 400),
+        // Request targets and methods the proxy refuses, refused everywhere
+        .init(name: "CONNECT", text: "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", status: 501),
+        .init(name: "asterisk target for GET", text: "GET * HTTP/1.1\r\n\(host)\r\n", status: 400),
+        .init(name: "authority-form target for GET", text: "GET a:80 HTTP/1.1\r\n\(host)\r\n", status: 400),
+        .init(name: "relative target", text: "GET v1/status HTTP/1.1\r\n\(host)\r\n", status: 400),
+        .init(name: "absolute-form with another scheme", text: "GET ftp://a/x HTTP/1.1\r\n\(host)\r\n", status: 400),
+        .init(name: "absolute-form without a host", text: "GET http:///x HTTP/1.1\r\n\(host)\r\n", status: 400),
+        // Line endings (H13, H19: bare LF is refused, see HTTPHeadScanner)
         .init(name: "bare LF request", text: "GET / HTTP/1.1\nHost: a\n\n", status: 400),
         .init(name: "bare LF after headers", text: "GET / HTTP/1.1\r\nHost: a\r\n\n", status: 400),
         .init(name: "bare LF leading empty line", text: "\nGET / HTTP/1.1\r\n\(host)\r\n", status: 400),
         .init(name: "CR CR LF", text: "GET / HTTP/1.1\r\nHost: a\r\r\n\r\n", status: 400),
+        .init(name: "more than 1024 bytes of empty lines first", text: String(repeating: "\r\n", count: 513) + "GET / HTTP/1.1\r\n\(host)\r\n", status: 400),
         // Header fields (H14-H17)
         .init(name: "obs-fold", text: "GET / HTTP/1.1\r\n\(host)X-Fold: a\r\n b\r\n\r\n", status: 400),
         .init(name: "obs-fold with tab", text: "GET / HTTP/1.1\r\n\(host)X-Fold: a\r\n\tb\r\n\r\n", status: 400),
@@ -63,7 +72,9 @@ import Testing
         .init(name: "HTTP/1.1 without Host", text: "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", status: 400),
         .init(name: "two Host lines", text: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", status: 400),
         .init(name: "two Host lines in HTTP/1.0", text: "GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", status: 400),
-        // Content-Length (H4, H6)
+        // Content-Length (H4, H5: one line, one number, even when equal; H6)
+        .init(name: "equal Content-Length lines", text: "POST / HTTP/1.1\r\n\(host)Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc", status: 400),
+        .init(name: "equal Content-Length list", text: "POST / HTTP/1.1\r\n\(host)Content-Length: 3, 3\r\n\r\nabc", status: 400),
         .init(name: "differing Content-Length", text: "POST / HTTP/1.1\r\n\(host)Content-Length: 3\r\nContent-Length: 5\r\n\r\nabcde", status: 400),
         .init(name: "differing Content-Length in one line", text: "POST / HTTP/1.1\r\n\(host)Content-Length: 3, 5\r\n\r\nabcde", status: 400),
         .init(name: "negative Content-Length", text: "POST / HTTP/1.1\r\n\(host)Content-Length: -1\r\n\r\n", status: 400),
@@ -86,6 +97,9 @@ import Testing
         .init(name: "gzip then chunked", text: "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", status: 501),
         .init(name: "gzip line then chunked line", text: "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", status: 501),
         .init(name: "chunked in HTTP/1.0", text: "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", status: 400),
+        // Expect (H23)
+        .init(name: "unknown expectation", text: "GET / HTTP/1.1\r\n\(host)Expect: teapot\r\n\r\n", status: 417),
+        .init(name: "100-continue and another expectation", text: "PUT /x HTTP/1.1\r\n\(host)Expect: 100-continue, foo\r\nContent-Length: 2\r\n\r\nok", status: 417),
         // Chunk framing (H11, H13)
         .init(name: "chunk size 0x5", text: "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n0x5\r\nabcde\r\n0\r\n\r\n", status: 400, afterHead: true),
         .init(name: "chunk size +5", text: "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked\r\n\r\n+5\r\nabcde\r\n0\r\n\r\n", status: 400, afterHead: true),

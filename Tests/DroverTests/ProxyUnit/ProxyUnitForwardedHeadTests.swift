@@ -13,13 +13,13 @@ import Testing
     /// The head as forwarded for a client at 10.0.0.9, and the request id.
     func forwarded(_ text: String, peer: String = "10.0.0.9", sourceLocation: SourceLocation = #_sourceLocation) throws -> (head: String, id: String) {
         let bytes = Array(text.utf8)
-        var scanner = HeadScanner(limits: ProxyUnit.requestLimits())
+        var scanner = HTTPHeadScanner(limits: ProxyUnit.requestLimits())
         return try bytes.withUnsafeBytes { raw in
             guard case .complete = try scanner.scan(raw) else {
                 Issue.record("incomplete head", sourceLocation: sourceLocation)
                 return ("", "")
             }
-            let request = try ProxyRequestHead.parse(raw, scanner, maxBody: 1 << 20)
+            let request = try HTTPRequestHeadRanges.parse(raw, scanner, maxBody: 1 << 20)
             let built = fixture.proxy.forwardedHead(raw, scanner, request, peer: peer)
             return (String(decoding: built.head, as: UTF8.self), built.requestID)
         }
@@ -159,7 +159,7 @@ import Testing
 
     @Test func logFields() throws {
         let bytes = Array("GET /x HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/8.0\r\nREFERER: http://r/\r\n\r\n".utf8)
-        var scanner = HeadScanner(limits: ProxyUnit.requestLimits())
+        var scanner = HTTPHeadScanner(limits: ProxyUnit.requestLimits())
         try bytes.withUnsafeBytes { raw in
             guard case .complete = try scanner.scan(raw) else { Issue.record("incomplete"); return }
             let fields = ProxyServer.logFields(raw, scanner)

@@ -1,7 +1,7 @@
 import Testing
 @testable import Drover
 
-/// HeadScanner + ProxyRequestHead.parse: the request-side rows of
+/// HTTPHeadScanner + HTTPRequestHeadRanges.parse: the request-side rows of
 /// proxy-checklist.md decided by parsing. Every case is fed whole, a byte
 /// at a time, and in two pieces split at each byte boundary
 /// (ProxyUnit.checkRequest), and must come out the same every way.
@@ -108,7 +108,7 @@ import Testing
     }
 
     @Test func malformedVersionsAre400() {
-        for version in ["HTTP/2", "HTTP/1.1x", "HTTP/1,1", "http/1.1", "HTTP/11", "HTTP/a.1", "HTTP 1.1", "XTTP/1.1", ""] {
+        for version in ["HTTP/2", "HTTP/1.1x", "HTTP/1,1", "http/1.1", "Http/1.1", "HTTP/11", "HTTP/a.1", "HTTP 1.1", "XTTP/1.1", ""] {
             U.expectRejected("GET / \(version)\r\nHost: a\r\n\r\n", 400)
         }
     }
@@ -330,10 +330,23 @@ import Testing
         #expect(U.requestSplit(twenty, at: 12 * 1024 + 1) == .rejected(414))
     }
 
-    /// A request line of exactly the limit (12 KiB) is accepted when the
-    /// head arrives whole, but refused with 414 when its CR arrives before
-    /// its LF: the incremental length (HeadScanner.startLineLength, no LF
-    /// yet) counts the CR as part of the line.
+    /// With max_header_size under the request line's own bound, the head
+    /// limit is crossed first: 431, whole or a byte at a time (each limit
+    /// fails at the byte that proves it, so the answer never depends on
+    /// how the request was split into reads).
+    @Test func headLimitBelowTheLineLimitIs431HoweverItArrives() {
+        let nine = Self.get(target: "/" + String(repeating: "t", count: 9 * 1024), fields: [])
+        #expect(U.checkRequest(nine, maxHeaderSize: 4096) == .rejected(431))
+        // A bare LF past the head limit is never reached: the limit is.
+        let bareLFLate = Array(("GET / HTTP/1.1\r\nHost: a\r\nX: " + String(repeating: "v", count: 5000) + "\nY: b\r\n\r\n").utf8)
+        #expect(U.checkRequest(bareLFLate, maxHeaderSize: 4096) == .rejected(431))
+        let bareLFEarly = Array(("GET / HTTP/1.1\r\nHost: a\nX: " + String(repeating: "v", count: 5000) + "\r\n\r\n").utf8)
+        #expect(U.checkRequest(bareLFEarly, maxHeaderSize: 4096) == .rejected(400))
+    }
+
+    /// A request line of exactly the limit (12 KiB) is accepted however it
+    /// arrives, also when its CR arrives before its LF: the byte after the
+    /// limit may be that CR, so the scanner decides only at the byte after.
     @Test func requestLineAtTheLimitIsAcceptedHoweverItArrives() {
         let limit = U.maxRequestLine
         let target = "/" + String(repeating: "t", count: limit - "GET ".utf8.count - " HTTP/1.1".utf8.count - 1)
@@ -399,11 +412,11 @@ import Testing
         let first = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n"
         let second = "POST /2 HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\n\r\nabc"
         let bytes = Array((first + second).utf8)
-        var scanner = HeadScanner(limits: U.requestLimits())
+        var scanner = HTTPHeadScanner(limits: U.requestLimits())
         let firstLength: Int = try bytes.withUnsafeBytes { raw in
             guard case .complete(let n) = try scanner.scan(raw) else { Issue.record("incomplete"); return 0 }
-            let head = try ProxyRequestHead.parse(raw, scanner, maxBody: 100)
-            #expect(BytesText.string(raw, head.originTarget) == "/1")
+            let head = try HTTPRequestHeadRanges.parse(raw, scanner, maxBody: 100)
+            #expect(HTTPHeadBytes.string(raw, head.originTarget) == "/1")
             return n
         }
         #expect(firstLength == first.utf8.count)
@@ -413,8 +426,8 @@ import Testing
         try rest.withUnsafeBytes { raw in
             guard case .complete(let n) = try scanner.scan(raw) else { Issue.record("incomplete"); return }
             #expect(n == second.utf8.count - 3)
-            let head = try ProxyRequestHead.parse(raw, scanner, maxBody: 100)
-            #expect(BytesText.string(raw, head.originTarget) == "/2")
+            let head = try HTTPRequestHeadRanges.parse(raw, scanner, maxBody: 100)
+            #expect(HTTPHeadBytes.string(raw, head.originTarget) == "/2")
             #expect(head.framing == .length(3))
             #expect(scanner.fields.count == 2)
         }
@@ -422,21 +435,21 @@ import Testing
 
     @Test func scannerFieldRanges() throws {
         let bytes = Array("GET / HTTP/1.1\r\nHost:a\r\nX-Pad:  \t padded value \t \r\nX-Empty:\r\n\r\n".utf8)
-        var scanner = HeadScanner(limits: U.requestLimits())
+        var scanner = HTTPHeadScanner(limits: U.requestLimits())
         try bytes.withUnsafeBytes { raw in
             guard case .complete = try scanner.scan(raw) else { Issue.record("incomplete"); return }
-            #expect(BytesText.string(raw, scanner.startLine) == "GET / HTTP/1.1")
+            #expect(HTTPHeadBytes.string(raw, scanner.startLine) == "GET / HTTP/1.1")
             let f = scanner.fields
             #expect(f.count == 3)
-            #expect(f.map { BytesText.string(raw, $0.name) } == ["Host", "X-Pad", "X-Empty"])
-            #expect(f.map { BytesText.string(raw, $0.value) } == ["a", "padded value", ""])
-            #expect(BytesText.string(raw, f[1].line) == "X-Pad:  \t padded value \t ")
+            #expect(f.map { HTTPHeadBytes.string(raw, $0.name) } == ["Host", "X-Pad", "X-Empty"])
+            #expect(f.map { HTTPHeadBytes.string(raw, $0.value) } == ["a", "padded value", ""])
+            #expect(HTTPHeadBytes.string(raw, f[1].line) == "X-Pad:  \t padded value \t ")
             #expect(f.map(\.field) == [.host, .other, .other])
         }
     }
 
     @Test func knownFieldClassification() {
-        let names: [(String, KnownField)] = [
+        let names: [(String, HTTPKnownField)] = [
             ("Host", .host), ("content-length", .contentLength), ("TRANSFER-ENCODING", .transferEncoding),
             ("Connection", .connection), ("Keep-Alive", .keepAlive), ("TE", .te), ("Trailer", .trailer),
             ("Proxy-Connection", .proxyConnection), ("Upgrade", .upgrade), ("Expect", .expect),
@@ -445,11 +458,11 @@ import Testing
         ]
         for (name, expected) in names {
             let bytes = Array(name.utf8)
-            let field = bytes.withUnsafeBytes { KnownField.classify($0, 0..<bytes.count) }
+            let field = bytes.withUnsafeBytes { HTTPKnownField.classify($0, 0..<bytes.count) }
             #expect(field == expected, "\(name)")
         }
-        let hop: [KnownField] = [.connection, .keepAlive, .te, .trailer, .proxyConnection, .upgrade, .transferEncoding]
-        let endToEnd: [KnownField] = [.host, .contentLength, .expect, .xForwardedFor, .xRequestID, .other]
+        let hop: [HTTPKnownField] = [.connection, .keepAlive, .te, .trailer, .proxyConnection, .upgrade, .transferEncoding]
+        let endToEnd: [HTTPKnownField] = [.host, .contentLength, .expect, .xForwardedFor, .xRequestID, .other]
         let hopFlags = hop.map { $0.isHopByHop }
         let endFlags = endToEnd.map { $0.isHopByHop }
         #expect(hopFlags == Array(repeating: true, count: hop.count))

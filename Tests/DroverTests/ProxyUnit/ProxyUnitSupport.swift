@@ -2,7 +2,7 @@ import Glibc
 import Testing
 @testable import Drover
 
-/// Helpers for the in-process proxy unit tests: run `HeadScanner` and the
+/// Helpers for the in-process proxy unit tests: run `HTTPHeadScanner` and the
 /// request/response head parsers over exact bytes, whole and split at every
 /// byte boundary, and reduce the result to a comparable value.
 enum ProxyUnit {
@@ -10,12 +10,12 @@ enum ProxyUnit {
     static let maxRequestLine = 12 * 1024
 
     /// The limits ProxyClientConnection gives its scanner (default config).
-    static func requestLimits(maxHeaderSize: Int = 16 * 1024) -> HeadScanner.Limits {
+    static func requestLimits(maxHeaderSize: Int = 16 * 1024) -> HTTPHeadScanner.Limits {
         .init(maxHeadBytes: maxHeaderSize, maxStartLineBytes: maxRequestLine, maxFields: 100, tooLargeStatus: 431)
     }
 
     /// The limits UpstreamConnection gives its scanner.
-    static let responseLimits = HeadScanner.Limits(maxHeadBytes: 64 * 1024, maxStartLineBytes: 8 * 1024,
+    static let responseLimits = HTTPHeadScanner.Limits(maxHeadBytes: 64 * 1024, maxStartLineBytes: 8 * 1024,
                                                    maxFields: 256, tooLargeStatus: 502)
 
     static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
@@ -28,7 +28,7 @@ enum ProxyUnit {
         var originTarget: String
         var authority: String?
         var version: HTTPVersion
-        var framing: ProxyRequestHead.Framing
+        var framing: HTTPRequestHeadRanges.Framing
         var keepAlive: Bool
         var isHead: Bool
         var isIdempotent: Bool
@@ -66,23 +66,23 @@ enum ProxyUnit {
         }
     }
 
-    static func summarize(_ raw: UnsafeRawBufferPointer, _ head: ProxyRequestHead, length: Int) -> Request {
+    static func summarize(_ raw: UnsafeRawBufferPointer, _ head: HTTPRequestHeadRanges, length: Int) -> Request {
         Request(headLength: length,
-                method: BytesText.string(raw, head.method),
-                originTarget: BytesText.string(raw, head.originTarget),
-                authority: head.authority.map { BytesText.string(raw, $0) },
+                method: HTTPHeadBytes.string(raw, head.method),
+                originTarget: HTTPHeadBytes.string(raw, head.originTarget),
+                authority: head.authority.map { HTTPHeadBytes.string(raw, $0) },
                 version: head.version, framing: head.framing, keepAlive: head.keepAlive,
                 isHead: head.isHead, isIdempotent: head.isIdempotent, expectsContinue: head.expectsContinue,
-                requestID: head.requestID.map { BytesText.string(raw, $0) },
-                forwardedFor: head.forwardedFor.map { BytesText.string(raw, $0) },
-                nominated: head.nominated.map { BytesText.string(raw, $0) })
+                requestID: head.requestID.map { HTTPHeadBytes.string(raw, $0) },
+                forwardedFor: head.forwardedFor.map { HTTPHeadBytes.string(raw, $0) },
+                nominated: head.nominated.map { HTTPHeadBytes.string(raw, $0) })
     }
 
     /// One scan call over `prefix` with `scanner`, then (if complete) the parse.
-    private static func step(_ scanner: inout HeadScanner, _ prefix: UnsafeRawBufferPointer, maxBody: Int) -> RequestOutcome {
+    private static func step(_ scanner: inout HTTPHeadScanner, _ prefix: UnsafeRawBufferPointer, maxBody: Int) -> RequestOutcome {
         do throws(HTTPParseError) {
             guard case .complete(let length) = try scanner.scan(prefix) else { return .incomplete }
-            let head = try ProxyRequestHead.parse(prefix, scanner, maxBody: maxBody)
+            let head = try HTTPRequestHeadRanges.parse(prefix, scanner, maxBody: maxBody)
             return .parsed(summarize(prefix, head, length: length))
         } catch {
             return .rejected(error.status)
@@ -92,14 +92,14 @@ enum ProxyUnit {
     /// The bytes in one piece.
     static func requestWhole(_ bytes: [UInt8], maxBody: Int = 10 * 1024 * 1024,
                              maxHeaderSize: Int = 16 * 1024) -> RequestOutcome {
-        var scanner = HeadScanner(limits: requestLimits(maxHeaderSize: maxHeaderSize))
+        var scanner = HTTPHeadScanner(limits: requestLimits(maxHeaderSize: maxHeaderSize))
         return bytes.withUnsafeBytes { step(&scanner, $0, maxBody: maxBody) }
     }
 
     /// Growing prefixes `0..<1`, `0..<2`, … until an answer (a byte at a time).
     static func requestByteByByte(_ bytes: [UInt8], maxBody: Int = 10 * 1024 * 1024,
                                   maxHeaderSize: Int = 16 * 1024) -> RequestOutcome {
-        var scanner = HeadScanner(limits: requestLimits(maxHeaderSize: maxHeaderSize))
+        var scanner = HTTPHeadScanner(limits: requestLimits(maxHeaderSize: maxHeaderSize))
         return bytes.withUnsafeBytes { raw in
             var outcome = RequestOutcome.incomplete
             for end in 1...max(1, raw.count) where end <= raw.count {
@@ -113,7 +113,7 @@ enum ProxyUnit {
     /// Two pieces: `0..<split`, then all of it (the first piece may already decide).
     static func requestSplit(_ bytes: [UInt8], at split: Int, maxBody: Int = 10 * 1024 * 1024,
                              maxHeaderSize: Int = 16 * 1024) -> RequestOutcome {
-        var scanner = HeadScanner(limits: requestLimits(maxHeaderSize: maxHeaderSize))
+        var scanner = HTTPHeadScanner(limits: requestLimits(maxHeaderSize: maxHeaderSize))
         return bytes.withUnsafeBytes { raw in
             let first = step(&scanner, UnsafeRawBufferPointer(rebasing: raw[0..<split]), maxBody: maxBody)
             if first != .incomplete { return first }
@@ -238,7 +238,7 @@ enum ProxyUnit {
         }
     }
 
-    private static func responseStep(_ scanner: inout HeadScanner, _ prefix: UnsafeRawBufferPointer, isHead: Bool) -> ResponseOutcome {
+    private static func responseStep(_ scanner: inout HTTPHeadScanner, _ prefix: UnsafeRawBufferPointer, isHead: Bool) -> ResponseOutcome {
         let length: Int
         do throws(HTTPParseError) {
             guard case .complete(let n) = try scanner.scan(prefix) else { return .incomplete }
@@ -249,10 +249,10 @@ enum ProxyUnit {
         do throws(HTTPParseError) {
             let head = try ProxyResponseHead.parse(prefix, scanner, requestIsHead: isHead)
             return .parsed(Response(headLength: length, status: head.status,
-                                    statusAndReason: BytesText.string(prefix, head.statusAndReason),
+                                    statusAndReason: HTTPHeadBytes.string(prefix, head.statusAndReason),
                                     framing: head.framing, reusable: head.reusable, isInterim: head.isInterim,
                                     passContentLength: head.passContentLength,
-                                    nominated: head.nominated.map { BytesText.string(prefix, $0) }))
+                                    nominated: head.nominated.map { HTTPHeadBytes.string(prefix, $0) }))
         } catch {
             return .rejected(error.status)
         }
@@ -260,10 +260,10 @@ enum ProxyUnit {
 
     static func response(_ text: String, isHead: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) -> ResponseOutcome {
         let data = bytes(text)
-        var scanner = HeadScanner(limits: responseLimits)
+        var scanner = HTTPHeadScanner(limits: responseLimits)
         let whole = data.withUnsafeBytes { responseStep(&scanner, $0, isHead: isHead) }
         for split in splitPoints(data.count) {
-            var pieces = HeadScanner(limits: responseLimits)
+            var pieces = HTTPHeadScanner(limits: responseLimits)
             let outcome: ResponseOutcome = data.withUnsafeBytes { raw in
                 let first = responseStep(&pieces, UnsafeRawBufferPointer(rebasing: raw[0..<split]), isHead: isHead)
                 return first != .incomplete ? first : responseStep(&pieces, raw, isHead: isHead)

@@ -1,8 +1,11 @@
-/// A client's request head as the proxy needs it: offsets into the bytes
-/// that arrived, the framing worked out with every ambiguous combination
-/// refused (RFC 9112 §6.1, §6.3; proxy-checklist H3–H20), and what the
-/// upstream copy must leave out. Built once per request; no String per field.
-struct ProxyRequestHead {
+/// A request head interpreted in place: offsets into the bytes that arrived,
+/// the framing worked out with every ambiguous combination refused (RFC 9112
+/// §6.1, §6.3; proxy-checklist H3–H20), and what a proxy's upstream copy
+/// must leave out. These are drover's one set of request-head rules: the
+/// proxy reads its requests with them directly (no String per field, built
+/// once per request), and `HTTPRequestParser` converts the result for the
+/// control and admin listeners, so no request is read two ways.
+struct HTTPRequestHeadRanges {
     enum Framing: Equatable {
         case none
         case length(Int)
@@ -22,13 +25,15 @@ struct ProxyRequestHead {
     var keepAlive = true
     var expectsContinue = false
     var hasHost = false
+    /// The first usable X-Request-Id: the id a proxy logs and forwards.
     var requestID: Range<Int>?
+    /// X-Forwarded-For values a proxy extends with the client's address.
     var forwardedFor: [Range<Int>] = []
     /// Field names listed in Connection: removed before forwarding.
     var nominated: [Range<Int>] = []
 
     /// Interprets a complete head (`scanner` has just returned `.complete`).
-    static func parse(_ bytes: UnsafeRawBufferPointer, _ scanner: HeadScanner, maxBody: Int) throws(HTTPParseError) -> ProxyRequestHead {
+    static func parse(_ bytes: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner, maxBody: Int) throws(HTTPParseError) -> HTTPRequestHeadRanges {
         let line = scanner.startLine
         // method SP request-target SP HTTP-version, exactly one SP apart.
         var firstSpace = -1, lastSpace = -1
@@ -43,11 +48,11 @@ struct ProxyRequestHead {
         for index in method where !HTTPSyntax.isTokenByte(bytes[index]) { throw .badRequest("invalid method") }
         guard !target.isEmpty else { throw .badRequest("invalid request target") }
         for index in target where !HTTPSyntax.isTargetByte(bytes[index]) { throw .badRequest("invalid request target") }
-        let version = try Self.version(bytes, versionRange)
+        let version = try HTTPVersion(parsing: UnsafeRawBufferPointer(rebasing: bytes[versionRange]))
 
-        var head = ProxyRequestHead(method: method, originTarget: target, version: version)
+        var head = HTTPRequestHeadRanges(method: method, originTarget: target, version: version)
         head.classifyMethod(bytes)
-        if BytesText.equalsLowercase(bytes, method, "connect") {
+        if HTTPHeadBytes.equalsLowercase(bytes, method, "connect") {
             throw HTTPParseError(status: 501, reason: "CONNECT is not supported")
         }
         try head.readTarget(bytes, target)
@@ -68,30 +73,30 @@ struct ProxyRequestHead {
             case .contentLength:
                 contentLengthLines += 1
                 // One line, one number: repeats (even equal) are refused (H4, H5).
-                guard contentLengthLines == 1, let n = BytesText.decimal(bytes, field.value) else {
+                guard contentLengthLines == 1, let n = HTTPHeadBytes.decimal(bytes, field.value) else {
                     throw .badRequest(contentLengthLines > 1 ? "more than one Content-Length" : "invalid Content-Length")
                 }
                 contentLength = n
             case .transferEncoding:
                 transferEncodingSeen = true
-                BytesText.listElements(bytes, field.value) { element in
+                HTTPHeadBytes.listElements(bytes, field.value) { element in
                     codings += 1
-                    let chunked = BytesText.equalsLowercase(bytes, element, "chunked")
+                    let chunked = HTTPHeadBytes.equalsLowercase(bytes, element, "chunked")
                     if chunked { chunkedCount += 1 }
                     lastCodingIsChunked = chunked
                 }
             case .connection:
-                BytesText.listElements(bytes, field.value) { token in
-                    if BytesText.equalsLowercase(bytes, token, "close") {
+                HTTPHeadBytes.listElements(bytes, field.value) { token in
+                    if HTTPHeadBytes.equalsLowercase(bytes, token, "close") {
                         connectionClose = true
-                    } else if BytesText.equalsLowercase(bytes, token, "keep-alive") {
+                    } else if HTTPHeadBytes.equalsLowercase(bytes, token, "keep-alive") {
                         connectionKeepAlive = true
                     } else {
                         head.nominated.append(token)
                     }
                 }
             case .expect:
-                if BytesText.equalsLowercase(bytes, field.value, "100-continue") {
+                if HTTPHeadBytes.equalsLowercase(bytes, field.value, "100-continue") {
                     head.expectsContinue = true
                 } else {
                     throw HTTPParseError(status: 417, reason: "unsupported expectation")
@@ -146,7 +151,7 @@ struct ProxyRequestHead {
         if first == UInt8(ascii: "/") { return }
         if first == UInt8(ascii: "*") && target.count == 1 {
             // asterisk-form is for OPTIONS only (RFC 9112 §3.2.4).
-            guard method.count == 7, BytesText.equalsLowercase(bytes, method, "options") else {
+            guard method.count == 7, HTTPHeadBytes.equalsLowercase(bytes, method, "options") else {
                 throw .badRequest("the * target is only for OPTIONS")
             }
             return
@@ -155,7 +160,7 @@ struct ProxyRequestHead {
         var index = target.lowerBound
         while index < target.upperBound, bytes[index] != UInt8(ascii: ":") { index += 1 }
         let scheme = target.lowerBound..<index
-        guard BytesText.equalsLowercase(bytes, scheme, "http") || BytesText.equalsLowercase(bytes, scheme, "https"),
+        guard HTTPHeadBytes.equalsLowercase(bytes, scheme, "http") || HTTPHeadBytes.equalsLowercase(bytes, scheme, "https"),
               index + 3 <= target.upperBound, bytes[index + 1] == UInt8(ascii: "/"), bytes[index + 2] == UInt8(ascii: "/") else {
             throw .badRequest("request target is neither origin-form nor absolute-form")
         }
@@ -167,19 +172,5 @@ struct ProxyRequestHead {
         guard authorityEnd > authorityStart else { throw .badRequest("absolute-form target without a host") }
         authority = authorityStart..<authorityEnd
         originTarget = authorityEnd..<target.upperBound
-    }
-
-    private static func version(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) throws(HTTPParseError) -> HTTPVersion {
-        guard range.count == 8, BytesText.equalsLowercase(bytes, range.lowerBound..<(range.lowerBound + 5), "http/"),
-              bytes[range.lowerBound] == UInt8(ascii: "H"),
-              (0x30...0x39).contains(bytes[range.lowerBound + 5]), bytes[range.lowerBound + 6] == 0x2E,
-              (0x30...0x39).contains(bytes[range.lowerBound + 7]) else {
-            throw .badRequest("malformed HTTP version")
-        }
-        switch (bytes[range.lowerBound + 5], bytes[range.lowerBound + 7]) {
-        case (0x31, 0x31): return .http11
-        case (0x31, 0x30): return .http10
-        default: throw HTTPParseError(status: 505, reason: "HTTP version not supported")
-        }
     }
 }
