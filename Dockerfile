@@ -19,7 +19,7 @@
 ARG SWIFT_IMAGE=swift:6.3-bookworm
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
-# --- build: the release binaries (Swift runtime linked statically) ---------
+# --- build: the release binaries (fully static: Swift runtime and glibc) ---
 FROM ${SWIFT_IMAGE} AS build
 WORKDIR /src
 # SwiftPM checks the folder of every target the manifest declares, the test

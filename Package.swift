@@ -1,10 +1,17 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Release builds link the Swift runtime statically so `drover` runs as PID 1
-// in a bare container; debug builds stay dynamic to keep `swift test` fast.
+// Release builds are fully static executables (the Swift runtime and glibc
+// linked in: `ldd` says "not a dynamic executable"), so `drover` is one file
+// that runs as PID 1 in any container, a distroless or scratch image
+// included. The daemon never needs glibc's dlopen'ed parts: no NSS (users
+// come from /etc/passwd itself, see UserDatabase), no getaddrinfo (listen
+// addresses are numeric or localhost), no iconv. The linker's warning about
+// dlopen comes from the Swift runtime's optional prespecializations library,
+// which a static binary never loads. Debug builds stay dynamic to keep
+// `swift test` fast.
 let staticRuntime: [LinkerSetting] = [
-    .unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release)),
+    .unsafeFlags(["-static-executable"], .when(platforms: [.linux], configuration: .release)),
 ]
 
 let package = Package(
