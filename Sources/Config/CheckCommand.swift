@@ -18,8 +18,42 @@ package func runCheck(path: String, environment: [String: String]) -> Int32 {
         return 1
     }
     for w in config.warnings { printError("warning: \(w)") }
+    for w in missingExecutables(config, environment: environment) { printError("warning: \(w)") }
     print(checkSummary(config), terminator: "")
     return 0
+}
+
+/// A `command` whose executable is not there (a venv not activated, a
+/// typo) loops in BACKOFF at run time; `check` says so first. Looked up as
+/// the spawn does: a path with a slash from the program's `directory`, a
+/// bare name in the PATH of its environment (the config's, else drover's).
+package func missingExecutables(_ config: DroverConfig, environment: [String: String]) -> [String] {
+    var warnings: [String] = []
+    for program in config.programs {
+        guard let spec = program.processes.first, spec.commandError == nil, let name = spec.argv.first, !name.isEmpty else { continue }
+        // `%(...)s`-free argv[0] only: the config already expanded it.
+        if name.contains("/") {
+            let path = name.hasPrefix("/") ? name : (spec.directory.map { $0 + "/" } ?? "") + name
+            if access(path, X_OK) != 0 {
+                let why = access(path, F_OK) == 0 ? "is not executable" : "does not exist"
+                let from = name.hasPrefix("/") ? "" : " (from \(spec.directory ?? "the directory drover runs in"))"
+                warnings.append("[program:\(program.name)] command: \(path)\(from) \(why); its workers will not start")
+            }
+            continue
+        }
+        let searchPath = spec.environment["PATH"] ?? environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        let found = searchPath.split(separator: ":", omittingEmptySubsequences: false).contains { dir in
+            let base = dir.isEmpty ? "." : String(dir)
+            return access(base + "/" + name, X_OK) == 0
+        }
+        if !found {
+            let hint = ["python", "python3", "gunicorn", "uvicorn", "waitress-serve", "flask"].contains(name)
+                ? " (a virtualenv that is not activated? give its full path, e.g. /app/.venv/bin/\(name))"
+                : " (give its full path, or set PATH in `environment =`)"
+            warnings.append("[program:\(program.name)] command: '\(name)' is not found in PATH=\(searchPath)\(hint); its workers will not start")
+        }
+    }
+    return warnings
 }
 
 /// The resolved pools in the form `drover check` prints.
@@ -50,7 +84,7 @@ package func checkSummary(_ config: DroverConfig) -> String {
     }
     for proxy in config.proxies {
         var line = "proxy \(proxy.name): listen \(proxy.listen) -> \(proxy.upstream), balance \(proxy.balance.rawValue)"
-        if proxy.maxInflight > 0 { line += ", max_inflight \(proxy.maxInflight)" }
+        line += ", max_inflight \(proxy.maxInflight == 0 ? "0 (no cap)" : String(proxy.maxInflight))"
         out += line + "\n"
     }
     let w = config.warnings.count

@@ -385,11 +385,42 @@ package struct SupervisordSettings: Sendable, Equatable {
 package struct UnixHTTPServerSettings: Sendable, Equatable {
     package var file: String
     package var chmod: UInt32 = 0o700
-    package var chown: String?
+    package var chown: SocketOwner?
 
     package init(file: String) {
         self.file = file
     }
+}
+
+/// `chown = USER` or `USER:GROUP` of `[unix_http_server]`, checked when
+/// read: both names are non-empty, so nothing later indexes an empty list.
+package struct SocketOwner: Sendable, Equatable, CustomStringConvertible {
+    package var user: String
+    /// nil: the user's primary group.
+    package var group: String?
+
+    package init(user: String, group: String?) {
+        self.user = user
+        self.group = group
+    }
+
+    /// nil with the reason when the text is not `USER` or `USER:GROUP`.
+    package static func parse(_ text: String) -> Result<SocketOwner, OwnerError> {
+        if text.isEmpty { return .failure(OwnerError("is empty: write `chown = USER` or `USER:GROUP`, or leave the line out")) }
+        guard let colon = text.firstIndex(of: ":") else { return .success(SocketOwner(user: text, group: nil)) }
+        let user = String(text[..<colon]), group = String(text[text.index(after: colon)...])
+        if user.isEmpty { return .failure(OwnerError("'\(text)' names no user: write `USER:GROUP`")) }
+        if group.isEmpty { return .failure(OwnerError("'\(text)' names no group after ':': write `USER` or `USER:GROUP`")) }
+        if group.contains(":") { return .failure(OwnerError("'\(text)' has more than one ':': write `USER:GROUP`")) }
+        return .success(SocketOwner(user: user, group: group))
+    }
+
+    package struct OwnerError: Error {
+        package let reason: String
+        init(_ reason: String) { self.reason = reason }
+    }
+
+    package var description: String { group.map { "\(user):\($0)" } ?? user }
 }
 
 /// One `[group:x]`: programs managed together under one name.

@@ -108,14 +108,17 @@ extension ConfigLoadContext {
         }
         if let mode = r.typed("chmod", &diags, ConfigValues.octal) { settings?.chmod = mode }
         if let (v, e) = r.string("chown", &diags) {
-            let owner = v.pyStripped
-            let parts = owner.split(separator: ":", maxSplits: 1).map(String.init)
-            if let user = parts.first, users.user(user) == nil {
-                diags.error(e.file, e.line, section.name, "chown", "unknown user '\(user)' in chown '\(owner)' (not in /etc/passwd)")
-            } else if parts.count == 2, users.groupID(parts[1]) == nil {
-                diags.error(e.file, e.line, section.name, "chown", "unknown group '\(parts[1])' in chown '\(owner)' (not in /etc/group)")
-            } else {
-                settings?.chown = owner
+            switch SocketOwner.parse(v.pyStripped) {
+            case .failure(let error):
+                diags.error(e.file, e.line, section.name, "chown", "chown \(error.reason)")
+            case .success(let owner):
+                if users.user(owner.user) == nil {
+                    diags.error(e.file, e.line, section.name, "chown", "unknown user '\(owner.user)' in chown '\(owner)' (not in /etc/passwd)")
+                } else if let group = owner.group, users.groupID(group) == nil {
+                    diags.error(e.file, e.line, section.name, "chown", "unknown group '\(group)' in chown '\(owner)' (not in /etc/group)")
+                } else {
+                    settings?.chown = owner
+                }
             }
         }
         let why = "the control socket has no password; access is controlled by its chmod/chown"

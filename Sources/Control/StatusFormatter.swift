@@ -112,7 +112,8 @@ extension ProcessSnapshot: CustomStringConvertible {
     /// newer news (the process never ran, so there was no exit).
     private var lastEnding: String {
         if let spawnError { return "spawn error: " + spawnError }
-        let when = exitedWallNs.map { " at " + WallClock.timeOfDay($0) } ?? ""
+        let at = exitedWallNs.map { " at " + WallClock.timeOfDay($0) } ?? ""
+        let when = at + (lastOutput.last.map { ": " + $0 } ?? "")
         switch lastExit {
         case .exited(let code): return "exited with \(code)" + when
         case .signaled(let signal, let core):

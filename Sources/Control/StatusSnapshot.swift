@@ -38,6 +38,9 @@ package struct ProcessSnapshot: Sendable, Equatable {
     /// Time at the worker per proxied request: bucket bounds of p50 and p99.
     package var upstreamP50: Double?
     package var upstreamP99: Double?
+    /// The last lines of stderr (stdout when redirected) before the last
+    /// exit: why it died.
+    package var lastOutput: [String] = []
 
     package init(name: String, group: String, program: String, process: String, state: ProcessState,
                 health: HealthFlag = .starting, pid: Int32? = nil, uptimeSeconds: Double? = nil,
@@ -89,6 +92,7 @@ extension ProcessSnapshot {
         requests = managed.requestsTotal
         upstreamP50 = managed.upstreamTime.quantile(0.5)
         upstreamP99 = managed.upstreamTime.quantile(0.99)
+        lastOutput = managed.lastExitOutput
     }
 }
 

@@ -30,6 +30,7 @@ extension ProcessSnapshot {
             ("exit_signal", exitSignal),
             ("retry_in", .number(retryInSeconds)),
             ("spawn_error", .string(spawnError)),
+            ("last_output", .array(lastOutput.map { .string($0) })),
             ("restarts", .number(restarts)),
             ("inflight", .number(inflight)),
             ("rss_bytes", .number(rssBytes)),

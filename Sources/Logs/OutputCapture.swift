@@ -52,6 +52,36 @@ package final class OutputCapture {
         readers.append(reader)
     }
 
+    /// Reads what the pipes hold right now, without waiting: a worker's
+    /// last words may still sit in its pipe when its SIGCHLD is handled.
+    package func readPending() {
+        for reader in readers { reader.readAvailable() }
+    }
+
+    /// Bytes written so far, to mark where a run of the worker began.
+    package var mark: UInt64 { ring.totalWritten }
+
+    /// The last `lines` non-empty lines written since `mark`, as text to
+    /// quote in a log line: control characters dropped, at most `maxBytes`.
+    package func lastLines(_ lines: Int, since mark: UInt64, maxBytes: Int = 400) -> [String] {
+        let written = ring.totalWritten &- mark
+        guard written > 0 else { return [] }
+        let all = ring.contents
+        let recent = all.suffix(Int(min(UInt64(all.count), written)))
+        var result: [String] = []
+        var budget = maxBytes
+        for raw in recent.split(separator: UInt8(ascii: "\n")).reversed() {
+            let cleaned = raw.filter { $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }
+            let text = String(decoding: cleaned, as: UTF8.self).trimmingWhitespace()
+            if text.isEmpty { continue }
+            let clipped = text.utf8.count > budget ? String(decoding: Array(text.utf8.prefix(max(0, budget))), as: UTF8.self) + "…" : text
+            result.insert(clipped, at: 0)
+            budget -= clipped.utf8.count
+            if result.count == lines || budget <= 0 { break }
+        }
+        return result
+    }
+
     func consume(_ bytes: UnsafeRawBufferPointer) {
         ring.append(bytes)
         sink?.write(bytes)
@@ -130,7 +160,8 @@ final class PipeReader {
         try reactor.register(fd, events: Reactor.readable) { [unowned self] _ in self.readAvailable() }
     }
 
-    private func readAvailable() {
+    func readAvailable() {
+        guard !closed else { return }
         // A bounded amount per wake-up: a worker writing flat out cannot
         // keep the reactor from everything else (epoll is level-triggered,
         // so the rest is read on the next turn).
@@ -154,5 +185,14 @@ final class PipeReader {
         owned.take()?.close()
         // onClose drops the owner's reference to us; stay alive until it returns.
         withExtendedLifetime(self) { onClose?() }
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs (no Foundation here).
+    func trimmingWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
     }
 }

@@ -46,11 +46,13 @@ final class ControlEndpoints {
         log.info("drover", "control socket \(path)")
     }
 
-    private func chownSocket(_ path: String, _ owner: String) {
-        let parts = owner.split(separator: ":", maxSplits: 1).map(String.init)
+    private func chownSocket(_ path: String, _ owner: SocketOwner) {
         let users = UserDatabase()
-        guard let user = users.user(parts[0]) else { return }
-        let gid = parts.count > 1 ? (users.groupID(parts[1]) ?? user.gid) : user.gid
+        // Checked when the config was read; the files may have changed since.
+        guard let user = users.user(owner.user) else {
+            return log.warn("drover", "chown \(owner) \(path): no user '\(owner.user)' in /etc/passwd now; left as it is")
+        }
+        let gid = owner.group.flatMap { users.groupID($0) } ?? user.gid
         if chown(path, user.uid, gid) != 0 {
             log.warn("drover", "chown \(owner) \(path): \(SystemError("chown"))")
         }

@@ -58,9 +58,13 @@ package final class Daemon {
         } else {
             log = EventLog(console: console.stdout, level: level)
         }
+        // Worker output shows wherever drover runs (SPEC §3 stdout_mirror:
+        // true), at a terminal too: a worker's start-up lines and its dying
+        // words are what a new user needs to see.
         var options = Supervisor.Options(
-            defaultMirror: getpid() == 1 || !FileDescriptor.standardOutput.isTerminal,
+            defaultMirror: true,
             selfExecutable: selfExecutable, baseEnvironment: SystemdNotifier.workerEnvironment(environment))
+        options.colorPrefix = FileDescriptor.standardOutput.isTerminal && environment["NO_COLOR"] == nil
         if settings.tiniMode {
             options.inheritStdio = true
             options.mirrorPrefix = false
@@ -211,8 +215,11 @@ package final class Daemon {
     }
 
     /// `/readyz`: every proxied pool has a ready worker; without proxies,
-    /// every program that starts on its own has one running.
+    /// every program that starts on its own has one running. Never once a
+    /// shutdown began: the proxy stops accepting at that moment, so a
+    /// Kubernetes Service must stop sending here at that moment too.
     private func isReady() -> Bool {
+        guard shutdownRequests == 0 else { return false }
         let proxies = settings.config.proxies
         if !proxies.isEmpty {
             return proxies.allSatisfy { proxy in

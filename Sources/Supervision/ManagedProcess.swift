@@ -20,6 +20,11 @@ package final class ManagedProcess {
     package internal(set) var exitedWallNs: Int64 = 0
     package internal(set) var lastExit: ExitStatus?
     package internal(set) var lastSpawnError: String?
+    /// The last lines the worker wrote to stderr (stdout when redirected)
+    /// before its last exit: why it died, where `status` and the log say it.
+    package internal(set) var lastExitOutput: [String] = []
+    /// Where this run's output begins in the capture (see `lastExitOutput`).
+    var outputMarkAtSpawn: UInt64 = 0
     /// Failed starts in a row; drives the backoff and FATAL.
     package internal(set) var failures = 0
     /// Times the supervisor started it again after the first start.
@@ -78,6 +83,9 @@ package final class ManagedProcess {
     }
 
     package var name: String { spec.fullName }
+
+    /// The stream a worker's error output lands in.
+    var errorOutput: OutputCapture { stderr ?? stdout }
 
     /// In a proxy's upstream: RUNNING and ready.
     package var isServing: Bool { state == .running && health == .ready }

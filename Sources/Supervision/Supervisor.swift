@@ -12,6 +12,9 @@ package final class Supervisor {
         package var defaultMirror: Bool
         /// Prefix mirrored lines with `name | ` (off for a lone tini-style child).
         package var mirrorPrefix: Bool = true
+        /// Color the prefix, one color per program (drover's stdout is a
+        /// terminal), as `docker compose up` does.
+        package var colorPrefix = false
         package var ringCapacity: Int = 64 * 1024
         /// drover's own executable, re-run as `__exec-as` to drop privileges.
         package var selfExecutable: String
@@ -74,7 +77,7 @@ package final class Supervisor {
 
     func makeProcess(_ spec: ProcessSpec) -> ManagedProcess {
         let mirror = spec.stdoutMirror ?? options.defaultMirror
-        let prefix = options.mirrorPrefix ? "\(spec.name) | " : ""
+        let prefix = options.mirrorPrefix ? Self.mirrorPrefix(spec.name, program: spec.programName, color: options.colorPrefix) : ""
         let stdoutSink = openSink(spec.stdout, for: spec, stream: "stdout")
         let stdout = OutputCapture(ringCapacity: options.ringCapacity, sink: stdoutSink,
                                    mirror: mirror && !isConsole(stdoutSink) ? console.stdout : nil, prefix: prefix)
@@ -85,6 +88,18 @@ package final class Supervisor {
                                    mirror: mirror && !isConsole(stderrSink) ? console.stderr : nil, prefix: prefix)
         }
         return ManagedProcess(spec: spec, stdout: stdout, stderr: stderr)
+    }
+
+    /// `web_01 | `, in the program's color at a terminal (the color follows
+    /// the program, so a pool reads as one block of color).
+    static func mirrorPrefix(_ name: String, program: String, color: Bool) -> String {
+        guard color else { return "\(name) | " }
+        // Cyan, yellow, green, magenta, blue, then the bright ones (not red: errors).
+        let palette = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94]
+        var hash: UInt32 = 2_166_136_261
+        for byte in program.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let code = palette[Int(hash % UInt32(palette.count))]
+        return "\u{1B}[\(code)m\(name) |\u{1B}[0m "
     }
 
     private func isConsole(_ sink: OutputSink?) -> Bool {
@@ -182,6 +197,7 @@ package final class Supervisor {
         }
         process.pid = pid
         byPid[pid] = process
+        process.outputMarkAtSpawn = process.errorOutput.mark
         process.spawnedAt = .now
         process.spawnedWallNs = WallClock.nowNanoseconds()
         transition(process, to: .starting, detail: "pid \(pid)")
@@ -282,7 +298,7 @@ package final class Supervisor {
             return
         }
         if spec.startretries > 0 && process.failures > spec.startretries {
-            transition(process, to: .fatal, detail: "gave up after \(process.failures) failed starts in a row")
+            transition(process, to: .fatal, detail: "gave up after \(process.failures) failed starts in a row\(Self.lastWords(process))")
             return
         }
         let delay = Backoff.delay(afterFailures: process.failures, cap: spec.backoffMax.configSeconds)
@@ -304,8 +320,15 @@ package final class Supervisor {
         process.pid = 0
         process.lastExit = status
         process.exitedWallNs = WallClock.nowNanoseconds()
+        // Only a worker that stayed up startsecs has started, whatever its
+        // probes said: one that passed a probe and died 0.3 s later is a
+        // failed start (backoff, startretries, FATAL), not a clean exit.
+        let stayedUp = process.startsecsTimer == nil
         reactor.cancel(process.startsecsTimer)
         process.startsecsTimer = nil
+        process.errorOutput.readPending()
+        process.lastExitOutput = process.errorOutput.lastLines(3, since: process.outputMarkAtSpawn)
+        let lastWords = Self.lastWords(process)
         cancelProbing(process)
         reactor.cancel(process.stateTimer)
         process.stateTimer = nil
@@ -324,15 +347,16 @@ package final class Supervisor {
                 if !shuttingDown && !process.removing { spawn(process) }
             }
         case .starting:
-            log.info(spec.fullName, "exited too quickly (\(status))")
+            log.warn(spec.fullName, "exited too quickly (\(status))\(lastWords)")
             failedStart(process)
         case .running:
             let expected: Bool
             if case .exited(let code) = status { expected = spec.exitcodes.contains(code) } else { expected = false }
-            transition(process, to: .exited, detail: "\(status); \(expected ? "expected" : "not expected")")
+            let uptime = stayedUp ? "" : "; up less than startsecs (\(Self.seconds(spec.startsecs.configSeconds)))"
+            transition(process, to: .exited, detail: "\(status); \(expected ? "expected" : "not expected")\(uptime)\(expected ? "" : lastWords)")
             let again = spec.autorestart == .always || (spec.autorestart == .unexpected && !expected)
             guard again, !shuttingDown else { return true }
-            if process.failures == 0 {
+            if stayedUp && process.failures == 0 {
                 spawn(process)
             } else {
                 failedStart(process)
@@ -720,6 +744,14 @@ package final class Supervisor {
             let remaining = observers.filter { !$0(process) }
             process.observers = remaining + process.observers
         }
+    }
+
+    /// `: <last stderr line> (drover tail --stderr NAME)` for an exit log
+    /// line, or nothing when the worker said nothing this run.
+    static func lastWords(_ process: ManagedProcess) -> String {
+        guard let last = process.lastExitOutput.last else { return "" }
+        let stream = process.stderr == nil ? "" : " --stderr"
+        return ": \(last) (more: drover tail\(stream) \(process.name))"
     }
 
     static func seconds(_ value: Double) -> String {
