@@ -179,6 +179,16 @@ package final class Supervisor {
         process.lastSpawnError = nil
         process.proxiedRequests = 0
 
+        if let port = spec.port, let squatter = Self.squatter(on: port) {
+            // Spawning would only race it for the port (EADDRINUSE), and its
+            // answers would pass the worker's probes: say who it is instead.
+            process.lastSpawnError = squatter
+            if let line = process.spawnNotice.failed(squatter) {
+                log.error(spec.fullName, "cannot start: \(line)")
+            }
+            failedStart(process)
+            return
+        }
         let pid: pid_t
         do {
             pid = try launch(process)
@@ -649,11 +659,15 @@ package final class Supervisor {
     }
 
     private func portProbeFinished(_ process: ManagedProcess, _ outcome: HealthProbe.Outcome) {
+        let age = Instant.now.seconds(since: process.spawnedAt ?? .now)
         guard outcome == .passed else {
-            let age = Instant.now.seconds(since: process.spawnedAt ?? .now)
             return scheduleProbe(process, after: age < 1 ? 0.005 : 0.05)
         }
         guard process.health != .ready else { return }
+        if let stranger = strangerAnswers(for: process) {
+            warnOnce(process, stranger)
+            return scheduleProbe(process, after: 0.1)
+        }
         process.health = .ready
         log.info(process.name, "ready (port \(process.spec.port ?? 0) accepts connections)")
         changed(process)
@@ -675,6 +689,11 @@ package final class Supervisor {
         switch outcome {
         case .passed:
             process.healthFailures = 0
+            if process.health != .ready, let stranger = strangerAnswers(for: process) {
+                // Not the worker's answer: no proof it started, nothing to count.
+                warnOnce(process, stranger)
+                return scheduleProbe(process, after: min(check.interval.configSeconds, 0.1))
+            }
             if process.health != .ready {
                 process.health = .ready
                 if process.state == .starting {
@@ -712,6 +731,33 @@ package final class Supervisor {
                 scheduleProbe(process, after: check.interval.configSeconds)
             }
         }
+    }
+
+    // MARK: Port ownership
+
+    /// `port 8101 is in use by pid 4242 (python3 other.py)` when another
+    /// process listens on the port a worker is about to get; nil when free.
+    static func squatter(on port: Int) -> String? {
+        let ownership = PortOwnership()
+        let inodes = ownership.listeningInodes(port: port)
+        guard !inodes.isEmpty else { return nil }
+        let holders = ownership.holders(of: inodes)
+        if holders.isEmpty { return "port \(port) is in use by a process drover cannot see (another user or namespace)" }
+        return "port \(port) is in use by " + holders.map(\.description).joined(separator: ", ")
+    }
+
+    /// Why a passing probe was answered by someone else: the port's
+    /// listening socket is held only by processes outside the worker's
+    /// session. nil when it is the worker's, or when /proc cannot tell.
+    func strangerAnswers(for process: ManagedProcess) -> String? {
+        guard let port = process.spec.port, process.pid > 0,
+              let holders = PortOwnership().listeners(port: port), !holders.isEmpty else { return nil }
+        if holders.contains(where: { $0.session == process.pid || $0.pid == process.pid }) { return nil }
+        return "port \(port) answers from " + holders.map(\.description).joined(separator: ", ") + ", not from this worker (pid \(process.pid))"
+    }
+
+    private func warnOnce(_ process: ManagedProcess, _ message: String) {
+        if let line = process.spawnNotice.failed(message) { log.warn(process.name, line) }
     }
 
     // MARK: Logs
