@@ -367,7 +367,7 @@ final class ProxyClientConnection: StreamConnectionDelegate {
     }
 
     func connectionWriteDrained(_ connection: StreamConnection) {
-        if exchange?.phase == .responding { stream.clearDeadline() }
+        if let phase = exchange?.phase, phase != .queued { stream.clearDeadline() }
         exchange?.upstream?.clientDrained()
     }
 
@@ -406,9 +406,10 @@ final class ProxyClientConnection: StreamConnectionDelegate {
             sendError(status: 408, reason: "request not received within client_timeout", retryAfter: nil, close: true)
         case .waiting:
             guard let exchange else { break }
+            // Queued: queue_timeout. At a worker, only awaitDrain arms one.
             if exchange.phase == .queued {
                 proxy.queueTimedOut(exchange)
-            } else if exchange.phase == .responding {
+            } else {
                 drainDeadlinePassed(exchange)
             }
         case .closed:
