@@ -1,6 +1,17 @@
 import Glibc
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// Test fixtures: a snapshot of one process with everything defaulted.
 enum AdminFixtures {
@@ -9,7 +20,7 @@ enum AdminFixtures {
 
     static func process(_ name: String, _ state: ProcessState, health: HealthFlag = .ready,
                         pid: Int32? = nil, uptime: Double? = nil, started: Int64? = startNs, exited: Int64? = nil,
-                        exit: Drover.ExitStatus? = nil, retryIn: Double? = nil, spawnError: String? = nil,
+                        exit: System.ExitStatus? = nil, retryIn: Double? = nil, spawnError: String? = nil,
                         restarts: Int = 0, inflight: Int = 0, rss: Int? = nil, port: Int? = nil) -> ProcessSnapshot {
         let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
         let group = parts.first ?? name

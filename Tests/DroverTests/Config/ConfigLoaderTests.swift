@@ -1,6 +1,17 @@
 import Foundation
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// Loads configs written to a temporary directory, with a fake user database
 /// and CPU count so results do not depend on the host.
