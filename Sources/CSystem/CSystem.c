@@ -355,6 +355,14 @@ int cs_poll_readable(int fd) {
     return n > 0 ? 1 : 0;
 }
 
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+long cs_socket_unsent(int fd) {
+    int n = 0;
+    if (ioctl(fd, SIOCOUTQ, &n) != 0) return -1;
+    return n;
+}
+
 #include <sys/random.h>
 uint64_t cs_random_u64(void) {
     uint64_t value = 0;

@@ -44,6 +44,8 @@ package final class ProxyServer {
     var bodyBudget: Int
     private var requestIDs: SplitMix64
     private(set) var listeningPort: Int?
+    /// The Date line of every answer written or forwarded without one.
+    let dateField = ProxyDateField()
 
     package init(config: ProxyConfig, reactor: Reactor, log: EventLog, console: ConsoleWriter) throws(SystemError) {
         self.config = config
@@ -67,6 +69,9 @@ package final class ProxyServer {
             self.finishRefused(exchange, status: 503, reason: reason, retryAfter: retryAfter)
         }
     }
+
+    /// `Date: ...\r\n` for now on the loop's clock (reformatted at most once a second).
+    var dateLine: [UInt8] { dateField.line(at: reactor.now) }
 
     // MARK: Listening
 
@@ -330,7 +335,8 @@ package final class ProxyServer {
 
     /// The head that goes upstream: request line in origin-form, the
     /// client's fields as received minus hop-by-hop ones (and every field
-    /// `Connection` names, removed before our own are added: H2), then
+    /// `Connection` names, removed before our own are added: H2; Host never
+    /// is), a TRACE/OPTIONS Max-Forwards one less, then
     /// X-Forwarded-For/-Proto, X-Real-IP, X-Request-Id, Via. Content-Length
     /// and the blank line are added once the body is read.
     func forwardedHead(_ raw: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner, _ request: HTTPRequestHeadRanges,
@@ -384,6 +390,15 @@ package final class ProxyServer {
                 // first usable one, else a generated one; never two.
                 guard requestID == nil, !field.value.isEmpty, field.value.count <= 200 else { continue }
                 requestID = field.value
+            case .maxForwards:
+                // TRACE/OPTIONS go on with one less, in the field's place
+                // (RFC 9110 §7.6.2; at 0 drover answered them itself).
+                if let hops = request.maxForwards, hops > 0 {
+                    out.append(contentsOf: "Max-Forwards: ".utf8)
+                    HTTPHeadBytes.appendDecimal(hops - 1, to: &out)
+                    out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+                    continue
+                }
             default:
                 break
             }

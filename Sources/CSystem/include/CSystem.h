@@ -94,6 +94,8 @@ int cs_local_port(int fd);
 // Whether the socket has unread input or EOF waiting, without blocking:
 // 1 readable/EOF/error, 0 quiet (the pooled-connection check).
 int cs_poll_readable(int fd);
+// Bytes written to a socket that the peer has not taken yet (SIOCOUTQ); -1 on error.
+long cs_socket_unsent(int fd);
 // 64 bits from the kernel's random pool (getrandom), for request ids.
 uint64_t cs_random_u64(void);
 // Raises the soft RLIMIT_NOFILE to `want` (capped at the hard limit);
