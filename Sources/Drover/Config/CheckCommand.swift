@@ -50,7 +50,7 @@ public func checkSummary(_ config: DroverConfig) -> String {
     }
     for proxy in config.proxies {
         var line = "proxy \(proxy.name): listen \(proxy.listen) -> \(proxy.upstream), balance \(proxy.balance.rawValue)"
-        if proxy.maxInflight > 0 { line += ", max_inflight \(proxy.maxInflight)" }
+        line += ", max_inflight \(proxy.maxInflight)\(proxy.maxInflight == 0 ? " (no cap)" : "")"
         out += line + "\n"
     }
     let w = config.warnings.count

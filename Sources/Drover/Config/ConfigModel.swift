@@ -342,7 +342,9 @@ public struct ProxyConfig: Sendable, Equatable {
     /// The program or group whose ready workers serve.
     public var upstream: String
     public var balance: BalancePolicy = .leastInflight
-    public var maxInflight: Int = 0
+    /// Requests at once per worker (SPEC §3): 1, one CPU-bound request per
+    /// worker with the rest in the proxy's queue; 0 is no cap (async workers).
+    public var maxInflight: Int = 1
     public var queueSize: Int = 1024
     public var queueTimeout: Double = 30
     public var connectTimeout: Double = 2

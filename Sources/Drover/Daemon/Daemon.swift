@@ -151,10 +151,18 @@ public final class Daemon {
         }
     }
 
-    /// The proxies' upstream lists follow every state and health change.
+    /// The proxies' upstream lists follow every state and health change,
+    /// and a worker in an upstream is probed through that proxy's own
+    /// connections to it (WorkerProbe), never a second one it may not accept.
     private func followMembership() {
         supervisor.onChange = { [unowned self] process in
             for proxy in self.proxies { proxy.processChanged(process) }
+        }
+        supervisor.probeTransport = { [unowned self] process, path, timeout, completion in
+            for proxy in self.proxies where proxy.serves(process) {
+                if let probe = proxy.probe(process, path: path, timeout: timeout, completion: completion) { return probe }
+            }
+            return nil
         }
     }
 

@@ -7,7 +7,7 @@ import Glibc
 /// happen (SIGCHLD, probe results, drain), never a polling interval.
 final class ProxyServer {
     let config: ProxyConfig
-    private unowned let reactor: Reactor
+    unowned let reactor: Reactor
     let log: EventLog
     let metrics = ProxyMetrics()
     let pool: WorkerPool
@@ -61,6 +61,7 @@ final class ProxyServer {
             self.metrics.count(status: 503)
             self.finishRefused(exchange, status: 503, reason: reason, retryAfter: retryAfter)
         }
+        pool.startProbe = { [unowned self] probe, worker in self.sendProbe(probe, on: worker) }
     }
 
     // MARK: Listening
@@ -150,23 +151,28 @@ final class ProxyServer {
             upstream = pooled
         } else {
             do {
-                upstream = try UpstreamConnection.open(.tcp(host: "127.0.0.1", port: worker.port),
-                                                       reactor: reactor, proxy: self, worker: worker)
+                upstream = try openUpstream(to: worker)
             } catch {
                 return upstreamFailed(exchange, worker: worker, failure: .connectFailed(error.description))
             }
-            upstreams[ObjectIdentifier(upstream)] = upstream
-            metrics.openUpstreamConnections = upstreams.count
         }
         exchange.upstream = upstream
         upstream.send(exchange)
+    }
+
+    func openUpstream(to worker: WorkerSlot) throws(SystemError) -> UpstreamConnection {
+        let upstream = try UpstreamConnection.open(.tcp(host: "127.0.0.1", port: worker.port),
+                                                   reactor: reactor, proxy: self, worker: worker)
+        upstreams[ObjectIdentifier(upstream)] = upstream
+        metrics.openUpstreamConnections = upstreams.count
+        return upstream
     }
 
     /// A pooled connection, checked: one the worker closed while idle is
     /// dropped (its close event normally removed it already; a request that
     /// is not safe to repeat, or a long-idle connection, costs one poll to
     /// rule out the close racing with our write).
-    private func takeIdle(_ worker: WorkerSlot, for exchange: Exchange) -> UpstreamConnection? {
+    func takeIdle(_ worker: WorkerSlot, for exchange: Exchange) -> UpstreamConnection? {
         while let candidate = worker.idle.popLast() {
             guard candidate.stream.isOpen else { continue }
             let idleFor = Instant.now.duration(since: candidate.idleSince)
@@ -186,16 +192,22 @@ final class ProxyServer {
         if let process = worker.process { process.inflight = max(0, process.inflight - 1) }
     }
 
-    func exchangeCompleted(_ exchange: Exchange, on upstream: UpstreamConnection, reusable: Bool) {
-        let worker = exchange.worker
-        exchange.upstream = nil
-        release(exchange)
+    /// A connection whose exchange is done: back to its worker's idle pool, or closed.
+    func keepOrClose(_ upstream: UpstreamConnection, for worker: WorkerSlot?, reusable: Bool) {
         if let worker, reusable, worker.isMember, upstream.stream.isOpen, worker.idle.count < 64 {
             worker.idle.append(upstream)
             upstream.parkIdle()
         } else if upstream.stream.isOpen {
             upstream.close()
         }
+    }
+
+    func exchangeCompleted(_ exchange: Exchange, on upstream: UpstreamConnection, reusable: Bool) {
+        if exchange.isProbe { return probeAnswered(exchange, on: upstream, reusable: reusable) }
+        let worker = exchange.worker
+        exchange.upstream = nil
+        release(exchange)
+        keepOrClose(upstream, for: worker, reusable: reusable)
         if let dispatched = exchange.dispatchedAt {
             let seconds = Instant.now.duration(since: dispatched).secondsValue
             metrics.upstreamTime.observe(seconds)
@@ -218,6 +230,7 @@ final class ProxyServer {
     }
 
     func upstreamFailed(_ exchange: Exchange, worker: WorkerSlot?, failure: UpstreamConnection.Failure) {
+        if exchange.isProbe { return probeFailed(exchange, failure: failure) }
         exchange.upstream = nil
         release(exchange)
         let name = worker?.name ?? "proxy:\(config.name)"
@@ -252,6 +265,7 @@ final class ProxyServer {
     }
 
     func exchangeAborted(_ exchange: Exchange, worker: WorkerSlot?) {
+        if exchange.isProbe { return probeFailed(exchange, failure: .invalidResponse("the answer was cut off")) }
         exchange.upstream = nil
         release(exchange)
         metrics.count(status: exchange.status)

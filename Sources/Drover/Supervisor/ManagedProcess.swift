@@ -47,7 +47,7 @@ public final class ManagedProcess {
 
     var stateTimer: TimerID?
     var startsecsTimer: TimerID?
-    var probe: HealthProbe?
+    var probe: ProbeInFlight?
     var probeTimer: TimerID?
     var healthFailures = 0
     var stopCompletions: [() -> Void] = []

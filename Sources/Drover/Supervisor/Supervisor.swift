@@ -47,6 +47,9 @@ public final class Supervisor {
     /// the ones waiting for it to end.
     var replacementsRunning: Set<String> = []
     var replacementsWaiting: [String: [(@escaping () -> Void) -> Void]] = [:]
+    /// Probes of workers in a proxy's upstream go through the proxy (set by
+    /// the daemon); nil, or nil from it, means a connection of their own.
+    var probeTransport: HealthProbeTransport?
     /// Called when a worker exits, with its status (tini mode passes it through).
     public var onExit: ((ManagedProcess, ExitStatus) -> Void)?
 
@@ -615,12 +618,17 @@ public final class Supervisor {
             return
         }
         let inflightAtStart = process.inflight
-        process.probe = HealthProbe(reactor: reactor, port: port, path: check.path, timeout: check.timeout.configSeconds) {
-            [unowned self, unowned process] outcome in
+        let finished: (HealthProbe.Outcome) -> Void = { [unowned self, unowned process] outcome in
             process.probe = nil
             guard process.pid == pidAtStart, process.pid > 0 else { return }
             self.probeFinished(process, outcome, busy: inflightAtStart > 0 || process.inflight > 0)
         }
+        let timeout = check.timeout.configSeconds
+        if let carried = probeTransport?(process, check.path, timeout, finished) {
+            process.probe = carried
+            return
+        }
+        process.probe = HealthProbe(reactor: reactor, port: port, path: check.path, timeout: timeout, completion: finished)
     }
 
     private func portProbeFinished(_ process: ManagedProcess, _ outcome: HealthProbe.Outcome) {
@@ -659,6 +667,10 @@ public final class Supervisor {
                 log.info(process.name, "ready (health check passed)")
                 changed(process)
             }
+            scheduleProbe(process, after: check.interval.configSeconds)
+        case .busy:
+            // Its slots were answering proxied requests: that says nothing
+            // against it (read_timeout bounds a stuck one); ask again later.
             scheduleProbe(process, after: check.interval.configSeconds)
         case .failed, .timedOut:
             if inStartPeriod {
