@@ -256,6 +256,7 @@ final class ProxyServer {
             metrics.retries += 1
             log.info("proxy:\(config.name)", "\(reason); retrying on another worker (request \(exchange.requestID))")
             pool.resubmit(exchange)
+            exchange.client?.leaveQueueIfHalfClosed(exchange)
         } else {
             if !exchange.clientGone { log.warn("proxy:\(config.name)", "\(status): \(reason) (request \(exchange.requestID))") }
             metrics.count(status: status)
@@ -281,7 +282,8 @@ final class ProxyServer {
         finishRefused(exchange, status: 503, reason: "no worker was free within queue_timeout", retryAfter: pool.retryAfter())
     }
 
-    /// The client left: a queued request is dropped; one at a worker runs to
+    /// The client left: a queued request is dropped, logged as 499 (nginx's
+    /// "client closed request") with its queue time; one at a worker runs to
     /// its end (the slot stays taken) and its answer is read and discarded.
     /// Once the worker has begun answering, it is no longer computing: a
     /// stream (SSE, tokens) could go on forever for nobody, so the worker's
@@ -291,6 +293,8 @@ final class ProxyServer {
         switch exchange.phase {
         case .queued:
             pool.cancelQueued(exchange)
+            exchange.status = Self.clientClosedRequest
+            metrics.count(status: Self.clientClosedRequest)
             finish(exchange, worker: nil)
         case .dispatched:
             exchange.upstream?.clientDrained()
@@ -307,6 +311,9 @@ final class ProxyServer {
             break
         }
     }
+
+    /// nginx's status for a request whose client left before it was answered.
+    static let clientClosedRequest = 499
 
     private func finishRefused(_ exchange: Exchange, status: Int, reason: String, retryAfter: Int?) {
         exchange.status = status
@@ -456,12 +463,17 @@ final class ProxyServer {
         checkShutdownDone()
     }
 
-    /// shutdown_timeout passed: whatever is left is cut.
-    func forceClose() {
+    /// Answers every queued request 503 now (shutdown: no worker will come for them).
+    func refuseQueued(reason: String) {
         for exchange in pool.takeAllQueued() {
             metrics.count(status: 503)
-            finishRefused(exchange, status: 503, reason: "shutting down", retryAfter: 1)
+            finishRefused(exchange, status: 503, reason: reason, retryAfter: 1)
         }
+    }
+
+    /// shutdown_timeout passed: whatever is left is cut.
+    func forceClose() {
+        refuseQueued(reason: "shutting down")
         for client in Array(clients.values) { client.forceClose() }
         for upstream in Array(upstreams.values) { upstream.close() }
     }

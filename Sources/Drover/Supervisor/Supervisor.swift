@@ -292,7 +292,7 @@ public final class Supervisor {
         transition(process, to: .backoff, detail: "retry in \(Self.seconds(delay)) (failed start \(process.failures))")
         process.stateTimer = reactor.schedule(after: delay) { [unowned self, unowned process] in
             process.stateTimer = nil
-            if process.state == .backoff { self.spawn(process) }
+            if process.state == .backoff && !self.shuttingDown { self.spawn(process) }
         }
     }
 
@@ -453,6 +453,12 @@ public final class Supervisor {
 
     public func signal(_ signal: Int32, _ process: ManagedProcess) -> Bool {
         process.pid > 0 && Signals.send(signal, toProcess: process.pid)
+    }
+
+    /// The shutdown signal came: from now on nothing is started or restarted
+    /// (SPEC §8), while the proxies may still be draining for a while.
+    public func beginShutdown() {
+        shuttingDown = true
     }
 
     /// Graceful: stop by priority, highest first, each level waiting for the
