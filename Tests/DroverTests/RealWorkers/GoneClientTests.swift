@@ -74,6 +74,24 @@ import Testing
                 "nothing started after the signal: \(spawnsAtSignal) starts before, \(pool.lines(of: "spawns").count) after; drover said:\n\(pool.drover.transcript)")
     }
 
+    /// A request at a worker whose client reset keeps the worker's slot
+    /// (SPEC §5), but a graceful shutdown does not wait for its answer:
+    /// nobody is left to read it.
+    @Test func shutdownDoesNotWaitForAnAnswerNobodyWillRead() throws {
+        let pool = try OneConnectionPool("orphan", .init(numprocs: 1))
+        let leaver = try #require(pool.connect(timeout: 5))
+        leaver.send("GET /work?ms=4000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try #require(waitUntil(timeout: 5) { pool.inflight() == 1 })
+        leaver.abort()
+        #expect(waitUntil(timeout: 2) { pool.traffic()["client_aborts"] as? Int == 1 })
+        #expect(pool.inflight() == 1, "the worker is still computing: its slot stays taken")
+        let signalled = Date()
+        pool.drover.signal(SIGTERM)
+        #expect(pool.drover.waitForExit(timeout: 10) == 0)
+        let took = Date().timeIntervalSince(signalled)
+        #expect(took < 2, "drover did not wait out the 4 s answer nobody will read: \(took) s")
+    }
+
     /// A graceful shutdown that lasts (a request in flight) starts nothing
     /// while it drains: a crashing program in BACKOFF stays down.
     @Test func nothingIsRespawnedWhileShutdownDrains() throws {
