@@ -35,6 +35,8 @@ final class Exchange {
     var retried = 0
     /// Request body bytes held against the proxy's budget until done.
     var bufferedBodyBytes = 0
+    /// Its client left while a worker had it: the worker finishes, nobody reads.
+    var answerForNobody = false
     /// A health probe carried through the pool (WorkerProbe): it has no
     /// client, holds a probe slot rather than a request one, and is neither
     /// logged nor counted as a request.

@@ -33,6 +33,9 @@ final class ProxyServer {
     private(set) var isShuttingDown = false
     private var shutdownCompletion: (() -> Void)?
     private var inflightExchanges = 0
+    /// Of those, the ones at a worker for a client that has left: a
+    /// graceful shutdown does not wait for them.
+    private var exchangesForNobody = 0
     /// Request bodies held in memory (read, waiting, or at a worker for a
     /// retry), all clients together, and their bound.
     private(set) var bufferedBodyBytes = 0
@@ -297,6 +300,8 @@ final class ProxyServer {
             metrics.count(status: Self.clientClosedRequest)
             finish(exchange, worker: nil)
         case .dispatched:
+            exchange.answerForNobody = true
+            exchangesForNobody += 1
             exchange.upstream?.clientDrained()
         case .responding:
             let worker = exchange.worker
@@ -338,6 +343,7 @@ final class ProxyServer {
         releaseBodyBytes(exchange.bufferedBodyBytes)
         exchange.bufferedBodyBytes = 0
         inflightExchanges -= 1
+        if exchange.answerForNobody { exchangesForNobody -= 1 }
         accessLog?.record(exchange, worker: worker, proxy: config.name)
         checkShutdownDone()
     }
@@ -452,7 +458,8 @@ final class ProxyServer {
     // MARK: Shutdown
 
     /// Stops accepting, closes idle clients, lets in-flight requests finish
-    /// (queued ones too, while workers are there), then completes.
+    /// (queued ones too, while workers are there), then completes; answers
+    /// for clients that have left are not waited for.
     func beginShutdown(completion: @escaping () -> Void) {
         isShuttingDown = true
         shutdownCompletion = completion
@@ -480,7 +487,9 @@ final class ProxyServer {
 
     private func checkShutdownDone() {
         guard isShuttingDown, let completion = shutdownCompletion else { return }
-        guard inflightExchanges <= 0, clients.isEmpty else { return }
+        // An answer nobody will read is not worth keeping drover up for: its
+        // worker is stopped with the rest.
+        guard inflightExchanges - exchangesForNobody <= 0, clients.isEmpty else { return }
         shutdownCompletion = nil
         for upstream in Array(upstreams.values) { upstream.close() }
         completion()
