@@ -75,6 +75,25 @@ import Testing
         #expect(waitUntil(timeout: 10) { pool.readyWorkers().count == 3 }, "the killed worker is back: \(pool.workers())")
     }
 
+    /// The worker writes its head and its body separately with Nagle on
+    /// (http.server's default): on a kept-alive connection its body waits
+    /// for drover's ACK of the head, which a delaying kernel sends 40 ms
+    /// late. drover acknowledges at once (TCP_QUICKACK), so an answer takes
+    /// the worker's time, not 40 ms more.
+    @Test func answersInPiecesDoNotWaitForADelayedAck() throws {
+        let pool = try OneConnectionPool("quickack", .init(numprocs: 1))
+        let client = try #require(pool.connect(timeout: 5))
+        var times: [Double] = []
+        for _ in 0..<25 {
+            let start = Date()
+            let r = client.exchange("GET /work?ms=0 HTTP/1.1\r\nHost: t\r\n\r\n")
+            times.append(Date().timeIntervalSince(start))
+            #expect(r.status == 200, "\(r.summary)")
+        }
+        let median = times.sorted()[times.count / 2]
+        #expect(median < 0.02, "median answer \(Int(median * 1000)) ms (a delayed ACK is 40 ms): \(times.map { Int($0 * 1000) })")
+    }
+
     /// `rate_limit = 5r/s burst=5` in front of one worker: every request
     /// the bucket admits is answered; the rest get 429.
     @Test func everyRequestTheRateLimitAdmitsIsAnswered() throws {
