@@ -1,7 +1,18 @@
 import Foundation
 import Glibc
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// A client that leaves while its request is queued costs nothing: the
 /// request is dropped (never reaches a worker), its body budget is freed,
