@@ -325,6 +325,11 @@ int cs_set_nodelay(int fd) {
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+int cs_set_quickack(int fd) {
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
 int cs_set_linger_zero(int fd) {
     struct linger l = { 1, 0 };
     return setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);

@@ -361,11 +361,28 @@ final class ProxyClientConnection: StreamConnectionDelegate {
             // Cut off inside a request: it can never complete.
             closeNow()
         case .waiting:
-            // Half-close: the client still gets its whole answer (then we close).
-            keepAliveAfterResponse = false
+            if exchange?.phase == .queued {
+                // FIN while queued: the client has left (nginx's rule; curl
+                // -m and every client timeout close this way). Its request
+                // is dropped before any worker spends time on it.
+                clientLeft()
+                stream.close()
+            } else {
+                // Half-close once a worker has it: the client still gets
+                // its whole answer (then we close).
+                keepAliveAfterResponse = false
+            }
         case .closed:
             break
         }
+    }
+
+    /// A retry put the exchange back in the queue: a client that half-closed
+    /// meanwhile has left by the rule above.
+    func leaveQueueIfHalfClosed(_ queued: Exchange) {
+        guard queued === exchange, queued.phase == .queued, stream.peerClosedWrite, state != .closed else { return }
+        clientLeft()
+        stream.close()
     }
 
     func connectionWriteDrained(_ connection: StreamConnection) {

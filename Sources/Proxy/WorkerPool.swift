@@ -32,6 +32,10 @@ final class WorkerPool {
     var dispatch: ((Exchange, WorkerSlot) -> Void)?
     /// Answers a request drover refuses (503 with Retry-After).
     var refuse: ((Exchange, _ reason: String, _ retryAfter: Int) -> Void)?
+    /// Sends a health probe that waited for a free slot of its worker.
+    var startProbe: ((WorkerProbe, WorkerSlot) -> Void)?
+    /// Workers with a probe waiting for a slot (so a freed slot looks for them).
+    private var probesWaiting = 0
 
     init(config: ProxyConfig, metrics: ProxyMetrics) {
         self.config = config
@@ -61,6 +65,32 @@ final class WorkerPool {
         slot.isMember = false
         workers.removeAll { $0 === slot }
         slot.closeIdle()
+        // A probe waiting on it waits out its timeout as `busy`.
+        stopWaiting(slot)
+    }
+
+    // MARK: Health probes
+
+    /// A probe of a worker whose slots are all taken: it takes the next one
+    /// that frees on that worker, ahead of every queued request.
+    func waitForSlot(_ probe: WorkerProbe, on slot: WorkerSlot) {
+        if slot.waitingProbe == nil { probesWaiting += 1 }
+        slot.waitingProbe = probe
+    }
+
+    /// The probe waiting on `slot`, no longer waiting.
+    @discardableResult
+    func stopWaiting(_ slot: WorkerSlot) -> WorkerProbe? {
+        guard let probe = slot.waitingProbe else { return nil }
+        slot.waitingProbe = nil
+        probesWaiting -= 1
+        return probe
+    }
+
+    private func startWaitingProbes() {
+        for slot in workers where slot.waitingProbe != nil && slot.hasCapacity {
+            if let probe = stopWaiting(slot) { startProbe?(probe, slot) }
+        }
     }
 
     func slot(for process: ManagedProcess) -> WorkerSlot? { byProcess[ObjectIdentifier(process)] }
@@ -119,6 +149,7 @@ final class WorkerPool {
     /// A retry waiting for a worker it has not failed on does not hold up
     /// the requests behind it: the next one that can take the free slot does.
     func drainQueue() {
+        if probesWaiting > 0 { startWaitingProbes() }
         while queueLength > 0 {
             guard let next = peekQueued() else { return }
             if let worker = choose(for: next) {

@@ -55,7 +55,7 @@ package final class ManagedProcess {
 
     var stateTimer: TimerID?
     var startsecsTimer: TimerID?
-    var probe: HealthProbe?
+    var probe: ProbeInFlight?
     var probeTimer: TimerID?
     var healthFailures = 0
     var stopCompletions: [() -> Void] = []

@@ -53,6 +53,9 @@ package final class Supervisor {
     /// the ones waiting for it to end.
     var replacementsRunning: Set<String> = []
     var replacementsWaiting: [String: [(@escaping () -> Void) -> Void]] = [:]
+    /// Probes of workers in a proxy's upstream go through the proxy (set by
+    /// the daemon); nil, or nil from it, means a connection of their own.
+    package var probeTransport: HealthProbeTransport?
     /// Called when a worker exits, with its status (tini mode passes it through).
     package var onExit: ((ManagedProcess, ExitStatus) -> Void)?
 
@@ -316,7 +319,7 @@ package final class Supervisor {
         transition(process, to: .backoff, detail: "retry in \(Self.seconds(delay)) (failed start \(process.failures))")
         process.stateTimer = reactor.schedule(after: delay) { [unowned self, unowned process] in
             process.stateTimer = nil
-            if process.state == .backoff { self.spawn(process) }
+            if process.state == .backoff && !self.shuttingDown { self.spawn(process) }
         }
     }
 
@@ -487,6 +490,12 @@ package final class Supervisor {
         process.pid > 0 && Signals.send(signal, toProcess: process.pid)
     }
 
+    /// The shutdown signal came: from now on nothing is started or restarted
+    /// (SPEC §8), while the proxies may still be draining for a while.
+    package func beginShutdown() {
+        shuttingDown = true
+    }
+
     /// Graceful: stop by priority, highest first, each level waiting for the
     /// one before (supervisord's order). Completes with true when every
     /// process stopped without SIGKILL.
@@ -650,12 +659,17 @@ package final class Supervisor {
             return
         }
         let inflightAtStart = process.inflight
-        process.probe = HealthProbe(reactor: reactor, port: port, path: check.path, timeout: check.timeout.configSeconds) {
-            [unowned self, unowned process] outcome in
+        let finished: (HealthProbe.Outcome) -> Void = { [unowned self, unowned process] outcome in
             process.probe = nil
             guard process.pid == pidAtStart, process.pid > 0 else { return }
             self.probeFinished(process, outcome, busy: inflightAtStart > 0 || process.inflight > 0)
         }
+        let timeout = check.timeout.configSeconds
+        if let carried = probeTransport?(process, check.path, timeout, finished) {
+            process.probe = carried
+            return
+        }
+        process.probe = HealthProbe(reactor: reactor, port: port, path: check.path, timeout: timeout, completion: finished)
     }
 
     private func portProbeFinished(_ process: ManagedProcess, _ outcome: HealthProbe.Outcome) {
@@ -703,6 +717,10 @@ package final class Supervisor {
                 log.info(process.name, "ready (health check passed)")
                 changed(process)
             }
+            scheduleProbe(process, after: check.interval.configSeconds)
+        case .busy:
+            // Its slots were answering proxied requests: that says nothing
+            // against it (read_timeout bounds a stuck one); ask again later.
             scheduleProbe(process, after: check.interval.configSeconds)
         case .failed, .timedOut:
             if inStartPeriod {

@@ -85,6 +85,9 @@ int cs_listen_tcp(const char *host, int port, int backlog);
 int cs_connect_tcp(const char *host, int port, int *in_progress);
 int cs_connect_unix(const char *path, int *in_progress);
 int cs_set_nodelay(int fd);
+// TCP_QUICKACK: acknowledge what was received now, not up to 40 ms later
+// (a worker with Nagle on waits for that ACK before its next small write).
+int cs_set_quickack(int fd);
 // SO_LINGER 0: close() sends RST (an aborted response must not look complete).
 int cs_set_linger_zero(int fd);
 int cs_socket_error(int fd);

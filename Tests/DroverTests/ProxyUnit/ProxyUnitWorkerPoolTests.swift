@@ -266,7 +266,7 @@ import Testing
     // MARK: Balancing
 
     @Test func leastInflightPrefersTheLeastLoaded() throws {
-        let h = try Harness { $0.balance = .leastInflight }
+        let h = try Harness { $0.balance = .leastInflight; $0.maxInflight = 0 }
         h.addWorkers(3)
         let e = try h.submit(["a", "b", "c"])
         #expect(Set(h.dispatched.map(\.worker.name)).count == 3, "ties rotate")
@@ -284,7 +284,7 @@ import Testing
     }
 
     @Test func roundRobinCycles() throws {
-        let h = try Harness { $0.balance = .roundRobin }
+        let h = try Harness { $0.balance = .roundRobin; $0.maxInflight = 0 }
         let processes = h.addWorkers(3)
         _ = try h.submit((0..<7).map { "r\($0)" })
         let names = h.dispatched.map(\.worker.name)
@@ -304,7 +304,7 @@ import Testing
     }
 
     @Test func p2cNeverPicksTheUniquelyBusiest() throws {
-        let h = try Harness { $0.balance = .p2c }
+        let h = try Harness { $0.balance = .p2c; $0.maxInflight = 0 }
         h.countInflight = false
         h.addWorkers(3)
         h.pool.workers[0].inflight = 0
@@ -320,12 +320,13 @@ import Testing
     }
 
     @Test func p2cWithTwoWorkersAlwaysPicksTheLessLoaded() throws {
-        let h = try Harness { $0.balance = .p2c }
+        let h = try Harness { $0.balance = .p2c; $0.maxInflight = 0 }
         h.countInflight = false
         h.addWorkers(2)
         h.pool.workers[0].inflight = 3
         h.pool.workers[1].inflight = 2
         _ = try h.submit((0..<50).map { "r\($0)" })
+        #expect(h.dispatched.count == 50)
         #expect(h.dispatched.allSatisfy { $0.worker === h.pool.workers[1] })
     }
 
