@@ -57,6 +57,10 @@ final class ProxyServer {
         accessLog = try config.accessLog.map { (settings) throws(SystemError) in try AccessLogWriter(settings, console: console) }
         requestIDs = SplitMix64(seed: cs_random_u64() ^ Instant.now.nanoseconds)
         pool.dispatch = { [unowned self] exchange, worker in self.dispatch(exchange, to: worker) }
+        pool.clock = { [unowned reactor] in reactor.now }
+        pool.scheduleReview = { [unowned self] delay in
+            self.reactor.schedule(after: delay) { [weak pool = self.pool] in pool?.reviewTimerFired() }
+        }
         pool.refuse = { [unowned self] exchange, reason, retryAfter in
             self.metrics.count(status: 503)
             self.finishRefused(exchange, status: 503, reason: reason, retryAfter: retryAfter)
@@ -143,7 +147,6 @@ final class ProxyServer {
         exchange.worker = worker
         exchange.phase = .dispatched
         exchange.attempts += 1
-        exchange.dispatchedAt = .now
         exchange.client?.dispatched(exchange)
         let upstream: UpstreamConnection
         if let pooled = takeIdle(worker, for: exchange) {
@@ -184,6 +187,7 @@ final class ProxyServer {
         exchange.worker = nil
         worker.inflight -= 1
         if let process = worker.process { process.inflight = max(0, process.inflight - 1) }
+        pool.serviceEnded(exchange)
     }
 
     func exchangeCompleted(_ exchange: Exchange, on upstream: UpstreamConnection, reusable: Bool) {
@@ -197,7 +201,7 @@ final class ProxyServer {
             upstream.close()
         }
         if let dispatched = exchange.dispatchedAt {
-            let seconds = Instant.now.duration(since: dispatched).secondsValue
+            let seconds = reactor.now.duration(since: dispatched).secondsValue
             metrics.upstreamTime.observe(seconds)
             pool.observeService(seconds: seconds)
             worker?.process?.upstreamTime.observe(seconds)

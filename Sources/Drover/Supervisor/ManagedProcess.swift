@@ -49,6 +49,9 @@ public final class ManagedProcess {
     var startsecsTimer: TimerID?
     var probe: HealthProbe?
     var probeTimer: TimerID?
+    /// Round trip of the last health probe that passed while the worker was
+    /// idle: the proxy's floor for a request's cost before it has measured one.
+    var probeSeconds: Double?
     var healthFailures = 0
     var stopCompletions: [() -> Void] = []
     var restartAfterStop = false
