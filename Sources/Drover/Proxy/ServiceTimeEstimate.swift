@@ -71,6 +71,13 @@ struct ServiceTimeEstimate {
         deviation = max(0, recentSquares / count - average * average).squareRoot()
     }
 
+    /// Seconds the requests at a worker have run so far, all together.
+    func runningAges(now: Instant) -> Double {
+        guard running > 0 else { return 0 }
+        let total = (UInt64(running) &* now.nanoseconds) &- runningStartSum
+        return total < (1 << 62) ? Double(total) / 1e9 : 0
+    }
+
     /// What to admit on at `now`; nil when nothing at all is known yet.
     /// With 20 or more measured services: those. Before that, the mean is
     /// raised to what the evidence proves: `floor` (the workers' probe round
@@ -83,9 +90,7 @@ struct ServiceTimeEstimate {
         if samples >= Self.steadyHistory { return Figures(mean: mean, deviation: deviation, p95: max(mean, p95)) }
         var estimate = max(samples > 0 ? mean : 0, floor ?? 0)
         if running > 0 {
-            let total = (UInt64(running) &* now.nanoseconds) &- runningStartSum
-            let ages = total < (1 << 62) ? Double(total) / 1e9 : 0
-            estimate = max(estimate, (Double(samples) * mean + ages) / Double(samples + running))
+            estimate = max(estimate, (Double(samples) * mean + runningAges(now: now)) / Double(samples + running))
         }
         guard estimate > 0 else { return nil }
         return Figures(mean: estimate, deviation: deviation, p95: max(estimate, p95))

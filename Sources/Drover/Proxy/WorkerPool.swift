@@ -334,17 +334,25 @@ final class WorkerPool {
     // MARK: Review
 
     /// The queue looked at again with what is known now: from the newest
-    /// request back, each that would be answered after its own deadline
-    /// (queued at + queue_timeout) is refused now rather than at that
-    /// deadline; the first that still fits ends the walk. Under overload
-    /// the newest are the ones at risk: each arrived with more work ahead
-    /// than the one before it had left to wait. Only the position counts,
-    /// so right after a service ends (a slot freed, the queue moved up) it
-    /// asks exactly what admission asked, with newer figures.
+    /// request back, each that will surely miss its deadline (queued at +
+    /// queue_timeout) is refused now rather than at that deadline; the first
+    /// that can still make it ends the walk. Under overload the newest are
+    /// the ones at risk: each arrived with more work ahead than the one
+    /// before it had left to wait.
+    ///
+    /// "Surely" is the expected case, not admission's 99th percentile: a
+    /// request admitted on the pessimistic bound is only refused later when
+    /// the figures got worse (a slower service measured, a retry in front,
+    /// a worker gone, the running requests older than the mean said), never
+    /// because time passed while the queue moved as expected. So the work
+    /// ahead is counted at the mean, minus what the running requests have
+    /// already done of the one finishing, and its own service at the mean.
     func reviewQueue() {
         guard config.maxInflight > 0, queueLength > 0, !workers.isEmpty else { return }
         let now = clock()
         guard let figures = serviceFigures(now: now) else { return }
+        let slots = Double(workers.count * config.maxInflight)
+        let done = min(service.runningAges(now: now), figures.mean)
         var hopeless: [Exchange] = []
         var index = queue.count - 1
         while index >= queueHead && queueLength > 0 {
@@ -352,8 +360,8 @@ final class WorkerPool {
                 index -= 1
                 continue
             }
-            let wait = wait(position: queueLength - 1, figures)
-            if now.adding(seconds: wait) <= (exchange.queuedAt ?? now) + queueTimeout { break }
+            let expected = (Double(queueLength) * figures.mean - done) / slots + figures.mean
+            if now.adding(seconds: expected) <= (exchange.queuedAt ?? now) + queueTimeout { break }
             queue[index] = nil
             exchange.cancelled = true
             queueLength -= 1
