@@ -344,15 +344,17 @@ final class WorkerPool {
     /// request admitted on the pessimistic bound is only refused later when
     /// the figures got worse (a slower service measured, a retry in front,
     /// a worker gone, the running requests older than the mean said), never
-    /// because time passed while the queue moved as expected. So the work
-    /// ahead is counted at the mean, minus what the running requests have
-    /// already done of the one finishing, and its own service at the mean.
+    /// because time passed while the queue moved as expected, nor because
+    /// one slow request swung the weighted mean. So the work ahead is
+    /// counted at the settled mean, minus what the running requests have
+    /// already done of the one finishing, and its own service at that mean.
     func reviewQueue() {
         guard config.maxInflight > 0, queueLength > 0, !workers.isEmpty else { return }
         let now = clock()
         guard let figures = serviceFigures(now: now) else { return }
         let slots = Double(workers.count * config.maxInflight)
-        let done = min(service.runningAges(now: now), figures.mean)
+        let mean = figures.settledMean
+        let done = min(service.runningAges(now: now), mean)
         var hopeless: [Exchange] = []
         var index = queue.count - 1
         while index >= queueHead && queueLength > 0 {
@@ -360,7 +362,7 @@ final class WorkerPool {
                 index -= 1
                 continue
             }
-            let expected = (Double(queueLength) * figures.mean - done) / slots + figures.mean
+            let expected = (Double(queueLength) * mean - done) / slots + mean
             if now.adding(seconds: expected) <= (exchange.queuedAt ?? now) + queueTimeout { break }
             queue[index] = nil
             exchange.cancelled = true

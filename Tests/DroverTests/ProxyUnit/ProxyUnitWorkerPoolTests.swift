@@ -309,7 +309,8 @@ import Testing
         #expect(h.pool.queueLength == 29 && h.refused.isEmpty)
         h.advance(.seconds(1))
         h.finish(e[0])          // took 1 s: the mean moves to 0.0975, the spread to 0.2 s
-        // r1 runs; expected (p + 2) × 0.0975 s from now, 1 s before the
+        // r1 runs; expected (p + 2) × 0.095 s (the plain mean, below the
+        // weighted 0.0975) from now, 1 s before the
         // deadline: r2…r10 (p ≤ 8) can still make it, r11…r29 cannot.
         #expect(h.pool.queueLength == 9)
         #expect(h.refusedTags == (11..<30).map { "r\($0)" }, "the newest go, oldest first: \(h.refusedTags)")
