@@ -297,24 +297,41 @@ import Testing
         #expect(h.reviewAt == nil, "no review pending once the queue is empty")
     }
 
-    /// A warm pool that slows down: a measured service much longer than the
-    /// history said makes the newest queued requests hopeless at once.
-    @Test func aSlowerServiceRefusesTheQueuedThatCanNoLongerMakeIt() throws {
+    /// A warm pool that loses a worker: the queue admitted for two slots
+    /// cannot get through one in time; the newest that surely miss their
+    /// deadline are refused when the worker leaves, not at that deadline.
+    @Test func aLostWorkerRefusesTheQueuedThatCanNoLongerMakeIt() throws {
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 2.02 }
+        let processes = h.addWorkers(2)
+        for _ in 0..<20 { h.pool.observeService(seconds: 0.1) }
+        _ = try h.submit((0..<50).map { "r\($0)" })
+        // (p + 1) × 0.1 / 2 + 0.1 ≤ 2.02 for p ≤ 37.
+        #expect(h.dispatched.count == 2 && h.pool.queueLength == 38 && h.refused.count == 10)
+        h.advance(.milliseconds(50))
+        h.pool.remove(processes[1])
+        // One slot: n × 0.1 − 0.1 (what the running ones have done, up to
+        // the one finishing) + 0.1 ≤ 1.97 for the n-th queued, n ≤ 19:
+        // r21…r39 go now, oldest first.
+        #expect(h.pool.queueLength == 19)
+        #expect(h.refusedTags.suffix(19) == (21..<40).map { "r\($0)" }, "\(h.refusedTags)")
+        #expect(h.refusedAt.suffix(19).allSatisfy { $0 == h.now })
+        #expect(h.refused.suffix(19).allSatisfy { $0.reason.hasPrefix("overloaded") })
+    }
+
+    /// One slow service among fast ones is no proof: the settled mean and
+    /// the spread keep the queue as admitted.
+    @Test func oneSlowServiceDoesNotCutTheQueue() throws {
         let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 2 }
         h.measureService = true
         h.addWorkers(1)
-        for _ in 0..<20 { h.pool.observeService(seconds: 0.05) }
-        let e = try h.submit((0..<30).map { "r\($0)" })
-        // (p + 1) × 0.05 + 0.05 ≤ 2 for p ≤ 37: all queued.
-        #expect(h.pool.queueLength == 29 && h.refused.isEmpty)
-        h.advance(.seconds(1))
-        h.finish(e[0])          // took 1 s: the mean moves to 0.0975, the spread to 0.2 s
-        // r1 runs; expected (p + 2) × 0.095 s (the plain mean, below the
-        // weighted 0.0975) from now, 1 s before the
-        // deadline: r2…r10 (p ≤ 8) can still make it, r11…r29 cannot.
-        #expect(h.pool.queueLength == 9)
-        #expect(h.refusedTags == (11..<30).map { "r\($0)" }, "the newest go, oldest first: \(h.refusedTags)")
-        #expect(h.refusedAt.allSatisfy { $0 == h.now }, "refused when the slow answer arrived")
+        for i in 0..<40 { h.pool.observeService(seconds: i % 10 == 0 ? 0.2 : 0.01) }
+        let e = try h.submit((0..<40).map { "r\($0)" })
+        let queued = h.pool.queueLength
+        #expect(queued > 10 && h.refused.count == 39 - queued)
+        h.advance(.milliseconds(400))
+        h.finish(e[0])          // twice the slow kind
+        #expect(h.refused.count == 39 - queued, "nothing cut for one slow answer")
+        #expect(h.pool.queueLength == queued - 1)
     }
 
     /// A retry goes in front of the queue: one more service ahead of everyone.
