@@ -14,38 +14,66 @@ let staticRuntime: [LinkerSetting] = [
     .unsafeFlags(["-static-executable"], .when(platforms: [.linux], configuration: .release)),
 ]
 
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+// One target per layer, each importing only the layers below it, so the
+// compiler enforces the architecture (docs/architecture.md):
+//   System, JSON, HTTP (pure)  →  HTTPServing, Config  →  Logs
+//   →  Supervision  →  Control  →  Proxy, Admin  →  Runtime (the daemon's
+//   wiring)  →  CLI  →  drover
+// Declarations shared across layers are `package`, never `public`: the
+// package is the only client.
 let package = Package(
     name: "drover",
     products: [
         .executable(name: "drover", targets: ["drover"]),
         .executable(name: "drover-demo-worker", targets: ["drover-demo-worker"]),
-        .library(name: "Drover", targets: ["Drover"]),
     ],
     targets: [
         // Syscalls Glibc does not expose to Swift: epoll, signalfd, timerfd,
         // eventfd, pipe2, accept4, prctl, posix_spawn extensions, W* macros.
         .target(name: "CSystem"),
-        .target(
-            name: "Drover",
-            dependencies: ["CSystem"],
-            swiftSettings: [.swiftLanguageMode(.v6)]
-        ),
+        // Typed descriptors, the reactor, timers, clocks, spawning, signals.
+        .target(name: "System", dependencies: ["CSystem"], swiftSettings: swift6),
+        // JSON values, parser and writer (the daemon carries no Foundation).
+        .target(name: "JSON", swiftSettings: swift6),
+        // HTTP/1.1 heads, bodies, parsers and writers: pure, no syscalls
+        // (scripts/fuzz builds it alone).
+        .target(name: "HTTP", swiftSettings: swift6),
+        // A generic HTTP/1.1 server on the reactor (control socket, admin).
+        .target(name: "HTTPServing", dependencies: ["HTTP", "System", "JSON", "CSystem"], swiftSettings: swift6),
+        // supervisor.conf: reading, expansion, validation, `drover check`.
+        .target(name: "Config", dependencies: ["System", "CSystem"], swiftSettings: swift6),
+        // Event log, worker output capture, rotating files, the console.
+        .target(name: "Logs", dependencies: ["Config", "System", "CSystem"], swiftSettings: swift6),
+        // Process lifecycle: spawn, reap, back off, probe, replace, reload.
+        .target(name: "Supervision", dependencies: ["Config", "Logs", "System", "CSystem"], swiftSettings: swift6),
+        // The control API and the status snapshot it and the admin serve.
+        .target(name: "Control", dependencies: ["Supervision", "Config", "HTTP", "HTTPServing", "JSON", "Logs", "System"], swiftSettings: swift6),
+        // The front proxy: clients, upstream connections, pool and queue.
+        .target(name: "Proxy", dependencies: ["Control", "Supervision", "Config", "HTTP", "Logs", "System", "JSON", "CSystem"], swiftSettings: swift6),
+        // The admin listener: /healthz, /readyz, /metrics, the status page.
+        .target(name: "Admin", dependencies: ["Control", "HTTP", "HTTPServing", "Supervision", "Config", "System", "JSON", "Logs", "CSystem"], swiftSettings: swift6),
+        // The daemon: wires supervisor, proxies, control and admin on one reactor.
+        .target(name: "Runtime", dependencies: ["Admin", "Proxy", "Control", "Supervision", "Config", "HTTP", "HTTPServing", "Logs", "System", "JSON", "CSystem"], swiftSettings: swift6),
+        // Subcommands, the control client, help text.
+        .target(name: "CLI", dependencies: ["Runtime", "Admin", "Proxy", "Control", "Supervision", "Config", "HTTP", "HTTPServing", "Logs", "System", "JSON", "CSystem"], swiftSettings: swift6),
         .executableTarget(
             name: "drover",
-            dependencies: ["Drover"],
-            swiftSettings: [.swiftLanguageMode(.v6)],
+            dependencies: ["CLI"],
+            swiftSettings: swift6,
             linkerSettings: staticRuntime
         ),
         .executableTarget(
             name: "drover-demo-worker",
             dependencies: ["CSystem"],
-            swiftSettings: [.swiftLanguageMode(.v6)],
+            swiftSettings: swift6,
             linkerSettings: staticRuntime
         ),
         .testTarget(
             name: "DroverTests",
-            dependencies: ["Drover", "drover", "drover-demo-worker"],
-            swiftSettings: [.swiftLanguageMode(.v6)]
+            dependencies: ["CLI", "drover", "drover-demo-worker"],
+            swiftSettings: swift6
         ),
     ]
 )

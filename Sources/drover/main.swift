@@ -1,4 +1,4 @@
 import Glibc
-import Drover
+import CLI
 
 exit(DroverCommand.main(Array(CommandLine.arguments.dropFirst())))

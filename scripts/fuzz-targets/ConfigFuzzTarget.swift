@@ -1,5 +1,5 @@
 // libFuzzer target for drover's config reader, compiled by scripts/fuzz
-// together with Sources/Drover/Config/*.swift (and the two System files it
+// together with Sources/Config/*.swift (and the two System files it
 // reads files with). A failed precondition is a crash, i.e. a finding.
 //
 // Each input is supervisord.conf text (seeded from the compat corpus):

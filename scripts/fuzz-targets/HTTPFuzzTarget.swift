@@ -1,5 +1,5 @@
 // libFuzzer target for drover's HTTP/1.1 layer, compiled by scripts/fuzz
-// together with Sources/Drover/HTTP/*.swift (nothing else: the HTTP layer
+// together with Sources/HTTP/*.swift (nothing else: the HTTP layer
 // has no dependencies). A failed precondition is a crash, i.e. a finding.
 //
 // Each input is fed to the request parser and the response parser (default

@@ -1,6 +1,17 @@
 import Glibc
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// Reading a ManagedProcess into a snapshot: what the daemon hands every view.
 @Suite struct AdminProcessSnapshotTests {

@@ -1,5 +1,16 @@
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// A small checker of the text exposition format's line grammar: every line
 /// is HELP, TYPE or a sample; samples follow their family's TYPE; families

@@ -1,6 +1,17 @@
 import Glibc
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// Test fixtures: a snapshot of one process with everything defaulted.
 enum AdminFixtures {
@@ -9,7 +20,7 @@ enum AdminFixtures {
 
     static func process(_ name: String, _ state: ProcessState, health: HealthFlag = .ready,
                         pid: Int32? = nil, uptime: Double? = nil, started: Int64? = startNs, exited: Int64? = nil,
-                        exit: Drover.ExitStatus? = nil, retryIn: Double? = nil, spawnError: String? = nil,
+                        exit: System.ExitStatus? = nil, retryIn: Double? = nil, spawnError: String? = nil,
                         restarts: Int = 0, inflight: Int = 0, rss: Int? = nil, port: Int? = nil) -> ProcessSnapshot {
         let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
         let group = parts.first ?? name
@@ -148,7 +159,7 @@ enum AdminFixtures {
         let json = running.json
         #expect(json.objectValue?.map(\.0) == ["name", "group", "program", "process", "state", "health", "pid", "uptime",
                                               "started_at", "exited_at", "exit_status", "exit_code", "exit_signal", "retry_in",
-                                              "spawn_error", "restarts", "inflight", "rss_bytes", "port", "requests", "upstream_p50", "upstream_p99", "description"])
+                                              "spawn_error", "last_output", "restarts", "inflight", "rss_bytes", "port", "requests", "upstream_p50", "upstream_p99", "description"])
         #expect(json["name"] == "web:web_00")
         #expect(json["group"] == "web")
         #expect(json["process"] == "web_00")

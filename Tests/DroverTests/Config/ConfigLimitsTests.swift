@@ -1,6 +1,17 @@
 import Foundation
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// Values out of range: every numeric, size and duration key is parsed into
 /// a checked type and refused as `FILE:LINE: [section] key: message`, never

@@ -1,6 +1,17 @@
 import Foundation
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// Loads configs written to a temporary directory, with a fake user database
 /// and CPU count so results do not depend on the host.
@@ -189,7 +200,7 @@ func has(_ list: [ConfigDiagnostic], line: Int, key: String?, _ text: String, fi
         #expect(s.childlogdir == f.dir.path && s.minfds == 4096 && s.umask == 0o27 && s.shutdownTimeout == .seconds(10))
         #expect(s.adminListen == .tcp(host: "127.0.0.1", port: 9100) && s.adminTokenFile == f.dir.path + "/token")
         #expect(c.unixHTTPServer?.file == f.dir.path + "/drover.sock" && c.unixHTTPServer?.chmod == 0o770)
-        #expect(c.unixHTTPServer?.chown == "app:docker")
+        #expect(c.unixHTTPServer?.chown == SocketOwner(user: "app", group: "docker"))
         #expect(c.supervisorctlServerURL == "unix://" + f.dir.path + "/drover.sock")
         #expect(c.warnings.isEmpty, "\(c.warnings)")
         #expect(try f.load("[supervisord]\nlogfile=stdout\n").supervisord.logfile == nil)
@@ -487,7 +498,8 @@ func has(_ list: [ConfigDiagnostic], line: Int, key: String?, _ text: String, fi
         #expect(r.stdout.contains("proxy front: listen 127.0.0.1:8080 -> web"))
         #expect(r.stdout.hasSuffix("OK: 1 program, 2 processes, 1 warning\n"))
         #expect(r.stderr == "warning: \(path):9: [eventlistener:x] event listeners are not implemented by drover, ignored; "
-                + "to stop the container when a program goes FATAL, drover's native form is `fatal_action = shutdown` in that [program:x]\n")
+                + "to stop the container when a program goes FATAL, drover's native form is `fatal_action = shutdown` in that [program:x]\n"
+                + "warning: [program:web] command: /path/to/worker does not exist; its workers will not start\n")
 
         let bad = f.write("bad.conf", "[program:a]\ncommand=/bin/a\nautostart=perhaps\n")
         let b = try runCommand(Binaries.drover, ["check", "--config", bad])

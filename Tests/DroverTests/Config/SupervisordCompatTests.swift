@@ -1,6 +1,17 @@
 import Foundation
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// The supervisord differences of issue 8, parsed in process: fcgi-program,
 /// event listeners and fatal_action, commands that cannot be split, unset

@@ -1,6 +1,17 @@
 import Foundation
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// Flags shared between a client thread and the loop thread.
 final class SharedFlags: @unchecked Sendable {

@@ -1,6 +1,17 @@
 import Foundation
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// The subset of YAML the manifests in deploy/kubernetes use: block maps and
 /// lists by indentation, `- key: value` list items, plain and quoted

@@ -1,5 +1,16 @@
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// Every malformed or ambiguous request is refused with its exact status,
 /// without a `.head` for it, and the parser stays failed afterwards.

@@ -1,5 +1,16 @@
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// Well-formed requests of every shape RFC 9112 allows; each is also fed
 /// byte by byte and in 7-byte pieces and must give the same events.

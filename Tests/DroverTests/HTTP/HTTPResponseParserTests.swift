@@ -1,5 +1,16 @@
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// Worker responses: every framing, the responses that never have a body,
 /// interim 1xx, end of file, and what a proxy must refuse (502).

@@ -1,5 +1,16 @@
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// Head and chunk writers: exact bytes, round trips through the parsers,
 /// and refusal of anything that would inject a header or split a message.

@@ -1,5 +1,16 @@
 import Foundation
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 import Testing
 
 /// A log file whose rotation, open or write fails: nothing loops, the fault

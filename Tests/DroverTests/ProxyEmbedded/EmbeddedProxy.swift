@@ -1,6 +1,17 @@
 import Glibc
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// A proxy on a reactor with a test clock, stepped by the test: real
 /// sockets on 127.0.0.1 (ephemeral ports), no threads, no sleeping. Time

@@ -1,6 +1,8 @@
 import Glibc
 import Testing
-@testable import Drover
+@testable import Proxy
+@testable import Supervision
+@testable import System
 
 /// Overload refusal through the whole proxy on a test clock (SPEC §10,
 /// issue 13 item 3): what is refused is refused at once or as soon as it is

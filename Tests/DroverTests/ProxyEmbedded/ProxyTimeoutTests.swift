@@ -1,6 +1,17 @@
 import Glibc
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// The proxy's deadlines on a test clock: each fires exactly when its
 /// timeout passes, not a moment before, and each connection holds one

@@ -1,6 +1,17 @@
 import Glibc
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// A ProxyServer built in-process without listening: a Reactor that is never
 /// run, an EventLog to /dev/null. Enough for forwardedHead and for making

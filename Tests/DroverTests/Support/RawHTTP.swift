@@ -124,8 +124,10 @@ final class ControlledDrover {
     let drover: DroverHarness
     let socket: String
 
-    init(_ config: String, label: String = "ctl") throws {
+    /// `files` are written into the directory before drover starts (`%(here)s/NAME`).
+    init(_ config: String, label: String = "ctl", files: [String: String] = [:]) throws {
         dir = TempDir(label)
+        for (name, text) in files { _ = dir.write(name, text) }
         socket = dir.file("drover.sock")
         drover = try DroverHarness(config: "[unix_http_server]\nfile = %(here)s/drover.sock\n\n" + config, in: dir)
         let path = socket

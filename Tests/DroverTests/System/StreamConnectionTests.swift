@@ -1,7 +1,18 @@
 import CSystem
 import Glibc
 import Testing
-@testable import Drover
+@testable import Admin
+@testable import CLI
+@testable import Config
+@testable import Control
+@testable import HTTP
+@testable import HTTPServing
+@testable import JSON
+@testable import Logs
+@testable import Proxy
+@testable import Runtime
+@testable import Supervision
+@testable import System
 
 /// What a StreamConnection told its owner.
 private final class Recorder: StreamConnectionDelegate {

@@ -1,0 +1,86 @@
+import Supervision
+import System
+
+/// One request's trip through the proxy: read whole from the client, queued
+/// or handed to a worker, answered (or refused), logged. The client may go
+/// away at any point; the worker's slot is still held until the worker has
+/// finished (proxy-checklist "things no common proxy gets right" 4).
+final class Exchange {
+    enum Phase { case queued, dispatched, responding, done }
+
+    /// nil once the client has gone: the answer is read and discarded.
+    weak var client: ProxyClientConnection?
+    /// The request exactly as it goes upstream (head and body), kept for retries.
+    let request: [UInt8]
+    let isIdempotent: Bool
+    let isHead: Bool
+    let clientIsHTTP10: Bool
+    let requestID: String
+    /// For the access log: `METHOD target HTTP/1.x`, only built when it is on.
+    var requestLine: String = ""
+    var userAgent: String = ""
+    var referer: String = ""
+    var clientAddress: String = ""
+
+    var phase: Phase = .queued
+    var attempts = 0
+    var triedWorkers: [ObjectIdentifier] = []
+    /// Taken out of the queue (client left or deadline): skipped when dequeued.
+    var cancelled = false
+    var worker: WorkerSlot?
+    var upstream: UpstreamConnection?
+
+    let receivedAt: Instant
+    /// When it last joined the pool's queue (on the loop's clock): its
+    /// queue_timeout deadline counts from here.
+    var queuedAt: Instant?
+    var dispatchedAt: Instant?
+    var respondedAt: Instant?
+    var status = 0
+    var bytesToClient = 0
+    var retried = 0
+    /// Request body bytes held against the proxy's budget until done.
+    var bufferedBodyBytes = 0
+
+    init(client: ProxyClientConnection, request: [UInt8], isIdempotent: Bool, isHead: Bool,
+         clientIsHTTP10: Bool, requestID: String, receivedAt: Instant) {
+        self.client = client
+        self.request = request
+        self.isIdempotent = isIdempotent
+        self.isHead = isHead
+        self.clientIsHTTP10 = clientIsHTTP10
+        self.requestID = requestID
+        self.receivedAt = receivedAt
+    }
+
+    var clientGone: Bool { client == nil }
+}
+
+/// One ready worker as the proxy sees it: where it listens, how many
+/// requests it holds, and its idle keep-alive connections.
+final class WorkerSlot {
+    weak var process: ManagedProcess?
+    let name: String
+    let port: Int
+    let maxInflight: Int
+    var inflight = 0
+    /// In the upstream list; false once it died, stopped or is draining.
+    var isMember = true
+    var idle: [UpstreamConnection] = []
+    var served = 0
+
+    init(process: ManagedProcess, port: Int, maxInflight: Int) {
+        self.process = process
+        self.name = process.name
+        self.port = port
+        self.maxInflight = maxInflight
+    }
+
+    var hasCapacity: Bool { isMember && (maxInflight == 0 || inflight < maxInflight) }
+
+    func closeIdle() {
+        let connections = idle
+        idle = []
+        for connection in connections { connection.close() }
+    }
+}

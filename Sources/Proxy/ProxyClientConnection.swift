@@ -1,0 +1,399 @@
+import Glibc
+import HTTP
+import System
+
+/// A client of the proxy listener. Reads one request at a time, whole (head
+/// and body, de-chunked, bounded by client_max_body_size) before any worker
+/// is involved, so a slow client never holds one; then waits for the
+/// exchange to be answered and streams the answer back. Pipelined requests
+/// stay in the input buffer until the one before is answered, so answers
+/// go out in order. One deadline at a time: client_timeout while a request
+/// arrives, queue_timeout while it waits for a worker, keepalive_timeout
+/// between requests.
+final class ProxyClientConnection: StreamConnectionDelegate {
+    private enum State {
+        /// Between requests, or reading a head.
+        case idle
+        case readingBody
+        /// An exchange is queued, at a worker, or streaming its answer.
+        case waiting
+        case closed
+    }
+
+    let stream: StreamConnection
+    private unowned let proxy: ProxyServer
+    let peer: String
+    private var state: State = .idle
+    private var input = ByteBuffer()
+    private var scanner: HTTPHeadScanner
+    private var requestTimerArmed = false
+    private var requestStartedAt = Instant.now
+
+    // The request being read.
+    private var upstreamHead: [UInt8] = []
+    private var head: HTTPRequestHeadRanges?
+    private var bodyDecoder = HTTPBodyDecoder(framing: .none, limits: HTTPLimits(), boundsBody: true)
+    private var body: [UInt8] = []
+    private var pendingRequestID = ""
+    private var pendingLogFields: (line: String, agent: String, referer: String) = ("", "", "")
+
+    private(set) var exchange: Exchange?
+    /// Body bytes counted against the proxy's budget, until handed to an exchange.
+    private var reservedBodyBytes = 0
+    private var keepAliveAfterResponse = true
+    private var closeDelimitedResponse = false
+    private(set) var requestsServed = 0
+
+    init(stream: StreamConnection, proxy: ProxyServer, peer: String) {
+        self.stream = stream
+        self.proxy = proxy
+        self.peer = peer
+        // The request line has its own bound (414), above RFC 9112's 8000
+        // octets; the whole head is bounded by max_header_size (431).
+        scanner = HTTPHeadScanner(limits: .init(maxHeadBytes: proxy.config.maxHeaderSize, maxStartLineBytes: 12 * 1024,
+                                            maxFields: 100, tooLargeStatus: 431))
+        stream.delegate = self
+    }
+
+    func start() throws(SystemError) {
+        try stream.start()
+        stream.setDeadline(after: proxy.clientTimeout)
+    }
+
+    var isWritable: Bool { stream.isWritable }
+    var isIdle: Bool { state == .idle && input.isEmpty }
+
+    // MARK: Reading requests
+
+    func connection(_ connection: StreamConnection, received bytes: UnsafeRawBufferPointer) {
+        input.append(bytes)
+        processInput()
+    }
+
+    /// Set while `processInput` runs: an answer finished synchronously inside
+    /// it (a 503 from a full queue) lets the loop go on to the next pipelined
+    /// request instead of recursing once per request.
+    private var processing = false
+
+    private func processInput() {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while state != .closed {
+            switch state {
+            case .idle:
+                guard !input.isEmpty else { return }
+                if !requestTimerArmed {
+                    requestTimerArmed = true
+                    requestStartedAt = .now
+                    stream.setDeadline(after: proxy.clientTimeout)
+                }
+                let outcome: HTTPHeadScanner.Outcome
+                do throws(HTTPParseError) {
+                    outcome = try input.withReadableBytes { raw throws(HTTPParseError) in try scanner.scan(raw) }
+                } catch {
+                    return reject(error)
+                }
+                guard case .complete(let length) = outcome else { return }
+                if !beginRequest(headLength: length) { return }
+            case .readingBody:
+                guard !input.isEmpty else { return }
+                let before = body.count
+                let (consumed, outcome) = input.withReadableBytes { raw in
+                    bodyDecoder.decode(raw, from: 0) { payload in body.append(contentsOf: payload) }
+                }
+                input.consume(consumed)
+                // Bodies wait in memory until answered: all of them together
+                // stay within the proxy's budget, or the request is refused.
+                if !proxy.reserveBodyBytes(body.count - before) {
+                    proxy.releaseBodyBytes(before)
+                    reservedBodyBytes = 0
+                    body = []
+                    proxy.metrics.count(status: 503)
+                    return sendError(status: 503, reason: "too many request bodies buffered; try again", retryAfter: 1, close: true)
+                }
+                reservedBodyBytes = body.count
+                switch outcome {
+                case .needMore: return
+                case .failure(let error): return reject(error)
+                case .end: submit()
+                }
+            case .waiting:
+                // Pipelined input waits; past a bound, stop reading (TCP pushes back).
+                if input.readableBytes > 64 * 1024 { stream.setReading(false) }
+                return
+            case .closed:
+                return
+            }
+        }
+    }
+
+    /// Parses the head, answers what drover answers itself, and prepares
+    /// the upstream copy. False when the connection is being closed.
+    private func beginRequest(headLength: Int) -> Bool {
+        let parsed: Result<HTTPRequestHeadRanges, HTTPParseError> = input.withReadableBytes { raw in
+            do throws(HTTPParseError) {
+                return .success(try HTTPRequestHeadRanges.parse(raw, scanner, maxBody: proxy.config.clientMaxBodySize))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let request: HTTPRequestHeadRanges
+        switch parsed {
+        case .failure(let error):
+            reject(error)
+            return false
+        case .success(let value): request = value
+        }
+        head = request
+        keepAliveAfterResponse = request.keepAlive
+        if let limiter = proxy.rateLimiter, !limiter.allow(peer) {
+            input.consume(headLength)
+            proxy.metrics.count(status: 429)
+            sendError(status: 429, reason: "rate limit exceeded for \(peer)", retryAfter: 1, close: true)
+            return false
+        }
+        let built = input.withReadableBytes { raw in proxy.forwardedHead(raw, scanner, request, peer: peer) }
+        upstreamHead = built.head
+        pendingRequestID = built.requestID
+        if proxy.accessLogEnabled {
+            pendingLogFields = input.withReadableBytes { raw in ProxyServer.logFields(raw, scanner) }
+        }
+        input.consume(headLength)
+        scanner.reset()
+        body.removeAll(keepingCapacity: body.capacity <= 64 * 1024)
+        switch request.framing {
+        case .none:
+            submit()
+        case .length(let n):
+            bodyDecoder = HTTPBodyDecoder(framing: .length(n), limits: proxy.bodyLimits, boundsBody: true)
+            // Not the declared length: a client announcing 10 MB and sending
+            // nothing must not cost 10 MB.
+            body.reserveCapacity(min(n, 64 * 1024))
+            state = .readingBody
+        case .chunked:
+            bodyDecoder = HTTPBodyDecoder(framing: .chunked, limits: proxy.bodyLimits, boundsBody: true)
+            state = .readingBody
+        }
+        if state == .readingBody && request.expectsContinue && request.version == .http11 && input.isEmpty {
+            // The client waits for this before sending the body (H23).
+            stream.enqueue(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+            stream.flush()
+        }
+        return true
+    }
+
+    private func submit() {
+        guard let request = head else { return }
+        head = nil
+        var bytes = upstreamHead
+        upstreamHead = []
+        if !body.isEmpty || request.framing != .none {
+            bytes.append(contentsOf: "Content-Length: \(body.count)\r\n\r\n".utf8)
+            bytes.append(contentsOf: body)
+        } else {
+            bytes.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+        }
+        body.removeAll(keepingCapacity: body.capacity <= 64 * 1024)
+        let exchange = Exchange(client: self, request: bytes, isIdempotent: request.isIdempotent, isHead: request.isHead,
+                                clientIsHTTP10: request.version == .http10, requestID: pendingRequestID,
+                                receivedAt: requestStartedAt)
+        if proxy.accessLogEnabled {
+            exchange.clientAddress = peer
+            exchange.requestLine = pendingLogFields.line
+            exchange.userAgent = pendingLogFields.agent
+            exchange.referer = pendingLogFields.referer
+        }
+        exchange.bufferedBodyBytes = reservedBodyBytes
+        reservedBodyBytes = 0
+        self.exchange = exchange
+        state = .waiting
+        requestTimerArmed = false
+        stream.clearDeadline()
+        proxy.submit(exchange)
+    }
+
+    /// The pool put the exchange in its queue: bound the wait.
+    func queued(_ exchange: Exchange) {
+        guard exchange === self.exchange else { return }
+        stream.setDeadline(after: proxy.queueTimeout)
+    }
+
+    /// A worker took it: no client deadline while it computes (read_timeout
+    /// bounds the worker; a slow reader of the answer is never dropped).
+    func dispatched(_ exchange: Exchange) {
+        guard exchange === self.exchange else { return }
+        stream.clearDeadline()
+    }
+
+    // MARK: Answers
+
+    /// The Connection field for the answer, settling whether this
+    /// connection carries another request.
+    func connectionField(closeDelimited: Bool) -> String {
+        closeDelimitedResponse = closeDelimited
+        if closeDelimited || proxy.isShuttingDown || stream.peerClosedWrite { keepAliveAfterResponse = false }
+        if !keepAliveAfterResponse { return "Connection: close\r\n" }
+        return exchange?.clientIsHTTP10 == true ? "Connection: keep-alive\r\n" : ""
+    }
+
+    func sendInterim(_ bytes: [UInt8]) {
+        stream.enqueue(bytes)
+    }
+
+    func sendResponseHead(_ bytes: [UInt8], closeDelimited: Bool) {
+        stream.enqueue(bytes)
+    }
+
+    func sendBody(_ bytes: [UInt8]) { stream.enqueue(bytes) }
+
+    func sendBody(copying bytes: UnsafeRawBufferPointer) { stream.enqueue(copying: bytes) }
+
+    func flushOutput() { stream.flush() }
+
+    /// The exchange is answered in full: on to the next request, or close.
+    func responseFinished(_ finished: Exchange) {
+        guard finished === exchange else { return }
+        exchange = nil
+        requestsServed += 1
+        guard state != .closed else { return }
+        if !keepAliveAfterResponse || proxy.isShuttingDown || (stream.peerClosedWrite && input.isEmpty) {
+            state = .closed
+            stream.closeAfterFlushing()
+            return
+        }
+        state = .idle
+        stream.flush()
+        stream.setReading(true)
+        stream.setDeadline(after: proxy.keepaliveTimeout)
+        processInput()
+    }
+
+    /// An answer drover makes itself for the current exchange (502/503/504).
+    func respondToExchange(_ exchange: Exchange, status: Int, reason: String, retryAfter: Int?) {
+        guard exchange === self.exchange, state != .closed else { return }
+        exchange.status = status
+        let close = !keepAliveAfterResponse || proxy.isShuttingDown || stream.peerClosedWrite
+        if close { keepAliveAfterResponse = false }
+        stream.enqueue(ProxyErrorResponse.bytes(status: status, reason: reason, close: close, retryAfter: retryAfter,
+                                                requestID: exchange.requestID, omitBody: exchange.isHead,
+                                                keepAliveHeader: exchange.clientIsHTTP10 && !close))
+        stream.flush()
+        responseFinished(exchange)
+    }
+
+    /// The worker failed after part of the answer went out: the client must
+    /// not take it for a whole one (RST, no final chunk).
+    func abortResponse() {
+        guard state != .closed else { return }
+        state = .closed
+        exchange = nil
+        stream.flush()
+        stream.abort()
+    }
+
+    /// A request drover refuses before any worker sees it: answer, then
+    /// close (its framing cannot be trusted, or the client must slow down).
+    private func reject(_ error: HTTPParseError) {
+        proxy.metrics.count(status: error.status)
+        sendError(status: error.status, reason: error.reason, retryAfter: nil, close: true)
+    }
+
+    private func sendError(status: Int, reason: String, retryAfter: Int?, close: Bool) {
+        guard state != .closed else { return }
+        state = .closed
+        stream.enqueue(ProxyErrorResponse.bytes(status: status, reason: reason, close: true, retryAfter: retryAfter))
+        // Half-close, then close once the client is done or after a moment:
+        // closing with unread input would turn the answer into a reset.
+        stream.shutdownWriteAfterFlushing()
+        stream.setReading(true)
+        lingering = true
+        stream.setDeadline(after: .seconds(2))
+    }
+
+    private var lingering = false
+
+    // MARK: Connection events
+
+    func connectionReadEOF(_ connection: StreamConnection) {
+        if lingering { return finishLinger() }
+        switch state {
+        case .idle where input.isEmpty && !requestTimerArmed:
+            closeNow()
+        case .idle, .readingBody:
+            // Cut off inside a request: it can never complete.
+            closeNow()
+        case .waiting:
+            // Half-close: the client still gets its whole answer (then we close).
+            keepAliveAfterResponse = false
+        case .closed:
+            break
+        }
+    }
+
+    func connectionWriteDrained(_ connection: StreamConnection) {
+        exchange?.upstream?.clientDrained()
+    }
+
+    func connectionFailed(_ connection: StreamConnection, errno: Int32) {
+        if lingering { return finishLinger() }
+        clientLeft()
+    }
+
+    func connectionDeadline(_ connection: StreamConnection) {
+        if lingering { return finishLinger() }
+        switch state {
+        case .idle where !requestTimerArmed:
+            // keepalive_timeout between requests.
+            closeNow()
+        case .idle, .readingBody:
+            proxy.metrics.count(status: 408)
+            sendError(status: 408, reason: "request not received within client_timeout", retryAfter: nil, close: true)
+        case .waiting:
+            if let exchange, exchange.phase == .queued { proxy.queueTimedOut(exchange) }
+        case .closed:
+            break
+        }
+    }
+
+    private func finishLinger() {
+        lingering = false
+        stream.close()
+    }
+
+    private func closeNow() {
+        state = .closed
+        stream.close()
+    }
+
+    func connectionDidClose(_ connection: StreamConnection) {
+        if state != .closed || exchange != nil { clientLeft() }
+        proxy.releaseBodyBytes(reservedBodyBytes)
+        reservedBodyBytes = 0
+        proxy.clientReleased(self)
+    }
+
+    /// The client is gone (reset, error): a queued request is dropped; one at
+    /// a worker runs to its end and the answer is discarded.
+    private func clientLeft() {
+        let wasWaiting = exchange
+        state = .closed
+        exchange = nil
+        if let wasWaiting {
+            proxy.metrics.clientAborts += 1
+            proxy.clientAbandoned(wasWaiting)
+        }
+    }
+
+    /// Shutdown: close now when between requests, else after the answer.
+    func closeWhenIdle() {
+        if state == .idle && input.isEmpty && exchange == nil { return closeNow() }
+        keepAliveAfterResponse = false
+    }
+
+    func forceClose() {
+        lingering = false
+        if state != .closed { clientLeft() }
+        stream.close()
+    }
+}

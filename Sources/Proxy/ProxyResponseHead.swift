@@ -1,0 +1,117 @@
+import HTTP
+
+/// A worker's response head as the proxy forwards it: status, how its body
+/// ends, whether the connection can carry another request, and which
+/// fields stay behind (hop-by-hop, framing the proxy re-does). Anything a
+/// second parser could read differently is a 502 (proxy-checklist R3–R5).
+struct ProxyResponseHead {
+    enum Framing: Equatable {
+        case none
+        case length(Int)
+        case chunked
+        case untilClose
+    }
+
+    var status: Int
+    /// `SSS reason` after the version: re-sent behind our own `HTTP/1.1`.
+    var statusAndReason: Range<Int>
+    var framing: Framing
+    /// The upstream connection may carry another request afterwards.
+    var reusable: Bool
+    var nominated: [Range<Int>] = []
+    /// A Content-Length line to pass through unchanged (HEAD and 304 answers
+    /// describe the body they do not carry).
+    var passContentLength = false
+
+    var isInterim: Bool { status >= 100 && status < 200 }
+
+    static func parse(_ bytes: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner, requestIsHead: Bool) throws(HTTPParseError) -> ProxyResponseHead {
+        let line = scanner.startLine
+        // HTTP/1.x SP 3DIGIT [SP reason]
+        guard line.count >= 12, HTTPHeadBytes.equalsLowercase(bytes, line.lowerBound..<(line.lowerBound + 7), "http/1."),
+              bytes[line.lowerBound + 8] == HTTPSyntax.space else { throw Self.bad("malformed status line") }
+        let minor = bytes[line.lowerBound + 7]
+        guard minor == 0x30 || minor == 0x31 else { throw Self.bad("unsupported response version") }
+        var status = 0
+        for index in (line.lowerBound + 9)..<(line.lowerBound + 12) {
+            let b = bytes[index]
+            guard b >= 0x30, b <= 0x39 else { throw Self.bad("malformed status code") }
+            status = status * 10 + Int(b - 0x30)
+        }
+        guard status >= 100, line.count == 12 || bytes[line.lowerBound + 12] == HTTPSyntax.space else {
+            throw Self.bad("malformed status line")
+        }
+        for index in (line.lowerBound + 9)..<line.upperBound where !HTTPSyntax.isFieldValueByte(bytes[index]) {
+            throw Self.bad("control character in the reason phrase")
+        }
+        var head = ProxyResponseHead(status: status, statusAndReason: (line.lowerBound + 9)..<line.upperBound,
+                                     framing: .untilClose, reusable: minor == 0x31)
+        var contentLength: Int?
+        var contentLengthLines = 0
+        var chunkedLast = false
+        var transferEncoding = false
+        var sawClose = false
+        var sawKeepAlive = false
+        for field in scanner.fields {
+            switch field.field {
+            case .contentLength:
+                contentLengthLines += 1
+                guard let n = HTTPHeadBytes.decimal(bytes, field.value) else { throw Self.bad("invalid Content-Length") }
+                if let contentLength, contentLength != n { throw Self.bad("conflicting Content-Length values") }
+                contentLength = n
+            case .transferEncoding:
+                transferEncoding = true
+                HTTPHeadBytes.listElements(bytes, field.value) { element in
+                    chunkedLast = HTTPHeadBytes.equalsLowercase(bytes, element, "chunked")
+                }
+            case .connection:
+                HTTPHeadBytes.listElements(bytes, field.value) { token in
+                    if HTTPHeadBytes.equalsLowercase(bytes, token, "close") {
+                        sawClose = true
+                    } else if HTTPHeadBytes.equalsLowercase(bytes, token, "keep-alive") {
+                        sawKeepAlive = true
+                    } else {
+                        head.nominated.append(token)
+                    }
+                }
+            default:
+                break
+            }
+        }
+        // close wins wherever it appears; a 1.0 answer persists only when asked.
+        head.reusable = !sawClose && (minor == 0x31 || sawKeepAlive)
+        if head.isInterim {
+            head.framing = .none
+            head.reusable = true
+            return head
+        }
+        if requestIsHead || status == 204 || status == 304 {
+            head.framing = .none
+            // HEAD and 304 answers describe a body they do not carry; a 204
+            // must not send Content-Length at all (RFC 9110 §8.6).
+            head.passContentLength = status != 204 && contentLengthLines == 1 && !transferEncoding
+            return head
+        }
+        if transferEncoding {
+            // Chunked wins over Content-Length (RFC 9112 §6.3 rule 3), and such
+            // a connection is not trusted again.
+            if contentLength != nil { head.reusable = false }
+            if chunkedLast {
+                head.framing = .chunked
+            } else {
+                head.framing = .untilClose
+                head.reusable = false
+            }
+        } else if let contentLength {
+            head.framing = contentLength == 0 ? .none : .length(contentLength)
+        } else {
+            head.framing = .untilClose
+            head.reusable = false
+        }
+        return head
+    }
+
+    private static func bad(_ reason: String) -> HTTPParseError {
+        HTTPParseError(status: 502, reason: "invalid response from the worker: \(reason)")
+    }
+}

@@ -1,0 +1,483 @@
+import CSystem
+import Config
+import Glibc
+import HTTP
+import Logs
+import Supervision
+import System
+
+/// One `[proxy:x]`: its listener, its client and worker connections, and
+/// the pool of ready workers with its queue. Everything runs on the
+/// reactor; membership follows the supervisor's state changes as they
+/// happen (SIGCHLD, probe results, drain), never a polling interval.
+package final class ProxyServer {
+    package let config: ProxyConfig
+    private unowned let reactor: Reactor
+    let log: EventLog
+    package let metrics = ProxyMetrics()
+    let pool: WorkerPool
+    /// Recycles workers past max_requests; set by the daemon.
+    package var recycle: ((ManagedProcess, String) -> Void)?
+    /// A ready worker refused a connection: re-probe it before it gets more.
+    package var connectRefused: ((ManagedProcess) -> Void)?
+
+    let connectTimeout: Duration
+    let readTimeout: Duration
+    let clientTimeout: Duration
+    let keepaliveTimeout: Duration
+    let queueTimeout: Duration
+    let bodyLimits: HTTPLimits
+    let rateLimiter: RateLimiter?
+    private let accessLog: AccessLogWriter?
+    var accessLogEnabled: Bool { accessLog != nil }
+
+    private var acceptor: Acceptor?
+    private var isTCP = true
+    private var clients: [ObjectIdentifier: ProxyClientConnection] = [:]
+    private var upstreams: [ObjectIdentifier: UpstreamConnection] = [:]
+    private(set) var isShuttingDown = false
+    private var shutdownCompletion: (() -> Void)?
+    private var inflightExchanges = 0
+    /// Request bodies held in memory (read, waiting, or at a worker for a
+    /// retry), all clients together, and their bound.
+    private(set) var bufferedBodyBytes = 0
+    var bodyBudget: Int
+    private var requestIDs: SplitMix64
+    private(set) var listeningPort: Int?
+
+    package init(config: ProxyConfig, reactor: Reactor, log: EventLog, console: ConsoleWriter) throws(SystemError) {
+        self.config = config
+        self.reactor = reactor
+        self.log = log
+        pool = WorkerPool(config: config, metrics: metrics)
+        connectTimeout = .seconds(checked: config.connectTimeout)
+        readTimeout = .seconds(checked: config.readTimeout)
+        clientTimeout = .seconds(checked: config.clientTimeout)
+        keepaliveTimeout = .seconds(checked: config.keepaliveTimeout)
+        queueTimeout = .seconds(checked: config.queueTimeout)
+        bodyLimits = HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: config.clientMaxBodySize)
+        let (scaled, overflow) = config.clientMaxBodySize.multipliedReportingOverflow(by: 8)
+        bodyBudget = max(256 << 20, overflow ? Int.max : scaled)
+        rateLimiter = config.rateLimit.map(RateLimiter.init)
+        accessLog = try config.accessLog.map { (settings) throws(SystemError) in try AccessLogWriter(settings, console: console) }
+        requestIDs = SplitMix64(seed: cs_random_u64() ^ Instant.now.nanoseconds)
+        pool.dispatch = { [unowned self] exchange, worker in self.dispatch(exchange, to: worker) }
+        pool.clock = { [unowned reactor] in reactor.now }
+        pool.scheduleReview = { [unowned self] delay in
+            self.reactor.schedule(after: delay) { [weak pool = self.pool] in pool?.reviewTimerFired() }
+        }
+        pool.refuse = { [unowned self] exchange, reason, retryAfter in
+            self.metrics.count(status: 503)
+            self.finishRefused(exchange, status: 503, reason: reason, retryAfter: retryAfter)
+        }
+    }
+
+    // MARK: Listening
+
+    package func open() throws(SystemError) {
+        let fd: FileDescriptor
+        switch config.listen {
+        case .tcp(let host, let port):
+            let raw = cs_listen_tcp(host, Int32(port), 4096)
+            if raw < 0 { throw SystemError("listen", context: "[proxy:\(config.name)] \(config.listen)") }
+            fd = FileDescriptor(rawValue: raw)
+            listeningPort = Int(cs_local_port(raw))
+        case .unix(let path):
+            fd = try Listener.unix(path: path, mode: 0o666)
+            isTCP = false
+        }
+        acceptor = try Acceptor(listener: fd, reactor: reactor, onError: { [unowned self] message in
+            self.log.warn("proxy:\(self.config.name)", message)
+        }) { [unowned self] client, peer in
+            self.accepted(client, peer: peer)
+        }
+    }
+
+    private func accepted(_ fd: FileDescriptor, peer: String) {
+        guard !isShuttingDown else { return fd.close() }
+        if isTCP { _ = cs_set_nodelay(fd.rawValue) }
+        let client = ProxyClientConnection(stream: StreamConnection(fd: fd, reactor: reactor), proxy: self,
+                                           peer: peer.isEmpty ? "127.0.0.1" : peer)
+        do {
+            try client.start()
+        } catch {
+            return
+        }
+        clients[ObjectIdentifier(client)] = client
+        metrics.openClientConnections = clients.count
+    }
+
+    func clientReleased(_ client: ProxyClientConnection) {
+        clients.removeValue(forKey: ObjectIdentifier(client))
+        metrics.openClientConnections = clients.count
+        checkShutdownDone()
+    }
+
+    func upstreamClosed(_ upstream: UpstreamConnection) {
+        upstreams.removeValue(forKey: ObjectIdentifier(upstream))
+        if let worker = upstream.worker { worker.idle.removeAll { $0 === upstream } }
+        metrics.openUpstreamConnections = upstreams.count
+    }
+
+    // MARK: Membership
+
+    /// Whether `process` belongs to this proxy's upstream (program or group).
+    func serves(_ process: ManagedProcess) -> Bool {
+        process.spec.programName == config.upstream || process.spec.groupName == config.upstream
+    }
+
+    package func processChanged(_ process: ManagedProcess) {
+        guard serves(process) else { return }
+        if process.isServing, let port = process.spec.port {
+            pool.add(process, port: port)
+        } else {
+            pool.remove(process)
+        }
+    }
+
+    // MARK: Exchanges
+
+    func submit(_ exchange: Exchange) {
+        inflightExchanges += 1
+        if isShuttingDown {
+            metrics.count(status: 503)
+            return finishRefused(exchange, status: 503, reason: "shutting down", retryAfter: 1)
+        }
+        pool.submit(exchange)
+    }
+
+    private func dispatch(_ exchange: Exchange, to worker: WorkerSlot) {
+        worker.inflight += 1
+        worker.process?.inflight += 1
+        exchange.worker = worker
+        exchange.phase = .dispatched
+        exchange.attempts += 1
+        exchange.client?.dispatched(exchange)
+        let upstream: UpstreamConnection
+        if let pooled = takeIdle(worker, for: exchange) {
+            upstream = pooled
+        } else {
+            do {
+                upstream = try UpstreamConnection.open(.tcp(host: "127.0.0.1", port: worker.port),
+                                                       reactor: reactor, proxy: self, worker: worker)
+            } catch {
+                return upstreamFailed(exchange, worker: worker, failure: .connectFailed(error.description))
+            }
+            upstreams[ObjectIdentifier(upstream)] = upstream
+            metrics.openUpstreamConnections = upstreams.count
+        }
+        exchange.upstream = upstream
+        upstream.send(exchange)
+    }
+
+    /// A pooled connection, checked: one the worker closed while idle is
+    /// dropped (its close event normally removed it already; a request that
+    /// is not safe to repeat, or a long-idle connection, costs one poll to
+    /// rule out the close racing with our write).
+    private func takeIdle(_ worker: WorkerSlot, for exchange: Exchange) -> UpstreamConnection? {
+        while let candidate = worker.idle.popLast() {
+            guard candidate.stream.isOpen else { continue }
+            let idleFor = Instant.now.duration(since: candidate.idleSince)
+            if (!exchange.isIdempotent || idleFor > .seconds(1)) && cs_poll_readable(candidate.stream.fd.rawValue) != 0 {
+                candidate.close()
+                continue
+            }
+            return candidate
+        }
+        return nil
+    }
+
+    private func release(_ exchange: Exchange) {
+        guard let worker = exchange.worker else { return }
+        exchange.worker = nil
+        worker.inflight -= 1
+        if let process = worker.process { process.inflight = max(0, process.inflight - 1) }
+        pool.serviceEnded(exchange)
+    }
+
+    func exchangeCompleted(_ exchange: Exchange, on upstream: UpstreamConnection, reusable: Bool) {
+        let worker = exchange.worker
+        exchange.upstream = nil
+        release(exchange)
+        if let worker, reusable, worker.isMember, upstream.stream.isOpen, worker.idle.count < 64 {
+            worker.idle.append(upstream)
+            upstream.parkIdle()
+        } else if upstream.stream.isOpen {
+            upstream.close()
+        }
+        if let dispatched = exchange.dispatchedAt {
+            let seconds = reactor.now.duration(since: dispatched).secondsValue
+            metrics.upstreamTime.observe(seconds)
+            pool.observeService(seconds: seconds)
+            worker?.process?.upstreamTime.observe(seconds)
+        }
+        worker?.process?.requestsTotal += 1
+        metrics.count(status: exchange.status)
+        finish(exchange, worker: worker?.name)
+        exchange.client?.responseFinished(exchange)
+        if let worker, let process = worker.process {
+            worker.served += 1
+            process.proxiedRequests += 1
+            let limit = process.spec.maxRequests
+            if limit > 0, process.proxiedRequests >= limit, process.isServing {
+                recycle?(process, "served max_requests = \(limit) proxied requests")
+            }
+        }
+        pool.drainQueue()
+    }
+
+    func upstreamFailed(_ exchange: Exchange, worker: WorkerSlot?, failure: UpstreamConnection.Failure) {
+        exchange.upstream = nil
+        release(exchange)
+        let name = worker?.name ?? "proxy:\(config.name)"
+        let safe: Bool
+        let status: Int
+        let reason: String
+        switch failure {
+        case .connectFailed(let why):
+            (safe, status, reason) = (true, 502, "cannot connect to \(name): \(why)")
+            if let process = worker?.process, worker?.isMember == true { connectRefused?(process) }
+        case .connectTimedOut:
+            (safe, status, reason) = (true, 504, "no connection to \(name) within connect_timeout")
+        case .closedBeforeResponse(let why):
+            (safe, status, reason) = (exchange.isIdempotent || config.retryNonIdempotent, 502, "\(name) \(why) before answering")
+        case .readTimedOut:
+            (safe, status, reason) = (false, 504, "no answer from \(name) within read_timeout")
+        case .invalidResponse(let why):
+            (safe, status, reason) = (false, 502, why)
+        }
+        if let worker { exchange.triedWorkers.append(ObjectIdentifier(worker)) }
+        if safe, exchange.retried < config.retries, !exchange.clientGone, !isShuttingDown {
+            exchange.retried += 1
+            metrics.retries += 1
+            log.info("proxy:\(config.name)", "\(reason); retrying on another worker (request \(exchange.requestID))")
+            pool.resubmit(exchange)
+        } else {
+            if !exchange.clientGone { log.warn("proxy:\(config.name)", "\(status): \(reason) (request \(exchange.requestID))") }
+            metrics.count(status: status)
+            finishRefused(exchange, status: status, reason: reason, retryAfter: nil)
+        }
+        pool.drainQueue()
+    }
+
+    func exchangeAborted(_ exchange: Exchange, worker: WorkerSlot?) {
+        exchange.upstream = nil
+        release(exchange)
+        metrics.count(status: exchange.status)
+        finish(exchange, worker: worker?.name)
+        exchange.client?.abortResponse()
+        pool.drainQueue()
+    }
+
+    func queueTimedOut(_ exchange: Exchange) {
+        pool.cancelQueued(exchange)
+        metrics.queueTimeouts += 1
+        metrics.count(status: 503)
+        finishRefused(exchange, status: 503, reason: "no worker was free within queue_timeout", retryAfter: pool.retryAfter())
+    }
+
+    /// The client left: a queued request is dropped; one at a worker runs to
+    /// its end (the slot stays taken) and its answer is read and discarded.
+    /// Once the worker has begun answering, it is no longer computing: a
+    /// stream (SSE, tokens) could go on forever for nobody, so the worker's
+    /// connection is closed, which tells it to stop, and its slot frees.
+    func clientAbandoned(_ exchange: Exchange) {
+        exchange.client = nil
+        switch exchange.phase {
+        case .queued:
+            pool.cancelQueued(exchange)
+            finish(exchange, worker: nil)
+        case .dispatched:
+            exchange.upstream?.clientDrained()
+        case .responding:
+            let worker = exchange.worker
+            if let upstream = exchange.upstream {
+                exchange.upstream = nil
+                upstream.abandon()
+            }
+            release(exchange)
+            finish(exchange, worker: worker?.name)
+            pool.drainQueue()
+        case .done:
+            break
+        }
+    }
+
+    private func finishRefused(_ exchange: Exchange, status: Int, reason: String, retryAfter: Int?) {
+        exchange.status = status
+        finish(exchange, worker: nil)
+        exchange.client?.respondToExchange(exchange, status: status, reason: reason, retryAfter: retryAfter)
+    }
+
+    func reserveBodyBytes(_ count: Int) -> Bool {
+        guard count > 0 else { return true }
+        guard bufferedBodyBytes + count <= bodyBudget else { return false }
+        bufferedBodyBytes += count
+        return true
+    }
+
+    func releaseBodyBytes(_ count: Int) {
+        bufferedBodyBytes = max(0, bufferedBodyBytes - count)
+    }
+
+    private func finish(_ exchange: Exchange, worker: String?) {
+        guard exchange.phase != .done else { return }
+        exchange.phase = .done
+        releaseBodyBytes(exchange.bufferedBodyBytes)
+        exchange.bufferedBodyBytes = 0
+        inflightExchanges -= 1
+        accessLog?.record(exchange, worker: worker, proxy: config.name)
+        checkShutdownDone()
+    }
+
+    // MARK: Forwarded request
+
+    /// The head that goes upstream: request line in origin-form, the
+    /// client's fields as received minus hop-by-hop ones (and every field
+    /// `Connection` names, removed before our own are added: H2), then
+    /// X-Forwarded-For/-Proto, X-Real-IP, X-Request-Id, Via. Content-Length
+    /// and the blank line are added once the body is read.
+    func forwardedHead(_ raw: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner, _ request: HTTPRequestHeadRanges,
+                       peer: String) -> (head: [UInt8], requestID: String) {
+        var out: [UInt8] = []
+        out.reserveCapacity(scanner.startLine.count + 256 + scanner.fields.count * 32)
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[request.method]))
+        out.append(HTTPSyntax.space)
+        if request.originTarget.isEmpty {
+            out.append(UInt8(ascii: "/"))
+        } else {
+            if raw[request.originTarget.lowerBound] == UInt8(ascii: "?") { out.append(UInt8(ascii: "/")) }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[request.originTarget]))
+        }
+        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        if let authority = request.authority {
+            out.append(contentsOf: "Host: ".utf8)
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[authority]))
+            out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+        } else if !request.hasHost {
+            // An HTTP/1.0 client may leave Host out; the HTTP/1.1 request
+            // drover sends must have one (RFC 9112 §3.2).
+            out.append(contentsOf: "Host: localhost\r\n".utf8)
+        }
+        func isNominated(_ name: Range<Int>) -> Bool {
+            for token in request.nominated where token.count == name.count {
+                var same = true
+                for offset in 0..<name.count where HTTPSyntax.lowercased(raw[name.lowerBound + offset]) != HTTPSyntax.lowercased(raw[token.lowerBound + offset]) {
+                    same = false
+                    break
+                }
+                if same { return true }
+            }
+            return false
+        }
+        var forwardedFor: [Range<Int>] = []
+        var requestID: Range<Int>?
+        for field in scanner.fields {
+            if field.field.isHopByHop { continue }
+            if !request.nominated.isEmpty && isNominated(field.name) { continue }
+            switch field.field {
+            case .contentLength, .expect, .xRealIP, .xForwardedProto:
+                continue
+            case .host where request.authority != nil:
+                continue
+            case .xForwardedFor:
+                if !field.value.isEmpty { forwardedFor.append(field.value) }
+                continue
+            case .xRequestID:
+                // One id goes upstream, the one drover logs: the client's
+                // first usable one, else a generated one; never two.
+                guard requestID == nil, !field.value.isEmpty, field.value.count <= 200 else { continue }
+                requestID = field.value
+            default:
+                break
+            }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[field.line]))
+            out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+        }
+        out.append(contentsOf: "X-Forwarded-For: ".utf8)
+        for value in forwardedFor {
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[value]))
+            out.append(contentsOf: ", ".utf8)
+        }
+        out.append(contentsOf: peer.utf8)
+        out.append(contentsOf: "\r\nX-Real-IP: ".utf8)
+        out.append(contentsOf: peer.utf8)
+        out.append(contentsOf: "\r\nX-Forwarded-Proto: http\r\n".utf8)
+        let id: String
+        if let requestID {
+            id = HTTPHeadBytes.string(raw, requestID)
+        } else {
+            id = nextRequestID()
+            out.append(contentsOf: "X-Request-Id: ".utf8)
+            out.append(contentsOf: id.utf8)
+            out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+        }
+        out.append(contentsOf: (request.version == .http10 ? "Via: 1.0 drover\r\n" : "Via: 1.1 drover\r\n").utf8)
+        out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+        return (out, id)
+    }
+
+    /// 128 random bits as 32 hex digits.
+    private func nextRequestID() -> String {
+        let a = requestIDs.next(), b = requestIDs.next()
+        var text = String(a, radix: 16)
+        if text.count < 16 { text = String(repeating: "0", count: 16 - text.count) + text }
+        var second = String(b, radix: 16)
+        if second.count < 16 { second = String(repeating: "0", count: 16 - second.count) + second }
+        return text + second
+    }
+
+    /// Request line, User-Agent and Referer for the access log.
+    static func logFields(_ raw: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner) -> (line: String, agent: String, referer: String) {
+        var agent = "", referer = ""
+        for field in scanner.fields where field.field == .other {
+            if HTTPHeadBytes.equalsLowercase(raw, field.name, "user-agent") { agent = HTTPHeadBytes.string(raw, field.value) }
+            if HTTPHeadBytes.equalsLowercase(raw, field.name, "referer") { referer = HTTPHeadBytes.string(raw, field.value) }
+        }
+        return (HTTPHeadBytes.string(raw, scanner.startLine), agent, referer)
+    }
+
+    // MARK: Shutdown
+
+    /// Stops accepting, closes idle clients, lets in-flight requests finish
+    /// (queued ones too, while workers are there), then completes.
+    package func beginShutdown(completion: @escaping () -> Void) {
+        isShuttingDown = true
+        shutdownCompletion = completion
+        acceptor?.close()
+        acceptor = nil
+        if case .unix(let path) = config.listen { unlink(path) }
+        for client in Array(clients.values) { client.closeWhenIdle() }
+        checkShutdownDone()
+    }
+
+    /// shutdown_timeout passed: whatever is left is cut.
+    package func forceClose() {
+        for exchange in pool.takeAllQueued() {
+            metrics.count(status: 503)
+            finishRefused(exchange, status: 503, reason: "shutting down", retryAfter: 1)
+        }
+        for client in Array(clients.values) { client.forceClose() }
+        for upstream in Array(upstreams.values) { upstream.close() }
+    }
+
+    private func checkShutdownDone() {
+        guard isShuttingDown, let completion = shutdownCompletion else { return }
+        guard inflightExchanges <= 0, clients.isEmpty else { return }
+        shutdownCompletion = nil
+        for upstream in Array(upstreams.values) { upstream.close() }
+        completion()
+    }
+
+    package func close() {
+        acceptor?.close()
+        acceptor = nil
+        for client in Array(clients.values) { client.forceClose() }
+        for upstream in Array(upstreams.values) { upstream.close() }
+    }
+
+    package func reopenLogs() { accessLog?.reopen() }
+
+    /// Output queued for clients, all together (bounded by the watermarks).
+    var clientPendingBytes: Int { clients.values.reduce(0) { $0 + $1.stream.pendingBytes } }
+}

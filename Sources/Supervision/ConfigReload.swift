@@ -1,0 +1,96 @@
+import Config
+
+/// What a reload changed, for the log and the control API's answer.
+package struct ReloadSummary: Sendable {
+    package var added: [String] = []
+    package var removed: [String] = []
+    /// Programs whose workers are being replaced one at a time.
+    package var changed: [String] = []
+    package var scaled: [(program: String, from: Int, to: Int)] = []
+
+    package init() {}
+
+    package var isEmpty: Bool { added.isEmpty && removed.isEmpty && changed.isEmpty && scaled.isEmpty }
+
+    package var description: String {
+        if isEmpty { return "no changes" }
+        var parts: [String] = []
+        if !added.isEmpty { parts.append("added \(added.joined(separator: ", "))") }
+        if !removed.isEmpty { parts.append("removed \(removed.joined(separator: ", "))") }
+        if !changed.isEmpty { parts.append("replacing workers of \(changed.joined(separator: ", ")) one at a time") }
+        for entry in scaled { parts.append("scaled \(entry.program) \(entry.from) -> \(entry.to)") }
+        return parts.joined(separator: "; ")
+    }
+}
+
+extension Supervisor {
+    /// Applies a re-read config: new programs start, removed ones stop, a
+    /// numprocs change scales, and a worker whose command, environment or any
+    /// other setting changed is replaced, one at a time (rolling).
+    @discardableResult
+    package func apply(_ config: DroverConfig, rollsFinished: ((SupervisorError?) -> Void)? = nil) -> ReloadSummary {
+        var summary = ReloadSummary()
+        let incoming = Dictionary(config.programs.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
+        log.level = config.supervisord.loglevel
+
+        for name in programs.keys.sorted() where incoming[name] == nil {
+            summary.removed.append(name)
+            programs[name] = nil
+            for process in processes(ofProgram: name) {
+                process.removing = true
+                stop(process) { [unowned self, unowned process] in self.remove(process) }
+            }
+        }
+
+        var rolls: [(program: String, slots: [Int])] = []
+        for program in config.programs {
+            guard programs[program.name] != nil else {
+                summary.added.append(program.name)
+                for process in add(program: program) where process.spec.autostart { start(process) }
+                continue
+            }
+            programs[program.name] = program
+            let size = poolSize(ofProgram: program.name)
+            if size != program.numprocs {
+                summary.scaled.append((program.name, size, program.numprocs))
+                do { try scale(program: program.name, to: program.numprocs) } catch {
+                    log.error(program.name, "reload: \(error.message)")
+                }
+            }
+            var slots: [Int] = []
+            let workers = processes(ofProgram: program.name).filter { !$0.removing && !$0.replacing }
+            for worker in workers.sorted(by: { $0.spec.number < $1.spec.number }) {
+                guard let spec = try? program.process(number: worker.spec.number), spec != worker.baseSpec else { continue }
+                if worker.hasProcess || worker.state == .backoff {
+                    slots.append(worker.spec.number)
+                } else {
+                    // Not running: take the new settings quietly, in the same state.
+                    replaceQuietly(worker, with: spec)
+                }
+            }
+            // A replacement under way started from the old spec: its slot is
+            // rolled again after it, and the roll takes the newest spec then.
+            let replacing = processes(ofProgram: program.name).filter { worker in
+                !worker.removing && worker.replacing && (try? program.process(number: worker.spec.number)) != worker.baseSpec
+            }.map(\.spec.number)
+            slots = Array(Set(slots + replacing)).sorted()
+            if !slots.isEmpty {
+                summary.changed.append(program.name)
+                rolls.append((program.name, slots))
+            }
+        }
+        sortTable()
+
+        var pending = rolls.count
+        var firstError: SupervisorError?
+        if pending == 0 { rollsFinished?(nil) }
+        for roll in rolls {
+            rollingReplace(program: roll.program, slots: roll.slots, mode: .reload) { result in
+                if case .failure(let error) = result, firstError == nil { firstError = error }
+                pending -= 1
+                if pending == 0 { rollsFinished?(firstError) }
+            }
+        }
+        return summary
+    }
+}

@@ -1,0 +1,133 @@
+import CSystem
+import Glibc
+
+/// Listening sockets for the reactor: the control socket (unix) and the
+/// admin and proxy listeners (TCP). All non-blocking and close-on-exec.
+package enum Listener {
+    /// A unix socket at `path` with `mode`, set before it listens so there is
+    /// no moment where it is reachable with looser permissions. A stale
+    /// socket (nobody accepting) is replaced; any other file there, or a
+    /// socket another process still serves, is an error.
+    package static func unix(path: String, mode: UInt32) throws(SystemError) -> FileDescriptor {
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFSOCK else {
+                throw SystemError("bind", errno: EEXIST, context: "\(path) (a file that is not a socket is in the way)")
+            }
+            if isServed(path) {
+                throw SystemError("bind", errno: EADDRINUSE, context: "\(path) (another process is serving it)")
+            }
+            unlink(path)
+        }
+        var address = try unixAddress(path)
+        let fd = try socket(domain: AF_UNIX)
+        // bind creates the file with 0777 & ~umask: narrow the umask to the
+        // wanted mode for that moment, then make the mode exact.
+        let previous = umask(mode_t(~mode & 0o777))
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        let bindErrno = cs_errno()
+        umask(previous)
+        if bound != 0 {
+            fd.close()
+            throw SystemError("bind", errno: bindErrno, context: path)
+        }
+        if chmod(path, mode_t(mode)) != 0 {
+            let error = SystemError("chmod", context: path)
+            fd.close()
+            throw error
+        }
+        try listen(fd, context: path)
+        return fd
+    }
+
+    /// Whether a process accepts connections on the unix socket at `path`.
+    static func isServed(_ path: String) -> Bool {
+        guard var address = try? unixAddress(path), let fd = try? socket(domain: AF_UNIX) else { return false }
+        defer { fd.close() }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        // Non-blocking: EAGAIN means a full backlog, which is still someone serving.
+        return result == 0 || cs_errno() == EAGAIN || cs_errno() == EINPROGRESS
+    }
+
+    /// The sockaddr of a unix socket path (at most 107 bytes on Linux).
+    package static func unixAddress(_ path: String) throws(SystemError) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard !path.isEmpty, path.utf8.count < capacity else {
+            throw SystemError("bind", errno: ENAMETOOLONG, context: "\(path) (unix socket paths are limited to \(capacity - 1) bytes)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        return address
+    }
+
+    /// A TCP listener on an IPv4 host (or "0.0.0.0") and port.
+    package static func tcp(host: String, port: Int) throws(SystemError) -> FileDescriptor {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+        let numeric = host == "localhost" ? "127.0.0.1" : host
+        guard inet_pton(AF_INET, numeric, &address.sin_addr) == 1 else {
+            throw SystemError("bind", errno: EINVAL, context: "\(host):\(port) (not an IPv4 address)")
+        }
+        let fd = try socket(domain: AF_INET)
+        var one: Int32 = 1
+        setsockopt(fd.rawValue, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        if bound != 0 {
+            let error = SystemError("bind", context: "\(host):\(port)")
+            fd.close()
+            throw error
+        }
+        try listen(fd, context: "\(host):\(port)")
+        return fd
+    }
+
+    /// The port a TCP listener got (for port 0).
+    package static func localPort(_ fd: FileDescriptor) -> Int? {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let result = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd.rawValue, $0, &length) }
+        }
+        return result == 0 ? Int(UInt16(bigEndian: address.sin_port)) : nil
+    }
+
+    /// Accepts one pending connection (non-blocking, close-on-exec); nil when none is waiting.
+    package static func accept(_ listener: FileDescriptor) -> FileDescriptor? {
+        while true {
+            let fd = cs_accept(listener.rawValue, 1)
+            if fd >= 0 { return FileDescriptor(rawValue: fd) }
+            if cs_errno() == EINTR || cs_errno() == ECONNABORTED { continue }
+            return nil
+        }
+    }
+
+    private static func socket(domain: Int32) throws(SystemError) -> FileDescriptor {
+        let raw = Glibc.socket(domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if raw < 0 { throw SystemError("socket") }
+        return FileDescriptor(rawValue: raw)
+    }
+
+    private static func listen(_ fd: FileDescriptor, context: String) throws(SystemError) {
+        if Glibc.listen(fd.rawValue, 1024) != 0 {
+            let error = SystemError("listen", context: context)
+            fd.close()
+            throw error
+        }
+    }
+}
