@@ -31,6 +31,9 @@ final class Exchange {
     var upstream: UpstreamConnection?
 
     let receivedAt: Instant
+    /// When it last joined the pool's queue (on the loop's clock): its
+    /// queue_timeout deadline counts from here.
+    var queuedAt: Instant?
     var dispatchedAt: Instant?
     var respondedAt: Instant?
     var status = 0

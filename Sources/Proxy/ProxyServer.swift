@@ -67,6 +67,10 @@ package final class ProxyServer {
         accessLog = try config.accessLog.map { (settings) throws(SystemError) in try AccessLogWriter(settings, console: console) }
         requestIDs = SplitMix64(seed: cs_random_u64() ^ Instant.now.nanoseconds)
         pool.dispatch = { [unowned self] exchange, worker in self.dispatch(exchange, to: worker) }
+        pool.clock = { [unowned reactor] in reactor.now }
+        pool.scheduleReview = { [unowned self] delay in
+            self.reactor.schedule(after: delay) { [weak pool = self.pool] in pool?.reviewTimerFired() }
+        }
         pool.refuse = { [unowned self] exchange, reason, retryAfter in
             self.metrics.count(status: 503)
             self.finishRefused(exchange, status: 503, reason: reason, retryAfter: retryAfter)
@@ -157,7 +161,6 @@ package final class ProxyServer {
         exchange.worker = worker
         exchange.phase = .dispatched
         exchange.attempts += 1
-        exchange.dispatchedAt = .now
         exchange.client?.dispatched(exchange)
         let upstream: UpstreamConnection
         if let pooled = takeIdle(worker, for: exchange) {
@@ -203,6 +206,7 @@ package final class ProxyServer {
         exchange.worker = nil
         worker.inflight -= 1
         if let process = worker.process { process.inflight = max(0, process.inflight - 1) }
+        pool.serviceEnded(exchange)
     }
 
     /// A connection whose exchange is done: back to its worker's idle pool, or closed.
@@ -222,7 +226,7 @@ package final class ProxyServer {
         release(exchange)
         keepOrClose(upstream, for: worker, reusable: reusable)
         if let dispatched = exchange.dispatchedAt {
-            let seconds = Instant.now.duration(since: dispatched).secondsValue
+            let seconds = reactor.now.duration(since: dispatched).secondsValue
             metrics.upstreamTime.observe(seconds)
             pool.observeService(seconds: seconds)
             worker?.process?.upstreamTime.observe(seconds)

@@ -57,6 +57,9 @@ package final class ManagedProcess {
     var startsecsTimer: TimerID?
     var probe: ProbeInFlight?
     var probeTimer: TimerID?
+    /// Round trip of the last health probe that passed while the worker was
+    /// idle: the proxy's floor for a request's cost before it has measured one.
+    package var probeSeconds: Double?
     var healthFailures = 0
     var stopCompletions: [() -> Void] = []
     var restartAfterStop = false

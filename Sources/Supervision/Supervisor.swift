@@ -659,10 +659,13 @@ package final class Supervisor {
             return
         }
         let inflightAtStart = process.inflight
+        let sentAt = reactor.now
         let finished: (HealthProbe.Outcome) -> Void = { [unowned self, unowned process] outcome in
             process.probe = nil
             guard process.pid == pidAtStart, process.pid > 0 else { return }
-            self.probeFinished(process, outcome, busy: inflightAtStart > 0 || process.inflight > 0)
+            let busy = inflightAtStart > 0 || process.inflight > 0
+            if outcome == .passed && !busy { process.probeSeconds = self.reactor.now.seconds(since: sentAt) }
+            self.probeFinished(process, outcome, busy: busy)
         }
         let timeout = check.timeout.configSeconds
         if let carried = probeTransport?(process, check.path, timeout, finished) {
