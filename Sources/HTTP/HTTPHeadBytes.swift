@@ -1,14 +1,28 @@
 /// Reading parts of a head in place, by byte range: the scanner and the
 /// interpreters compare and split without making a String per field.
 package enum HTTPHeadBytes {
-    package static func equalsLowercase(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ lower: String) -> Bool {
-        var index = range.lowerBound
-        for expected in lower.utf8 {
-            guard index < range.upperBound else { return false }
-            if HTTPSyntax.lowercased(bytes[index]) != expected { return false }
-            index += 1
+    /// Whether `bytes[range]`, lowercased, is `lower` (given in lowercase).
+    /// A StaticString, so the comparison reads the literal's bytes in place
+    /// (a String's UTF-8 view costs a call per character).
+    package static func equalsLowercase(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ lower: StaticString) -> Bool {
+        let count = lower.utf8CodeUnitCount
+        guard range.count == count else { return false }
+        let expected = lower.utf8Start
+        for offset in 0..<count where HTTPSyntax.lowercased(bytes[range.lowerBound + offset]) != expected[offset] {
+            return false
         }
-        return index == range.upperBound
+        return true
+    }
+
+    /// Whether two ranges of `bytes` are the same ignoring ASCII case (a
+    /// field name against a token of Connection, both in the head).
+    package static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ a: Range<Int>, _ b: Range<Int>) -> Bool {
+        guard a.count == b.count else { return false }
+        for offset in 0..<a.count
+        where HTTPSyntax.lowercased(bytes[a.lowerBound + offset]) != HTTPSyntax.lowercased(bytes[b.lowerBound + offset]) {
+            return false
+        }
+        return true
     }
 
     /// The comma-separated elements of a value, trimmed, empties dropped.
@@ -29,6 +43,25 @@ package enum HTTPHeadBytes {
 
     package static func string(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
         String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
+    /// A literal's bytes, read in place (appending a String's UTF-8 view
+    /// goes through a generic sequence copy, byte by byte).
+    package static func appendLiteral(_ literal: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    /// `value` as exactly 16 lowercase hex digits, without making a String.
+    package static func appendHex16(_ value: UInt64, to out: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { digits in
+            var rest = value
+            for index in stride(from: 15, through: 0, by: -1) {
+                let digit = UInt8(truncatingIfNeeded: rest & 0xF)
+                digits[index] = digit < 10 ? 0x30 + digit : 0x61 + digit - 10
+                rest >>= 4
+            }
+            out.append(contentsOf: UnsafeBufferPointer(digits))
+        }
     }
 
     /// `value` (not negative) in decimal digits, without making a String.

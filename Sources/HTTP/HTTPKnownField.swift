@@ -26,21 +26,33 @@ package enum HTTPKnownField: UInt8 {
         }
     }
 
-    private static let table: [(name: String, field: HTTPKnownField)] = [
-        ("host", .host), ("content-length", .contentLength), ("transfer-encoding", .transferEncoding),
-        ("connection", .connection), ("keep-alive", .keepAlive), ("te", .te), ("trailer", .trailer),
-        ("proxy-connection", .proxyConnection), ("upgrade", .upgrade), ("expect", .expect),
-        ("x-forwarded-for", .xForwardedFor), ("x-real-ip", .xRealIP), ("x-forwarded-proto", .xForwardedProto),
-        ("x-request-id", .xRequestID), ("date", .date), ("max-forwards", .maxForwards),
-    ]
-
+    /// Names by length, so a field name is compared with at most three
+    /// (its length and the literals' bytes, no String per comparison).
     package static func classify(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPKnownField {
-        let length = range.count
-        // Shorter or longer than every name in the table: no comparison needed.
-        guard length >= 2, length <= 17 else { return .other }
-        for (name, field) in table where name.utf8.count == length {
-            if HTTPHeadBytes.equalsLowercase(bytes, range, name) { return field }
+        func named(_ name: StaticString) -> Bool { HTTPHeadBytes.equalsLowercase(bytes, range, name) }
+        switch range.count {
+        case 2: return named("te") ? .te : .other
+        case 4:
+            if named("host") { return .host }
+            return named("date") ? .date : .other
+        case 6: return named("expect") ? .expect : .other
+        case 7:
+            if named("trailer") { return .trailer }
+            return named("upgrade") ? .upgrade : .other
+        case 9: return named("x-real-ip") ? .xRealIP : .other
+        case 10:
+            if named("connection") { return .connection }
+            return named("keep-alive") ? .keepAlive : .other
+        case 12:
+            if named("x-request-id") { return .xRequestID }
+            return named("max-forwards") ? .maxForwards : .other
+        case 14: return named("content-length") ? .contentLength : .other
+        case 15: return named("x-forwarded-for") ? .xForwardedFor : .other
+        case 16: return named("proxy-connection") ? .proxyConnection : .other
+        case 17:
+            if named("transfer-encoding") { return .transferEncoding }
+            return named("x-forwarded-proto") ? .xForwardedProto : .other
+        default: return .other
         }
-        return .other
     }
 }

@@ -21,11 +21,11 @@ package final class ProxyServer {
     /// A ready worker refused a connection: re-probe it before it gets more.
     package var connectRefused: ((ManagedProcess) -> Void)?
 
-    let connectTimeout: Duration
-    let readTimeout: Duration
-    let clientTimeout: Duration
-    let keepaliveTimeout: Duration
-    let queueTimeout: Duration
+    let connectTimeout: Timeout
+    let readTimeout: Timeout
+    let clientTimeout: Timeout
+    let keepaliveTimeout: Timeout
+    let queueTimeout: Timeout
     let bodyLimits: HTTPLimits
     let rateLimiter: RateLimiter?
     private let accessLog: AccessLogWriter?
@@ -55,11 +55,11 @@ package final class ProxyServer {
         self.reactor = reactor
         self.log = log
         pool = WorkerPool(config: config, metrics: metrics)
-        connectTimeout = .seconds(checked: config.connectTimeout)
-        readTimeout = .seconds(checked: config.readTimeout)
-        clientTimeout = .seconds(checked: config.clientTimeout)
-        keepaliveTimeout = .seconds(checked: config.keepaliveTimeout)
-        queueTimeout = .seconds(checked: config.queueTimeout)
+        connectTimeout = Timeout(.seconds(checked: config.connectTimeout))
+        readTimeout = Timeout(.seconds(checked: config.readTimeout))
+        clientTimeout = Timeout(.seconds(checked: config.clientTimeout))
+        keepaliveTimeout = Timeout(.seconds(checked: config.keepaliveTimeout))
+        queueTimeout = Timeout(.seconds(checked: config.queueTimeout))
         bodyLimits = HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: config.clientMaxBodySize)
         let (scaled, overflow) = config.clientMaxBodySize.multipliedReportingOverflow(by: 8)
         bodyBudget = max(256 << 20, overflow ? Int.max : scaled)
@@ -369,9 +369,12 @@ package final class ProxyServer {
     /// `Connection` names, removed before our own are added: H2; Host never
     /// is), a TRACE/OPTIONS Max-Forwards one less, then
     /// X-Forwarded-For/-Proto, X-Real-IP, X-Request-Id, Via. Content-Length
-    /// and the blank line are added once the body is read.
+    /// and the blank line are added once the body is read. `requestID` is
+    /// where the X-Request-Id value sits in `head` (the client's, or the one
+    /// generated here): the exchange reads it from there when it logs, so no
+    /// String is made per request.
     func forwardedHead(_ raw: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner, _ request: HTTPRequestHeadRanges,
-                       peer: String) -> (head: [UInt8], requestID: String) {
+                       peer: String) -> (head: [UInt8], requestID: Range<Int>) {
         var out: [UInt8] = []
         out.reserveCapacity(scanner.startLine.count + 256 + scanner.fields.count * 32)
         out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[request.method]))
@@ -382,26 +385,18 @@ package final class ProxyServer {
             if raw[request.originTarget.lowerBound] == UInt8(ascii: "?") { out.append(UInt8(ascii: "/")) }
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[request.originTarget]))
         }
-        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        HTTPHeadBytes.appendLiteral(" HTTP/1.1\r\n", to: &out)
         if let authority = request.authority {
-            out.append(contentsOf: "Host: ".utf8)
+            HTTPHeadBytes.appendLiteral("Host: ", to: &out)
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[authority]))
             out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
         } else if !request.hasHost {
             // An HTTP/1.0 client may leave Host out; the HTTP/1.1 request
             // drover sends must have one (RFC 9112 §3.2).
-            out.append(contentsOf: "Host: localhost\r\n".utf8)
+            HTTPHeadBytes.appendLiteral("Host: localhost\r\n", to: &out)
         }
         func isNominated(_ name: Range<Int>) -> Bool {
-            for token in request.nominated where token.count == name.count {
-                var same = true
-                for offset in 0..<name.count where HTTPSyntax.lowercased(raw[name.lowerBound + offset]) != HTTPSyntax.lowercased(raw[token.lowerBound + offset]) {
-                    same = false
-                    break
-                }
-                if same { return true }
-            }
-            return false
+            request.nominated.contains { HTTPHeadBytes.equalsIgnoringCase(raw, name, $0) }
         }
         var forwardedFor: [Range<Int>] = []
         var requestID: Range<Int>?
@@ -411,21 +406,22 @@ package final class ProxyServer {
             switch field.field {
             case .contentLength, .expect, .xRealIP, .xForwardedProto:
                 continue
-            case .host where request.authority != nil:
-                continue
             case .xForwardedFor:
                 if !field.value.isEmpty { forwardedFor.append(field.value) }
+                continue
+            case .host where request.authority != nil:
                 continue
             case .xRequestID:
                 // One id goes upstream, the one drover logs: the client's
                 // first usable one, else a generated one; never two.
                 guard requestID == nil, !field.value.isEmpty, field.value.count <= 200 else { continue }
-                requestID = field.value
+                let valueAt = out.count + (field.value.lowerBound - field.line.lowerBound)
+                requestID = valueAt..<(valueAt + field.value.count)
             case .maxForwards:
                 // TRACE/OPTIONS go on with one less, in the field's place
                 // (RFC 9110 §7.6.2; at 0 drover answered them itself).
                 if let hops = request.maxForwards, hops > 0 {
-                    out.append(contentsOf: "Max-Forwards: ".utf8)
+                    HTTPHeadBytes.appendLiteral("Max-Forwards: ", to: &out)
                     HTTPHeadBytes.appendDecimal(hops - 1, to: &out)
                     out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
                     continue
@@ -436,37 +432,34 @@ package final class ProxyServer {
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[field.line]))
             out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
         }
-        out.append(contentsOf: "X-Forwarded-For: ".utf8)
+        HTTPHeadBytes.appendLiteral("X-Forwarded-For: ", to: &out)
         for value in forwardedFor {
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[value]))
-            out.append(contentsOf: ", ".utf8)
+            HTTPHeadBytes.appendLiteral(", ", to: &out)
         }
         out.append(contentsOf: peer.utf8)
-        out.append(contentsOf: "\r\nX-Real-IP: ".utf8)
+        HTTPHeadBytes.appendLiteral("\r\nX-Real-IP: ", to: &out)
         out.append(contentsOf: peer.utf8)
-        out.append(contentsOf: "\r\nX-Forwarded-Proto: http\r\n".utf8)
-        let id: String
-        if let requestID {
-            id = HTTPHeadBytes.string(raw, requestID)
-        } else {
-            id = nextRequestID()
-            out.append(contentsOf: "X-Request-Id: ".utf8)
-            out.append(contentsOf: id.utf8)
+        HTTPHeadBytes.appendLiteral("\r\nX-Forwarded-Proto: http\r\n", to: &out)
+        if requestID == nil {
+            HTTPHeadBytes.appendLiteral("X-Request-Id: ", to: &out)
+            let start = out.count
+            appendNewRequestID(to: &out)
+            requestID = start..<out.count
             out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
         }
-        out.append(contentsOf: (request.version == .http10 ? "Via: 1.0 drover\r\n" : "Via: 1.1 drover\r\n").utf8)
-        out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
-        return (out, id)
+        if request.version == .http10 {
+            HTTPHeadBytes.appendLiteral("Via: 1.0 drover\r\nConnection: keep-alive\r\n", to: &out)
+        } else {
+            HTTPHeadBytes.appendLiteral("Via: 1.1 drover\r\nConnection: keep-alive\r\n", to: &out)
+        }
+        return (out, requestID!)
     }
 
     /// 128 random bits as 32 hex digits.
-    private func nextRequestID() -> String {
-        let a = requestIDs.next(), b = requestIDs.next()
-        var text = String(a, radix: 16)
-        if text.count < 16 { text = String(repeating: "0", count: 16 - text.count) + text }
-        var second = String(b, radix: 16)
-        if second.count < 16 { second = String(repeating: "0", count: 16 - second.count) + second }
-        return text + second
+    private func appendNewRequestID(to out: inout [UInt8]) {
+        HTTPHeadBytes.appendHex16(requestIDs.next(), to: &out)
+        HTTPHeadBytes.appendHex16(requestIDs.next(), to: &out)
     }
 
     /// Request line, User-Agent and Referer for the access log.

@@ -6,15 +6,24 @@ package struct TimerID: Hashable, Sendable {
 
 /// The reactor's timers: a min-heap of deadlines over a slab of slots.
 /// Cancelling removes the entry at once and moving a deadline re-sifts it in
-/// place, so the structure holds exactly the live timers (one per connection,
+/// place, so the heap holds exactly the armed timers (one per connection,
 /// not one per request) and its memory follows the live connections. Pure:
 /// the caller passes the time, so tests drive it without a clock.
+///
+/// A timer is one-shot (`schedule`: its slot is freed when it fires or is
+/// cancelled) or held (`hold`: its owner keeps the slot and its action
+/// while the timer is disarmed or has fired, and re-arms it with
+/// `reschedule`; `cancel` frees it). A connection's one deadline is held:
+/// it is set and cleared several times per request, and re-arming a held
+/// slot costs a sift, not a closure allocated per request.
 struct TimerQueue {
     private struct Slot {
         var generation: UInt64 = 0
         var deadline: UInt64 = 0
-        /// Position in `heap`, or -1 when the slot is free.
+        /// Position in `heap`, or -1 when not armed.
         var heapIndex: Int32 = -1
+        /// Kept by its owner when not armed (a held timer).
+        var held = false
         var action: (() -> Void)?
     }
 
@@ -24,7 +33,10 @@ struct TimerQueue {
     private var heap: [Int32] = []
     /// Queue-wide, so an old TimerID never matches a reused slot.
     private var nextGeneration: UInt64 = 1
+    /// Held slots, armed or not.
+    private(set) var heldCount = 0
 
+    /// Armed timers.
     var count: Int { heap.count }
     var isEmpty: Bool { heap.isEmpty }
 
@@ -32,6 +44,17 @@ struct TimerQueue {
     var nextDeadline: UInt64? { heap.first.map { slots[Int($0)].deadline } }
 
     mutating func schedule(at deadline: UInt64, _ action: @escaping () -> Void) -> TimerID {
+        let id = take(action, held: false)
+        arm(Int(id.slot), at: deadline)
+        return id
+    }
+
+    /// A held timer, not armed yet (`reschedule` arms it).
+    mutating func hold(_ action: @escaping () -> Void) -> TimerID {
+        take(action, held: true)
+    }
+
+    private mutating func take(_ action: @escaping () -> Void, held: Bool) -> TimerID {
         let slot: Int32
         if let free = freeSlots.popLast() {
             slot = free
@@ -41,46 +64,74 @@ struct TimerQueue {
         }
         slots[Int(slot)].generation = nextGeneration
         nextGeneration &+= 1
-        slots[Int(slot)].deadline = deadline
         slots[Int(slot)].action = action
-        slots[Int(slot)].heapIndex = Int32(heap.count)
-        heap.append(slot)
-        siftUp(heap.count - 1)
+        slots[Int(slot)].held = held
+        if held { heldCount += 1 }
         return TimerID(slot: slot, generation: slots[Int(slot)].generation)
     }
 
+    private mutating func arm(_ slot: Int, at deadline: UInt64) {
+        slots[slot].deadline = deadline
+        slots[slot].heapIndex = Int32(heap.count)
+        heap.append(Int32(slot))
+        siftUp(heap.count - 1)
+    }
+
+    private func owns(_ id: TimerID) -> Bool {
+        guard id.slot >= 0, Int(id.slot) < slots.count else { return false }
+        let slot = slots[Int(id.slot)]
+        return slot.generation == id.generation && (slot.heapIndex >= 0 || slot.held)
+    }
+
+    /// Armed: it will fire unless moved, disarmed or cancelled.
     func isScheduled(_ id: TimerID) -> Bool {
         guard id.slot >= 0, Int(id.slot) < slots.count else { return false }
         let slot = slots[Int(id.slot)]
         return slot.generation == id.generation && slot.heapIndex >= 0
     }
 
-    /// Moves a live timer to a new deadline (its action stays); false when
-    /// it already fired or was cancelled.
+    /// Moves an armed timer to a new deadline, or arms a held one (its
+    /// action stays); false when it fired (one-shot) or was cancelled.
     @discardableResult
     mutating func reschedule(_ id: TimerID, at deadline: UInt64) -> Bool {
-        guard isScheduled(id) else { return false }
+        guard owns(id) else { return false }
+        let index = Int(slots[Int(id.slot)].heapIndex)
+        guard index >= 0 else {
+            arm(Int(id.slot), at: deadline)
+            return true
+        }
         let old = slots[Int(id.slot)].deadline
         slots[Int(id.slot)].deadline = deadline
-        let index = Int(slots[Int(id.slot)].heapIndex)
         if deadline < old { siftUp(index) } else { siftDown(index) }
         return true
     }
 
-    mutating func cancel(_ id: TimerID) {
+    /// A held timer stops running and keeps its slot; a one-shot one is cancelled.
+    mutating func disarm(_ id: TimerID) {
         guard isScheduled(id) else { return }
-        remove(at: Int(slots[Int(id.slot)].heapIndex))
+        let slot = Int(id.slot)
+        removeFromHeap(at: Int(slots[slot].heapIndex))
+        if !slots[slot].held { free(slot) }
     }
 
-    /// Removes and returns the action of the earliest timer due at `now`.
+    mutating func cancel(_ id: TimerID) {
+        guard owns(id) else { return }
+        let slot = Int(id.slot)
+        if slots[slot].heapIndex >= 0 { removeFromHeap(at: Int(slots[slot].heapIndex)) }
+        free(slot)
+    }
+
+    /// Removes and returns the action of the earliest timer due at `now`
+    /// (a held timer keeps its slot, disarmed).
     mutating func popDue(now: UInt64) -> (() -> Void)? {
         guard let head = heap.first, slots[Int(head)].deadline <= now else { return nil }
         let action = slots[Int(head)].action
-        remove(at: 0)
+        removeFromHeap(at: 0)
+        if !slots[Int(head)].held { free(Int(head)) }
         return action
     }
 
-    private mutating func remove(at index: Int) {
+    private mutating func removeFromHeap(at index: Int) {
         let slot = heap[index]
         let last = heap.removeLast()
         if index < heap.count {
@@ -90,9 +141,14 @@ struct TimerQueue {
             siftUp(Int(slots[Int(last)].heapIndex))
         }
         slots[Int(slot)].heapIndex = -1
-        slots[Int(slot)].action = nil
-        freeSlots.append(slot)
-        if heap.isEmpty && slots.count > 1024 {
+    }
+
+    private mutating func free(_ slot: Int) {
+        if slots[slot].held { heldCount -= 1 }
+        slots[slot].held = false
+        slots[slot].action = nil
+        freeSlots.append(Int32(slot))
+        if heap.isEmpty && heldCount == 0 && slots.count > 1024 {
             // A burst of connections is over: give the memory back.
             slots = []
             freeSlots = []
