@@ -51,6 +51,12 @@ package enum HTTPHeadBytes {
         out.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 
+    /// CR LF (an array literal of the two would be allocated on each call).
+    package static func appendCRLF(to out: inout [UInt8]) {
+        out.append(HTTPSyntax.cr)
+        out.append(HTTPSyntax.lf)
+    }
+
     /// `value` as exactly 16 lowercase hex digits, without making a String.
     package static func appendHex16(_ value: UInt64, to out: inout [UInt8]) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { digits in

@@ -206,7 +206,7 @@ final class ProxyClientConnection: StreamConnectionDelegate {
             bytes.append(contentsOf: "Content-Length: \(body.count)\r\n\r\n".utf8)
             bytes.append(contentsOf: body)
         } else {
-            bytes.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+            HTTPHeadBytes.appendCRLF(to: &bytes)
         }
         body.removeAll(keepingCapacity: body.capacity <= 64 * 1024)
         let exchange = Exchange(client: self, request: bytes, isIdempotent: request.isIdempotent, isHead: request.isHead,

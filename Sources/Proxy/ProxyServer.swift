@@ -222,6 +222,8 @@ package final class ProxyServer {
     func exchangeCompleted(_ exchange: Exchange, on upstream: UpstreamConnection, reusable: Bool) {
         if exchange.isProbe { return probeAnswered(exchange, on: upstream, reusable: reusable) }
         let worker = exchange.worker
+        // Weak references, each load a runtime call: read once.
+        let process = worker?.process
         exchange.upstream = nil
         release(exchange)
         keepOrClose(upstream, for: worker, reusable: reusable)
@@ -229,13 +231,13 @@ package final class ProxyServer {
             let seconds = reactor.now.duration(since: dispatched).secondsValue
             metrics.upstreamTime.observe(seconds)
             pool.observeService(seconds: seconds)
-            worker?.process?.upstreamTime.observe(seconds)
+            process?.upstreamTime.observe(seconds)
         }
-        worker?.process?.requestsTotal += 1
+        process?.requestsTotal += 1
         metrics.count(status: exchange.status)
         finish(exchange, worker: worker?.name)
         exchange.client?.responseFinished(exchange)
-        if let worker, let process = worker.process {
+        if let worker, let process {
             worker.served += 1
             process.proxiedRequests += 1
             let limit = process.spec.maxRequests
@@ -389,7 +391,7 @@ package final class ProxyServer {
         if let authority = request.authority {
             HTTPHeadBytes.appendLiteral("Host: ", to: &out)
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[authority]))
-            out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+            HTTPHeadBytes.appendCRLF(to: &out)
         } else if !request.hasHost {
             // An HTTP/1.0 client may leave Host out; the HTTP/1.1 request
             // drover sends must have one (RFC 9112 §3.2).
@@ -423,14 +425,14 @@ package final class ProxyServer {
                 if let hops = request.maxForwards, hops > 0 {
                     HTTPHeadBytes.appendLiteral("Max-Forwards: ", to: &out)
                     HTTPHeadBytes.appendDecimal(hops - 1, to: &out)
-                    out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+                    HTTPHeadBytes.appendCRLF(to: &out)
                     continue
                 }
             default:
                 break
             }
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[field.line]))
-            out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+            HTTPHeadBytes.appendCRLF(to: &out)
         }
         HTTPHeadBytes.appendLiteral("X-Forwarded-For: ", to: &out)
         for value in forwardedFor {
@@ -446,7 +448,7 @@ package final class ProxyServer {
             let start = out.count
             appendNewRequestID(to: &out)
             requestID = start..<out.count
-            out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+            HTTPHeadBytes.appendCRLF(to: &out)
         }
         if request.version == .http10 {
             HTTPHeadBytes.appendLiteral("Via: 1.0 drover\r\nConnection: keep-alive\r\n", to: &out)

@@ -230,7 +230,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
         out.reserveCapacity(length + 64)
         HTTPHeadBytes.appendLiteral("HTTP/1.1 ", to: &out)
         out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[head.statusAndReason]))
-        out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+        HTTPHeadBytes.appendCRLF(to: &out)
         // A recipient with a clock adds the Date a forwarded answer lacks (RFC 9110 §6.6.1).
         if !head.hasDate { out.append(contentsOf: proxy.dateLine) }
         for field in scanner.fields {
@@ -240,7 +240,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
                 continue
             }
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[field.line]))
-            out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+            HTTPHeadBytes.appendCRLF(to: &out)
         }
         if final, let exchange {
             switch head.framing {
@@ -248,7 +248,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
             case .length(let n):
                 HTTPHeadBytes.appendLiteral("Content-Length: ", to: &out)
                 HTTPHeadBytes.appendDecimal(n, to: &out)
-                out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+                HTTPHeadBytes.appendCRLF(to: &out)
             case .chunked, .untilClose:
                 if !exchange.clientIsHTTP10 {
                     chunkedToClient = true
@@ -259,7 +259,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
                 HTTPHeadBytes.appendLiteral(client.connectionField(closeDelimited: closeDelimitedToClient(head, exchange)), to: &out)
             }
         }
-        out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+        HTTPHeadBytes.appendCRLF(to: &out)
     }
 
     private func forwardBody(_ bytes: UnsafeRawBufferPointer, _ exchange: Exchange) {

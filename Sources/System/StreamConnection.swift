@@ -37,7 +37,10 @@ package final class StreamConnection {
     package enum State { case connecting, open, closed }
 
     package let fd: FileDescriptor
-    private unowned let reactor: Reactor
+    /// Strong: the reactor never holds a connection strongly (its handler
+    /// and timer capture it unowned), so there is no cycle, and reaching
+    /// the loop costs no unowned-reference check per call.
+    private let reactor: Reactor
     package weak var delegate: StreamConnectionDelegate?
     package private(set) var state: State
     /// The peer's end of file was read.
@@ -79,6 +82,12 @@ package final class StreamConnection {
         self.state = connecting ? .connecting : .open
         self.highWatermark = highWatermark
         self.lowWatermark = lowWatermark
+    }
+
+    deinit {
+        // Dropped without a close (its owner's bug): its held timer must
+        // not stay behind it.
+        reactor.cancel(deadline)
     }
 
     /// Registers with the reactor. On failure the descriptor is closed.
@@ -341,8 +350,11 @@ package final class StreamConnection {
     package func setDeadline(after timeout: Timeout) {
         guard state != .closed else { return }
         let at = reactor.now + timeout
-        let timer = deadline ?? reactor.holdTimer { [weak self] in
-            guard let self, self.state != .closed else { return }
+        // Unowned, not weak: a weakly referenced object gets a side table
+        // that slows every retain and release of it; the timer cannot
+        // outlive the connection (freed at teardown, or in deinit).
+        let timer = deadline ?? reactor.holdTimer { [unowned self] in
+            guard self.state != .closed else { return }
             self.delegate?.connectionDeadline(self)
         }
         deadline = timer
