@@ -26,32 +26,29 @@ package enum HTTPKnownField: UInt8 {
         }
     }
 
-    /// Names by length, so a field name is compared with at most three
-    /// (its length and the literals' bytes, no String per comparison).
+    /// Names by length and first letter, so a field name is compared
+    /// with at most one name (the literal's bytes, no String).
     package static func classify(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPKnownField {
+        guard range.count >= 2, range.count <= 17 else { return .other }
         func named(_ name: StaticString) -> Bool { HTTPHeadBytes.equalsLowercase(bytes, range, name) }
-        switch range.count {
-        case 2: return named("te") ? .te : .other
-        case 4:
-            if named("host") { return .host }
-            return named("date") ? .date : .other
-        case 6: return named("expect") ? .expect : .other
-        case 7:
-            if named("trailer") { return .trailer }
-            return named("upgrade") ? .upgrade : .other
-        case 9: return named("x-real-ip") ? .xRealIP : .other
-        case 10:
-            if named("connection") { return .connection }
-            return named("keep-alive") ? .keepAlive : .other
-        case 12:
-            if named("x-request-id") { return .xRequestID }
-            return named("max-forwards") ? .maxForwards : .other
-        case 14: return named("content-length") ? .contentLength : .other
-        case 15: return named("x-forwarded-for") ? .xForwardedFor : .other
-        case 16: return named("proxy-connection") ? .proxyConnection : .other
-        case 17:
-            if named("transfer-encoding") { return .transferEncoding }
-            return named("x-forwarded-proto") ? .xForwardedProto : .other
+        let first = HTTPSyntax.lowercased(bytes[range.lowerBound])
+        switch (range.count, first) {
+        case (2, UInt8(ascii: "t")): return named("te") ? .te : .other
+        case (4, UInt8(ascii: "h")): return named("host") ? .host : .other
+        case (4, UInt8(ascii: "d")): return named("date") ? .date : .other
+        case (6, UInt8(ascii: "e")): return named("expect") ? .expect : .other
+        case (7, UInt8(ascii: "t")): return named("trailer") ? .trailer : .other
+        case (7, UInt8(ascii: "u")): return named("upgrade") ? .upgrade : .other
+        case (9, UInt8(ascii: "x")): return named("x-real-ip") ? .xRealIP : .other
+        case (10, UInt8(ascii: "c")): return named("connection") ? .connection : .other
+        case (10, UInt8(ascii: "k")): return named("keep-alive") ? .keepAlive : .other
+        case (12, UInt8(ascii: "x")): return named("x-request-id") ? .xRequestID : .other
+        case (12, UInt8(ascii: "m")): return named("max-forwards") ? .maxForwards : .other
+        case (14, UInt8(ascii: "c")): return named("content-length") ? .contentLength : .other
+        case (15, UInt8(ascii: "x")): return named("x-forwarded-for") ? .xForwardedFor : .other
+        case (16, UInt8(ascii: "p")): return named("proxy-connection") ? .proxyConnection : .other
+        case (17, UInt8(ascii: "t")): return named("transfer-encoding") ? .transferEncoding : .other
+        case (17, UInt8(ascii: "x")): return named("x-forwarded-proto") ? .xForwardedProto : .other
         default: return .other
         }
     }

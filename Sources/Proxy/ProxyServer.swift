@@ -228,7 +228,7 @@ package final class ProxyServer {
         release(exchange)
         keepOrClose(upstream, for: worker, reusable: reusable)
         if let dispatched = exchange.dispatchedAt {
-            let seconds = reactor.now.duration(since: dispatched).secondsValue
+            let seconds = reactor.now.seconds(since: dispatched)
             metrics.upstreamTime.observe(seconds)
             pool.observeService(seconds: seconds)
             process?.upstreamTime.observe(seconds)
@@ -402,6 +402,7 @@ package final class ProxyServer {
         }
         var forwardedFor: [Range<Int>] = []
         var requestID: Range<Int>?
+        var kept = FieldLineRuns()
         for field in scanner.fields {
             if field.field.isHopByHop { continue }
             if !request.nominated.isEmpty && isNominated(field.name) { continue }
@@ -417,12 +418,17 @@ package final class ProxyServer {
                 // One id goes upstream, the one drover logs: the client's
                 // first usable one, else a generated one; never two.
                 guard requestID == nil, !field.value.isEmpty, field.value.count <= 200 else { continue }
-                let valueAt = out.count + (field.value.lowerBound - field.line.lowerBound)
-                requestID = valueAt..<(valueAt + field.value.count)
+                // Written now, so where its value lands in `out` is known.
+                kept.keep(field.line, into: &out, from: raw)
+                kept.flush(into: &out, from: raw)
+                let valueEnd = out.count - 2 - (field.line.upperBound - field.value.upperBound)
+                requestID = (valueEnd - field.value.count)..<valueEnd
+                continue
             case .maxForwards:
                 // TRACE/OPTIONS go on with one less, in the field's place
                 // (RFC 9110 §7.6.2; at 0 drover answered them itself).
                 if let hops = request.maxForwards, hops > 0 {
+                    kept.flush(into: &out, from: raw)
                     HTTPHeadBytes.appendLiteral("Max-Forwards: ", to: &out)
                     HTTPHeadBytes.appendDecimal(hops - 1, to: &out)
                     HTTPHeadBytes.appendCRLF(to: &out)
@@ -431,9 +437,9 @@ package final class ProxyServer {
             default:
                 break
             }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[field.line]))
-            HTTPHeadBytes.appendCRLF(to: &out)
+            kept.keep(field.line, into: &out, from: raw)
         }
+        kept.flush(into: &out, from: raw)
         HTTPHeadBytes.appendLiteral("X-Forwarded-For: ", to: &out)
         for value in forwardedFor {
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[value]))

@@ -229,19 +229,20 @@ final class UpstreamConnection: StreamConnectionDelegate {
         out.removeAll(keepingCapacity: out.capacity <= 16 * 1024)
         out.reserveCapacity(length + 64)
         HTTPHeadBytes.appendLiteral("HTTP/1.1 ", to: &out)
-        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[head.statusAndReason]))
-        HTTPHeadBytes.appendCRLF(to: &out)
+        // The status and reason with the status line's CRLF.
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[head.statusAndReason.lowerBound..<(head.statusAndReason.upperBound + 2)]))
         // A recipient with a clock adds the Date a forwarded answer lacks (RFC 9110 §6.6.1).
         if !head.hasDate { out.append(contentsOf: proxy.dateLine) }
+        var kept = FieldLineRuns()
         for field in scanner.fields {
             if field.field.isHopByHop { continue }
             if field.field == .contentLength && !(head.passContentLength || !final) { continue }
             if !head.nominated.isEmpty && head.nominated.contains(where: { HTTPHeadBytes.equalsIgnoringCase(raw, field.name, $0) }) {
                 continue
             }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[field.line]))
-            HTTPHeadBytes.appendCRLF(to: &out)
+            kept.keep(field.line, into: &out, from: raw)
         }
+        kept.flush(into: &out, from: raw)
         if final, let exchange {
             switch head.framing {
             case .none: if head.emptyByLength { HTTPHeadBytes.appendLiteral("Content-Length: 0\r\n", to: &out) }

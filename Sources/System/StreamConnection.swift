@@ -162,7 +162,9 @@ package final class StreamConnection {
     private func readAvailable() {
         let buffer = reactor.receiveBuffer
         for _ in 0..<4 {
-            let n = Glibc.read(fd.rawValue, buffer.baseAddress, buffer.count)
+            // recv/send rather than read/write: a socket's bytes without the
+            // file layer (position lock, fsnotify) on every call.
+            let n = Glibc.recv(fd.rawValue, buffer.baseAddress, buffer.count, 0)
             if n > 0 {
                 delegate?.connection(self, received: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 if state == .closed || !readingWanted || n < buffer.count { return }
@@ -266,7 +268,7 @@ package final class StreamConnection {
         writes &+= 1
         if chunks.count == 1 {
             return chunks[0].bytes.withUnsafeBytes { raw in
-                Glibc.write(fd.rawValue, raw.baseAddress! + headOffset, raw.count - headOffset)
+                Glibc.send(fd.rawValue, raw.baseAddress! + headOffset, raw.count - headOffset, Int32(MSG_NOSIGNAL))
             }
         }
         // One writev over up to 64 chunks: a response head and its body go out together.
