@@ -41,7 +41,11 @@ package final class StreamConnection {
     /// and timer capture it unowned), so there is no cycle, and reaching
     /// the loop costs no unowned-reference check per call.
     private let reactor: Reactor
-    package weak var delegate: StreamConnectionDelegate?
+    /// Strong until the connection closes (then dropped): its owner holds
+    /// the connection and the connection its owner, a cycle that the close
+    /// breaks. A weak reference here would give every owner a side table,
+    /// which makes each retain and release of it a slow path.
+    package var delegate: StreamConnectionDelegate?
     package private(set) var state: State
     /// The peer's end of file was read.
     package private(set) var peerClosedWrite = false
@@ -98,6 +102,7 @@ package final class StreamConnection {
         } catch {
             state = .closed
             fd.close()
+            delegate = nil
             throw error
         }
     }
@@ -374,6 +379,7 @@ package final class StreamConnection {
         teardown()
         delegate?.connectionFailed(self, errno: code)
         delegate?.connectionDidClose(self)
+        delegate = nil
     }
 
     /// Closes now; queued output is dropped.
@@ -381,6 +387,7 @@ package final class StreamConnection {
         guard state != .closed else { return }
         teardown()
         delegate?.connectionDidClose(self)
+        delegate = nil
     }
 
     /// Closes with RST: the peer must not take what it got for a whole answer.
@@ -389,6 +396,7 @@ package final class StreamConnection {
         _ = cs_set_linger_zero(fd.rawValue)
         teardown()
         delegate?.connectionDidClose(self)
+        delegate = nil
     }
 
     private func teardown() {
