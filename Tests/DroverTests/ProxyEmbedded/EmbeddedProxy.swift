@@ -54,11 +54,8 @@ final class EmbeddedProxy {
         let port = RawSocket.localPort(listener)
         let spec = ProcessSpec(programName: "w", groupName: "w", name: "w_\(workers.count)", number: workers.count,
                                index: workers.count, argv: ["test"], port: port)
-        let process = ManagedProcess(spec: spec, stdout: OutputCapture(ringCapacity: 1024, sink: nil, mirror: nil, prefix: ""),
-                                     stderr: nil)
-        process.state = .running
-        process.health = .ready
-        process.pid = 99_999
+        let process = ManagedProcess.forTest(spec, policy: .portAccepts(port: port))
+        process.driveToReady(pid: 99_999)
         proxy.processChanged(process)
         workers.append((process, listener))
         return workers.count - 1
