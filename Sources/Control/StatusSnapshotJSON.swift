@@ -1,4 +1,5 @@
 import JSON
+import Proxy
 import System
 
 /// The `/v1/status` document (and `drover status --json`). Keys are

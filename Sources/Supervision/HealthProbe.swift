@@ -8,14 +8,7 @@ import System
 /// A worker in a proxy's upstream is probed through the proxy's own
 /// connections instead (ProbeInFlight.swift).
 package final class HealthProbe: ProbeInFlight {
-    package enum Outcome: Equatable {
-        case passed
-        case failed(String)
-        case timedOut
-        /// Never reached the worker: every slot it has was answering a
-        /// proxied request for the whole timeout (not a failure, SPEC §5).
-        case busy
-    }
+    package typealias Outcome = ProbeOutcome
 
     private unowned let reactor: Reactor
     private var fd: FileDescriptor?

@@ -1,11 +1,16 @@
 import Config
 import Glibc
 import Logs
+import Synchronization
 import System
 
 /// One supervised worker: its spec, where it is in the state machine, and
 /// what it owns at run time (pid, timers, output streams, health probe).
 package final class ManagedProcess {
+    /// Never reused: a replacement in the same slot is another process (the
+    /// proxies know workers by it, Runtime/PoolMembership.swift).
+    package let id: Int
+    private static let ids = Atomic<Int>(0)
     package internal(set) var spec: ProcessSpec
     /// The spec the config gives this worker's slot (its own port). Differs
     /// from `spec` only in the port when it was started beside a worker it
@@ -84,6 +89,7 @@ package final class ManagedProcess {
     var spawnNotice = FaultNotice()
 
     init(spec: ProcessSpec, policy: Lifecycle.Policy, stdout: OutputCapture, stderr: OutputCapture?) {
+        self.id = Self.ids.add(1, ordering: .relaxed).newValue
         self.spec = spec
         self.lifecycle = Lifecycle(policy: policy)
         self.baseSpec = spec

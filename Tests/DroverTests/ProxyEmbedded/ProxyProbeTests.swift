@@ -41,7 +41,7 @@ import Testing
 
     private static func probe(_ t: EmbeddedProxy, timeout: Double = 2) -> Probing {
         let probing = Probing()
-        probing.probe = t.proxy.probe(t.workers[0].process, path: "/health", timeout: timeout) { [unowned probing] in
+        probing.probe = t.proxy.probe(t.workers[0].id, path: "/health", timeout: timeout) { [unowned probing] in
             probing.reported = $0
             probing.probe = nil
         }
@@ -181,11 +181,9 @@ import Testing
     @Test func aWorkerOutsideThePoolIsNotProbedThroughIt() throws {
         let t = try EmbeddedProxy()
         t.addWorker()
-        let process = t.workers[0].process
-        process.drive(.connectRefused)
-        #expect(process.health == .starting)
-        t.proxy.processChanged(process)
-        #expect(t.proxy.probe(process, path: "/health", timeout: 1) { _ in } == nil)
+        let id = t.workers[0].id
+        t.proxy.apply(.left(id))
+        #expect(t.proxy.probe(id, path: "/health", timeout: 1) { _ in } == nil)
     }
 
     @Test func aCancelledWaitingProbeGivesUpItsTurn() throws {

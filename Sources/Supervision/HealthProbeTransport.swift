@@ -1,8 +1,4 @@
-/// A health check under way, however it reaches the worker; the supervisor
-/// cancels it when the worker goes (its completion is then never called).
-package protocol ProbeInFlight: AnyObject {
-    func cancel()
-}
+import System
 
 /// Carries a probe of `process` (GET `path`, answered within `timeout`
 /// seconds) some other way than a connection of its own, or returns nil to
