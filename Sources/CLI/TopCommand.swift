@@ -63,14 +63,14 @@ enum TopCommand {
             explicit: options.socket, configPath: options.config, environment: ProcessEnvironment.current()))
         let first: Sample
         do throws(ControlClient.Unreachable) { first = try Sample.take(client) } catch {
-            DroverCommand.writeErr("drover: cannot reach the daemon at \(error.socket): \(error.reason)\n")
+            DroverCommand.writeErr("drover: \(error)\n")
             return ClientCommands.Exit.unreachable
         }
         if options.once {
             usleep(useconds_t(options.interval * 1_000_000))
             let second: Sample
             do throws(ControlClient.Unreachable) { second = try Sample.take(client) } catch {
-                DroverCommand.writeErr("drover: cannot reach the daemon at \(error.socket): \(error.reason)\n")
+                DroverCommand.writeErr("drover: \(error)\n")
                 return ClientCommands.Exit.unreachable
             }
             print(frame(previous: first, current: second).joined(separator: "\n"))
