@@ -1,4 +1,5 @@
 import CSystem
+import Config
 import Control
 import Glibc
 import JSON
@@ -47,6 +48,12 @@ enum ClientCommands {
         Glibc.signal(SIGINT, SIG_DFL)
         Glibc.signal(SIGTERM, SIG_DFL)
         let common = try parse(sub, arguments)
+        if let config = common.config, common.socket == nil,
+           let missing = ConfigPaths.missingConfigAdvice(config, commandInstead: false) {
+            // supervisorctl refuses a -c file that is not there too (exit 2).
+            printError("drover: \(missing), or the daemon's socket with -s PATH")
+            return Exit.usage
+        }
         let client = ControlClient(socketPath: ControlClient.discover(
             explicit: common.socket, configPath: common.config, environment: ProcessEnvironment.current()))
         do throws(ControlClient.Unreachable) {

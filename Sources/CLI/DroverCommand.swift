@@ -151,7 +151,9 @@ package enum DroverCommand {
             return 1
         }
         guard let subcommand = subcommands.first(where: { $0.name == first }) else {
-            return usageError(first.hasPrefix("-") ? "unknown option '\(first)'" : "unknown subcommand '\(first)'", nil)
+            if first.hasPrefix("-") { return usageError("unknown option '\(first)'", nil) }
+            let near = UnknownKeyAdvice.nearest(to: first, in: Set(subcommands.map(\.name)))
+            return usageError("unknown subcommand '\(first)'" + (near.isEmpty ? "" : " (did you mean " + near.map { "'\($0)'" }.joined(separator: " or ") + "?)"), nil)
         }
         // Leading options go first: `run` stops reading options at `--`.
         let rest = leading + Array(arguments.dropFirst())
@@ -181,15 +183,11 @@ package enum DroverCommand {
         }
     }
 
-    /// Bad usage: one line saying what, one pointing at the help; exit 2.
+    /// Bad usage: one line saying what and where the help is; exit 2.
     @discardableResult
     static func usageError(_ message: String, _ sub: Subcommand?) -> Int32 {
-        writeErr("Error: \(message)\n" + usageHint(sub) + "\n")
+        writeErr("drover: \(message); see '\(sub.map { "drover \($0.name) --help" } ?? "drover --help")'\n")
         return 2
-    }
-
-    static func usageHint(_ sub: Subcommand?) -> String {
-        sub.map { "See 'drover \($0.name) --help'." } ?? "See 'drover --help'."
     }
 
     /// `--name=value` split; nil when `argument` is not that form of `name`.

@@ -290,23 +290,63 @@ import Testing
         #expect(daemon.drover.waitForExit() == 0)
     }
 
-    /// A usage error is one line saying what and one pointing at the help,
-    /// on stderr, exit 2; errors of a command go to stderr, results to stdout.
+    /// One error style (issue 15): every failure of a client command is one
+    /// line on stderr saying what went wrong and what to type instead, never
+    /// JSON on stdout, with supervisorctl's exit codes.
+    @Test func everyErrorIsOneLineOnStderrSayingWhatToType() throws {
+        let daemon = try ControlledDrover(Self.pool)
+        daemon.drover.waitForLine("web:web_01 RUNNING")
+        func oneLine(_ result: ProcessResult, _ status: Int32, _ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(result.status == status, "\(result)", sourceLocation: sourceLocation)
+            #expect(result.stdout.isEmpty, "nothing on stdout for an error: \(result.stdout)", sourceLocation: sourceLocation)
+            #expect(result.stderr.filter { $0 == "\n" }.count == 1 && result.stderr.hasSuffix("\n"), "one line: \(result.stderr)", sourceLocation: sourceLocation)
+            for fragment in fragments {
+                #expect(result.stderr.contains(fragment), "'\(fragment)' in \(result.stderr)", sourceLocation: sourceLocation)
+            }
+        }
+        // A group of two cannot be tailed: which names to use instead (was raw JSON on stdout).
+        oneLine(try daemon.cli("tail", "web"), 1, ["web: ERROR (names 2 processes (web:web_00, web:web_01)", "drover tail web:web_00"])
+        // An unknown name reads the same in status and in stop.
+        oneLine(try daemon.cli("status", "nosuch"), 4, ["nosuch: ERROR (no such process)"])
+        oneLine(try daemon.cli("stop", "nosuch"), 1, ["nosuch: ERROR (no such process)"])
+        oneLine(try daemon.cli("tail", "nosuch"), 1, ["nosuch: ERROR (no such process name)"])
+        oneLine(try daemon.cli("scale", "nope", "2"), 1, ["nope: ERROR (no program named 'nope')"])
+
+        let dir = TempDir("errors")
+        defer { dir.cleanup() }
+        // The daemon is not there: the socket tried, and how to point at another.
+        oneLine(try runCommand(Binaries.drover, ["status", "-s", dir.file("gone.sock")]), 4, [dir.file("gone.sock"), "-s PATH", "drover run"])
+        // A missing config is named once, with -c and (for run) the config-less form.
+        let run = try runCommand(Binaries.drover, ["run"], directory: dir.path)
+        oneLine(run, 1, ["no config file at \(dir.path)/supervisor.conf", "-c FILE", "drover run -- CMD"])
+        #expect(run.stderr.components(separatedBy: "supervisor.conf").count == 2, "the path once: \(run.stderr)")
+        oneLine(try runCommand(Binaries.drover, ["check", "-c", dir.file("x.conf")]), 1, ["no config file at \(dir.file("x.conf"))", "-c FILE"])
+        oneLine(try runCommand(Binaries.drover, ["-c", dir.file("x.conf"), "status"]), 2, ["no config file at \(dir.file("x.conf"))", "-s PATH"])
+
+        // --help lists the global options.
+        let help = try runCommand(Binaries.drover, ["--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE: drover [-s <path>] [-c <file>] <subcommand>"))
+        #expect(help.stdout.contains("-s, --socket <path>") && help.stdout.contains("-c, --config <file>"), "\(help.stdout)")
+    }
+
+    /// A usage error is one line saying what and where the help is, on
+    /// stderr, exit 2; errors of a command go to stderr, results to stdout.
     @Test func usageErrorsAreOneLineAndAHint() throws {
         let cases: [([String], String)] = [
-            (["status", "--bogus"], "Error: unknown option '--bogus'\nSee 'drover status --help'.\n"),
-            (["-s", "/nowhere.sock", "restart"], "Error: give at least one name (group:process, group:*, program or all)\nSee 'drover restart --help'.\n"),
-            (["scale", "web", "many"], "Error: give a program and a number: drover scale web 4\nSee 'drover scale --help'.\n"),
-            (["tail", "web", "stdin"], "Error: bad channel 'stdin': give stdout or stderr, e.g. drover tail web stderr\nSee 'drover tail --help'.\n"),
-            (["tail", "a", "b", "c"], "Error: give one process name, e.g. drover tail web:web_00 (add stderr for its stderr)\nSee 'drover tail --help'.\n"),
-            (["reread", "web"], "Error: reread takes no names: drover reread\nSee 'drover reread --help'.\n"),
-            (["tail", "-n"], "Error: missing value for '-n'\nSee 'drover tail --help'.\n"),
-            (["check", "extra"], "Error: unexpected argument 'extra'\nSee 'drover check --help'.\n"),
-            (["frobnicate"], "Error: unknown subcommand 'frobnicate'\nSee 'drover --help'.\n"),
-            (["--frobnicate"], "Error: unknown option '--frobnicate'\nSee 'drover --help'.\n"),
-            ([], "Error: missing subcommand\nSee 'drover --help'.\n"),
-            (["-s"], "Error: missing value for '-s'\nSee 'drover --help'.\n"),
-            (["-c", "x.conf"], "Error: missing subcommand after '-c x.conf'\nSee 'drover --help'.\n"),
+            (["status", "--bogus"], "drover: unknown option '--bogus'; see 'drover status --help'\n"),
+            (["-s", "/nowhere.sock", "restart"], "drover: give at least one name (group:process, group:*, program or all); see 'drover restart --help'\n"),
+            (["scale", "web", "many"], "drover: give a program and a number: drover scale web 4; see 'drover scale --help'\n"),
+            (["tail", "web", "stdin"], "drover: bad channel 'stdin': give stdout or stderr, e.g. drover tail web stderr; see 'drover tail --help'\n"),
+            (["tail", "a", "b", "c"], "drover: give one process name, e.g. drover tail web:web_00 (add stderr for its stderr); see 'drover tail --help'\n"),
+            (["reread", "web"], "drover: reread takes no names: drover reread; see 'drover reread --help'\n"),
+            (["tail", "-n"], "drover: missing value for '-n'; see 'drover tail --help'\n"),
+            (["check", "extra"], "drover: unexpected argument 'extra'; see 'drover check --help'\n"),
+            (["frobnicate"], "drover: unknown subcommand 'frobnicate'; see 'drover --help'\n"),
+            (["stauts"], "drover: unknown subcommand 'stauts' (did you mean 'status'?); see 'drover --help'\n"),
+            (["--frobnicate"], "drover: unknown option '--frobnicate'; see 'drover --help'\n"),
+            ([], "drover: missing subcommand; see 'drover --help'\n"),
+            (["-s"], "drover: missing value for '-s'; see 'drover --help'\n"),
+            (["-c", "x.conf"], "drover: missing subcommand after '-c x.conf'; see 'drover --help'\n"),
         ]
         for (arguments, expected) in cases {
             let r = try runCommand(Binaries.drover, arguments)
