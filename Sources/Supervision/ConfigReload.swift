@@ -25,7 +25,7 @@ package struct ReloadSummary: Sendable {
 
 extension Supervisor {
     /// Applies a re-read config: new programs start, removed ones stop, a
-    /// numprocs change scales, and a worker whose command, environment or any
+    /// numprocs change in the file scales (a run-time size stays otherwise), and a worker whose command, environment or any
     /// other setting changed is replaced, one at a time (rolling).
     @discardableResult
     package func apply(_ config: DroverConfig, rollsFinished: ((SupervisorError?) -> Void)? = nil) -> ReloadSummary {
@@ -117,8 +117,13 @@ extension Supervisor {
         return summary
     }
 
-    /// The size a reload gives a pool of `current` workers, nil to leave it.
+    /// The size a reload gives a pool of `current` workers, nil to leave it:
+    /// the file's `numprocs` only when the file changed it, so a run-time
+    /// `drover scale` (or SIGTTIN) survives a reload made for anything else.
     private func newPoolSize(_ program: ProgramConfig, current: Int, was previous: ProgramConfig?) -> Int? {
-        current != program.numprocs ? program.numprocs : nil
+        guard let previous, previous.numprocs == program.numprocs else {
+            return current != program.numprocs ? program.numprocs : nil
+        }
+        return nil
     }
 }
