@@ -42,6 +42,9 @@ package struct ProcessSnapshot: Sendable, Equatable {
     /// Time at the worker per proxied request: bucket bounds of p50 and p99.
     package var upstreamP50: Double?
     package var upstreamP99: Double?
+    /// The whole histogram behind them (cumulative), so `drover top` can
+    /// read percentiles over a window from the difference of two looks.
+    package var upstreamTime: SecondsHistogram?
     /// The last lines of stderr (stdout when redirected) before the last
     /// exit: why it died.
     package var lastOutput: [String] = []
@@ -97,6 +100,7 @@ extension ProcessSnapshot {
         requests = managed.requestsTotal
         upstreamP50 = managed.upstreamTime.quantile(0.5)
         upstreamP99 = managed.upstreamTime.quantile(0.99)
+        upstreamTime = SecondsHistogram(managed.upstreamTime)
         lastOutput = managed.lastExitOutput
     }
 }
@@ -138,6 +142,10 @@ package struct SecondsHistogram: Sendable, Equatable {
         self.counts = counts
         self.sum = sum
         self.count = count
+    }
+
+    package init(_ histogram: LatencyHistogram) {
+        self.init(bounds: LatencyHistogram.bounds, counts: histogram.counts, sum: histogram.sum, count: histogram.count)
     }
 
     /// The upper bound of the bucket holding the q-quantile.
