@@ -325,6 +325,11 @@ int cs_set_nodelay(int fd) {
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+int cs_set_quickack(int fd) {
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
 int cs_set_linger_zero(int fd) {
     struct linger l = { 1, 0 };
     return setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
@@ -353,6 +358,14 @@ int cs_poll_readable(int fd) {
     int n = poll(&p, 1, 0);
     if (n < 0) return 1;
     return n > 0 ? 1 : 0;
+}
+
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+long cs_socket_unsent(int fd) {
+    int n = 0;
+    if (ioctl(fd, SIOCOUTQ, &n) != 0) return -1;
+    return n;
 }
 
 #include <sys/random.h>

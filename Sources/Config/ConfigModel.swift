@@ -342,7 +342,9 @@ package struct ProxyConfig: Sendable, Equatable {
     /// The program or group whose ready workers serve.
     package var upstream: String
     package var balance: BalancePolicy = .leastInflight
-    package var maxInflight: Int = 0
+    /// Requests at once per worker (SPEC §3): 1, one CPU-bound request per
+    /// worker with the rest in the proxy's queue; 0 is no cap (async workers).
+    package var maxInflight: Int = 1
     package var queueSize: Int = 1024
     package var queueTimeout: Double = 30
     package var connectTimeout: Double = 2

@@ -1,7 +1,8 @@
 /// A request head interpreted in place: offsets into the bytes that arrived,
 /// the framing worked out with every ambiguous combination refused (RFC 9112
-/// §6.1, §6.3; proxy-checklist H3–H20), and what a proxy's upstream copy
-/// must leave out. These are drover's one set of request-head rules: the
+/// §6.1, §6.3; proxy-checklist H3–H20), Host and the target's authority
+/// checked (RFC 9112 §3.2), and what a proxy's upstream copy must leave out
+/// or change. These are drover's one set of request-head rules: the
 /// proxy reads its requests with them directly (no String per field, built
 /// once per request), and `HTTPRequestParser` converts the result for the
 /// control and admin listeners, so no request is read two ways.
@@ -12,8 +13,18 @@ package struct HTTPRequestHeadRanges {
         case chunked
     }
 
+    /// The largest Max-Forwards drover counts; a larger value is taken as
+    /// this (RFC 9110 §7.6.2 lets a recipient cap it at what it supports).
+    package static let maxForwardsCeiling = 1_000_000_000
+
     package var method: Range<Int>
     package var isHead = false
+    package var isTrace = false
+    /// TRACE or OPTIONS: the methods Max-Forwards applies to (RFC 9110 §7.6.2).
+    package var honorsMaxForwards = false
+    /// A TRACE or OPTIONS request's Max-Forwards (at most the ceiling): at 0
+    /// the proxy answers it itself, above 0 it forwards one less.
+    package var maxForwards: Int?
     /// GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110 §9.2.2).
     package var isIdempotent = false
     /// The target to send upstream: origin-form (`/x?y`) or `*`.
@@ -48,6 +59,8 @@ package struct HTTPRequestHeadRanges {
         for index in method where !HTTPSyntax.isTokenByte(bytes[index]) { throw .badRequest("invalid method") }
         guard !target.isEmpty else { throw .badRequest("invalid request target") }
         for index in target where !HTTPSyntax.isTargetByte(bytes[index]) { throw .badRequest("invalid request target") }
+        // No form of request-target has a fragment (RFC 9112 §3.2).
+        for index in target where bytes[index] == UInt8(ascii: "#") { throw .badRequest("fragment (#) in the request target") }
         let version = try HTTPVersion(parsing: UnsafeRawBufferPointer(rebasing: bytes[versionRange]))
 
         var head = HTTPRequestHeadRanges(method: method, originTarget: target, version: version)
@@ -66,10 +79,14 @@ package struct HTTPRequestHeadRanges {
         var codings = 0
         var connectionClose = false
         var connectionKeepAlive = false
+        var maxForwardsLines = 0
         for field in scanner.fields {
             switch field.field {
             case .host:
                 hosts += 1
+                // RFC 9112 §3.2: 400 for an invalid Host, also when an
+                // absolute-form target replaces it.
+                guard HTTPAuthority.isValid(bytes, field.value) else { throw .badRequest("invalid Host header") }
             case .contentLength:
                 contentLengthLines += 1
                 // One line, one number: repeats (even equal) are refused (H4, H5).
@@ -91,7 +108,7 @@ package struct HTTPRequestHeadRanges {
                         connectionClose = true
                     } else if HTTPHeadBytes.equalsLowercase(bytes, token, "keep-alive") {
                         connectionKeepAlive = true
-                    } else {
+                    } else if !HTTPKnownField.classify(bytes, token).isNeverNominated {
                         head.nominated.append(token)
                     }
                 }
@@ -105,6 +122,15 @@ package struct HTTPRequestHeadRanges {
                 if head.requestID == nil && !field.value.isEmpty && field.value.count <= 200 { head.requestID = field.value }
             case .xForwardedFor:
                 if !field.value.isEmpty { head.forwardedFor.append(field.value) }
+            case .maxForwards where head.honorsMaxForwards:
+                // It must be read to be decremented: one line, 1*DIGIT.
+                maxForwardsLines += 1
+                guard maxForwardsLines == 1, !field.value.isEmpty,
+                      field.value.allSatisfy({ bytes[$0] >= 0x30 && bytes[$0] <= 0x39 }) else {
+                    throw .badRequest(maxForwardsLines > 1 ? "more than one Max-Forwards" : "invalid Max-Forwards")
+                }
+                head.maxForwards = HTTPHeadBytes.decimal(bytes, field.value).map { min($0, Self.maxForwardsCeiling) }
+                    ?? Self.maxForwardsCeiling
             default:
                 break
             }
@@ -141,7 +167,9 @@ package struct HTTPRequestHeadRanges {
             return true
         }
         isHead = equals("HEAD")
-        isIdempotent = isHead || equals("GET") || equals("OPTIONS") || equals("TRACE") || equals("PUT") || equals("DELETE")
+        isTrace = equals("TRACE")
+        honorsMaxForwards = isTrace || equals("OPTIONS")
+        isIdempotent = isHead || honorsMaxForwards || equals("GET") || equals("PUT") || equals("DELETE")
     }
 
     /// origin-form passes as is; absolute-form loses scheme and authority;
@@ -170,7 +198,13 @@ package struct HTTPRequestHeadRanges {
             authorityEnd += 1
         }
         guard authorityEnd > authorityStart else { throw .badRequest("absolute-form target without a host") }
-        authority = authorityStart..<authorityEnd
+        let found = authorityStart..<authorityEnd
+        // RFC 9110 §4.2.4: userinfo in an http(s) URI is an error to treat as such.
+        if found.contains(where: { bytes[$0] == UInt8(ascii: "@") }) {
+            throw .badRequest("userinfo (user@) in the request target")
+        }
+        guard HTTPAuthority.isValid(bytes, found) else { throw .badRequest("invalid authority in the request target") }
+        authority = found
         originTarget = authorityEnd..<target.upperBound
     }
 }

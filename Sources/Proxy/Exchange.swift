@@ -31,6 +31,9 @@ final class Exchange {
     var upstream: UpstreamConnection?
 
     let receivedAt: Instant
+    /// When it last joined the pool's queue (on the loop's clock): its
+    /// queue_timeout deadline counts from here.
+    var queuedAt: Instant?
     var dispatchedAt: Instant?
     var respondedAt: Instant?
     var status = 0
@@ -38,6 +41,14 @@ final class Exchange {
     var retried = 0
     /// Request body bytes held against the proxy's budget until done.
     var bufferedBodyBytes = 0
+    /// Its client left while a worker had it: the worker finishes, nobody reads.
+    var answerForNobody = false
+    /// A health probe carried through the pool (WorkerProbe): it has no
+    /// client, holds a probe slot rather than a request one, and is neither
+    /// logged nor counted as a request.
+    let isProbe: Bool
+    /// The probe it carries, while the supervisor still wants the answer.
+    weak var probe: WorkerProbe?
 
     init(client: ProxyClientConnection, request: [UInt8], isIdempotent: Bool, isHead: Bool,
          clientIsHTTP10: Bool, requestID: String, receivedAt: Instant) {
@@ -48,6 +59,19 @@ final class Exchange {
         self.clientIsHTTP10 = clientIsHTTP10
         self.requestID = requestID
         self.receivedAt = receivedAt
+        isProbe = false
+    }
+
+    init(probe: WorkerProbe) {
+        client = nil
+        request = probe.request
+        isIdempotent = true
+        isHead = false
+        clientIsHTTP10 = false
+        requestID = ""
+        receivedAt = .now
+        isProbe = true
+        self.probe = probe
     }
 
     var clientGone: Bool { client == nil }
@@ -61,6 +85,10 @@ final class WorkerSlot {
     let port: Int
     let maxInflight: Int
     var inflight = 0
+    /// Health probes on the wire to it; each holds one of its max_inflight.
+    var probesInFlight = 0
+    /// A probe waiting for one of its slots to free (it goes ahead of the queue).
+    var waitingProbe: WorkerProbe?
     /// In the upstream list; false once it died, stopped or is draining.
     var isMember = true
     var idle: [UpstreamConnection] = []
@@ -73,7 +101,7 @@ final class WorkerSlot {
         self.maxInflight = maxInflight
     }
 
-    var hasCapacity: Bool { isMember && (maxInflight == 0 || inflight < maxInflight) }
+    var hasCapacity: Bool { isMember && (maxInflight == 0 || inflight + probesInFlight < maxInflight) }
 
     func closeIdle() {
         let connections = idle

@@ -8,8 +8,10 @@ import System
 /// exchange to be answered and streams the answer back. Pipelined requests
 /// stay in the input buffer until the one before is answered, so answers
 /// go out in order. One deadline at a time: client_timeout while a request
-/// arrives, queue_timeout while it waits for a worker, keepalive_timeout
-/// between requests.
+/// arrives, queue_timeout while it waits for a worker, client_timeout again
+/// while the worker's answer waits for this client to take what is queued
+/// (drover stopped reading the worker meanwhile), keepalive_timeout between
+/// requests.
 final class ProxyClientConnection: StreamConnectionDelegate {
     private enum State {
         /// Between requests, or reading a head.
@@ -36,6 +38,10 @@ final class ProxyClientConnection: StreamConnectionDelegate {
     private var body: [UInt8] = []
     private var pendingRequestID = ""
     private var pendingLogFields: (line: String, agent: String, referer: String) = ("", "", "")
+    /// A TRACE/OPTIONS with Max-Forwards: 0, answered here once its body is read.
+    private var maxForwardsAnswer: ProxyMaxForwardsAnswer?
+    /// `stream.bytesTaken` when client_timeout was armed for a waiting answer.
+    private var drainMark = 0
 
     private(set) var exchange: Exchange?
     /// Body bytes counted against the proxy's budget, until handed to an exchange.
@@ -153,9 +159,14 @@ final class ProxyClientConnection: StreamConnectionDelegate {
             sendError(status: 429, reason: "rate limit exceeded for \(peer)", retryAfter: 1, close: true)
             return false
         }
-        let built = input.withReadableBytes { raw in proxy.forwardedHead(raw, scanner, request, peer: peer) }
-        upstreamHead = built.head
-        pendingRequestID = built.requestID
+        if request.maxForwards == 0 {
+            // RFC 9110 §7.6.2: not forwarded; drover is the final recipient.
+            maxForwardsAnswer = input.withReadableBytes { raw in ProxyMaxForwardsAnswer(raw, scanner, request) }
+        } else {
+            let built = input.withReadableBytes { raw in proxy.forwardedHead(raw, scanner, request, peer: peer) }
+            upstreamHead = built.head
+            pendingRequestID = built.requestID
+        }
         if proxy.accessLogEnabled {
             pendingLogFields = input.withReadableBytes { raw in ProxyServer.logFields(raw, scanner) }
         }
@@ -177,7 +188,7 @@ final class ProxyClientConnection: StreamConnectionDelegate {
         }
         if state == .readingBody && request.expectsContinue && request.version == .http11 && input.isEmpty {
             // The client waits for this before sending the body (H23).
-            stream.enqueue(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+            stream.enqueue(Array("HTTP/1.1 100 Continue\r\n".utf8) + proxy.dateLine + [HTTPSyntax.cr, HTTPSyntax.lf])
             stream.flush()
         }
         return true
@@ -186,6 +197,7 @@ final class ProxyClientConnection: StreamConnectionDelegate {
     private func submit() {
         guard let request = head else { return }
         head = nil
+        if let answer = maxForwardsAnswer { return answerMaxForwards(answer, clientIsHTTP10: request.version == .http10) }
         var bytes = upstreamHead
         upstreamHead = []
         if !body.isEmpty || request.framing != .none {
@@ -213,6 +225,29 @@ final class ProxyClientConnection: StreamConnectionDelegate {
         proxy.submit(exchange)
     }
 
+    /// A TRACE/OPTIONS that stops here: answered, its body dropped, and on
+    /// to the next request (or closed) as after any answer.
+    private func answerMaxForwards(_ answer: ProxyMaxForwardsAnswer, clientIsHTTP10: Bool) {
+        maxForwardsAnswer = nil
+        body.removeAll(keepingCapacity: body.capacity <= 64 * 1024)
+        proxy.releaseBodyBytes(reservedBodyBytes)
+        reservedBodyBytes = 0
+        requestTimerArmed = false
+        if proxy.isShuttingDown || stream.peerClosedWrite { keepAliveAfterResponse = false }
+        let connection = !keepAliveAfterResponse ? "Connection: close\r\n" : (clientIsHTTP10 ? "Connection: keep-alive\r\n" : "")
+        stream.enqueue(answer.bytes(date: proxy.dateLine, connection: connection))
+        proxy.metrics.count(status: 200)
+        requestsServed += 1
+        if !keepAliveAfterResponse {
+            state = .closed
+            stream.closeAfterFlushing()
+            return
+        }
+        state = .idle
+        stream.flush()
+        stream.setDeadline(after: proxy.keepaliveTimeout)
+    }
+
     /// The pool put the exchange in its queue: bound the wait.
     func queued(_ exchange: Exchange) {
         guard exchange === self.exchange else { return }
@@ -220,7 +255,8 @@ final class ProxyClientConnection: StreamConnectionDelegate {
     }
 
     /// A worker took it: no client deadline while it computes (read_timeout
-    /// bounds the worker; a slow reader of the answer is never dropped).
+    /// bounds the worker; a slow reader of the answer is dropped only once
+    /// it takes nothing for client_timeout: `awaitDrain`).
     func dispatched(_ exchange: Exchange) {
         guard exchange === self.exchange else { return }
         stream.clearDeadline()
@@ -275,7 +311,7 @@ final class ProxyClientConnection: StreamConnectionDelegate {
         exchange.status = status
         let close = !keepAliveAfterResponse || proxy.isShuttingDown || stream.peerClosedWrite
         if close { keepAliveAfterResponse = false }
-        stream.enqueue(ProxyErrorResponse.bytes(status: status, reason: reason, close: close, retryAfter: retryAfter,
+        stream.enqueue(ProxyErrorResponse.bytes(status: status, reason: reason, date: proxy.dateLine, close: close, retryAfter: retryAfter,
                                                 requestID: exchange.requestID, omitBody: exchange.isHead,
                                                 keepAliveHeader: exchange.clientIsHTTP10 && !close))
         stream.flush()
@@ -302,7 +338,8 @@ final class ProxyClientConnection: StreamConnectionDelegate {
     private func sendError(status: Int, reason: String, retryAfter: Int?, close: Bool) {
         guard state != .closed else { return }
         state = .closed
-        stream.enqueue(ProxyErrorResponse.bytes(status: status, reason: reason, close: true, retryAfter: retryAfter))
+        stream.enqueue(ProxyErrorResponse.bytes(status: status, reason: reason, date: proxy.dateLine, close: true,
+                                                retryAfter: retryAfter))
         // Half-close, then close once the client is done or after a moment:
         // closing with unread input would turn the answer into a reset.
         stream.shutdownWriteAfterFlushing()
@@ -324,15 +361,52 @@ final class ProxyClientConnection: StreamConnectionDelegate {
             // Cut off inside a request: it can never complete.
             closeNow()
         case .waiting:
-            // Half-close: the client still gets its whole answer (then we close).
-            keepAliveAfterResponse = false
+            if exchange?.phase == .queued {
+                // FIN while queued: the client has left (nginx's rule; curl
+                // -m and every client timeout close this way). Its request
+                // is dropped before any worker spends time on it.
+                clientLeft()
+                stream.close()
+            } else {
+                // Half-close once a worker has it: the client still gets
+                // its whole answer (then we close).
+                keepAliveAfterResponse = false
+            }
         case .closed:
             break
         }
     }
 
+    /// A retry put the exchange back in the queue: a client that half-closed
+    /// meanwhile has left by the rule above.
+    func leaveQueueIfHalfClosed(_ queued: Exchange) {
+        guard queued === exchange, queued.phase == .queued, stream.peerClosedWrite, state != .closed else { return }
+        clientLeft()
+        stream.close()
+    }
+
     func connectionWriteDrained(_ connection: StreamConnection) {
+        if let phase = exchange?.phase, phase != .queued { stream.clearDeadline() }
         exchange?.upstream?.clientDrained()
+    }
+
+    /// The worker's answer waits for this client to take what is queued
+    /// (the upstream stopped reading the worker): from now that is the
+    /// client's time, bounded by client_timeout, and never read_timeout's.
+    func awaitDrain() {
+        guard state == .waiting else { return }
+        drainMark = stream.bytesTaken
+        stream.setDeadline(after: proxy.clientTimeout)
+    }
+
+    /// client_timeout passed with the answer waiting: a client that took
+    /// some bytes meanwhile is slow, not stalled (another period); one
+    /// that took none is cut off, and the log says it was the client.
+    private func drainDeadlinePassed(_ exchange: Exchange) {
+        if stream.bytesTaken != drainMark { return awaitDrain() }
+        proxy.log.warn("proxy:\(proxy.config.name)",
+                       "client \(peer) took nothing of the answer for client_timeout; closing its connection (request \(exchange.requestID))")
+        stream.abort()
     }
 
     func connectionFailed(_ connection: StreamConnection, errno: Int32) {
@@ -350,7 +424,13 @@ final class ProxyClientConnection: StreamConnectionDelegate {
             proxy.metrics.count(status: 408)
             sendError(status: 408, reason: "request not received within client_timeout", retryAfter: nil, close: true)
         case .waiting:
-            if let exchange, exchange.phase == .queued { proxy.queueTimedOut(exchange) }
+            guard let exchange else { break }
+            // Queued: queue_timeout. At a worker, only awaitDrain arms one.
+            if exchange.phase == .queued {
+                proxy.queueTimedOut(exchange)
+            } else {
+                drainDeadlinePassed(exchange)
+            }
         case .closed:
             break
         }

@@ -1,8 +1,8 @@
 import HTTP
 
 /// The answers drover writes itself on the proxy listener: a status, a
-/// short JSON body `{"error": ..., "code": ...}` and the fields a client
-/// needs to act on it (Retry-After on 503 and 429).
+/// short JSON body `{"error": ..., "code": ...}`, a Date, and the fields a
+/// client needs to act on it (Retry-After on 503 and 429).
 enum ProxyErrorResponse {
     static func code(for status: Int) -> String {
         switch status {
@@ -22,19 +22,22 @@ enum ProxyErrorResponse {
         }
     }
 
-    static func bytes(status: Int, reason: String, close: Bool, retryAfter: Int? = nil,
+    /// `date`: the proxy's Date field line (HTTPDateField), right after the status line.
+    static func bytes(status: Int, reason: String, date: [UInt8], close: Bool, retryAfter: Int? = nil,
                       requestID: String? = nil, omitBody: Bool = false, keepAliveHeader: Bool = false) -> [UInt8] {
         var body = "{\"error\":"
         JSONText.appendQuoted(reason, to: &body)
         body += ",\"code\":\"\(code(for: status))\"}\n"
-        var head = "HTTP/1.1 \(status) \(HTTPStatus.reasonPhrase(for: status))\r\n"
-        head += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+        var out = Array("HTTP/1.1 \(status) \(HTTPStatus.reasonPhrase(for: status))\r\n".utf8)
+        out.append(contentsOf: date)
+        var head = "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
         if let retryAfter { head += "Retry-After: \(retryAfter)\r\n" }
         if let requestID { head += "X-Request-Id: \(requestID)\r\n" }
         if close { head += "Connection: close\r\n" } else if keepAliveHeader { head += "Connection: keep-alive\r\n" }
         head += "\r\n"
         if !omitBody { head += body }
-        return Array(head.utf8)
+        out.append(contentsOf: head.utf8)
+        return out
     }
 }
 

@@ -3,7 +3,18 @@ import HTTP
 /// A worker's response head as the proxy forwards it: status, how its body
 /// ends, whether the connection can carry another request, and which
 /// fields stay behind (hop-by-hop, framing the proxy re-does). Anything a
-/// second parser could read differently is a 502 (proxy-checklist R3–R5).
+/// second parser could read differently is a 502 (proxy-checklist R3–R5),
+/// and so is a body in a transfer coding drover does not decode.
+///
+/// Why 502 and not "pass the coding on": drover decodes only `chunked`.
+/// A body in `gzip` (read until close, RFC 9112 §6.3 rule 4) or in
+/// `gzip, chunked` could be passed on only by labelling it
+/// `Transfer-Encoding: gzip[, chunked]` to the client, yet TE is
+/// hop-by-hop and drover never forwards the client's, so no client said it
+/// accepts that coding (RFC 9110 §10.1.4), and an HTTP/1.0 client cannot be
+/// sent any (RFC 9112 §6.1). Re-chunking it as plain `chunked` would hand
+/// the client coded bytes as the content. So the worker's answer is one
+/// drover cannot deliver faithfully: an invalid response (RFC 9110 §15.6.3).
 struct ProxyResponseHead {
     enum Framing: Equatable {
         case none
@@ -22,6 +33,11 @@ struct ProxyResponseHead {
     /// A Content-Length line to pass through unchanged (HEAD and 304 answers
     /// describe the body they do not carry).
     var passContentLength = false
+    /// `Content-Length: 0` on an answer that could have a body: the client
+    /// is told so (with no length at all it would read until close).
+    var emptyByLength = false
+    /// The worker sent a Date; otherwise the proxy adds its own (RFC 9110 §6.6.1).
+    var hasDate = false
 
     var isInterim: Bool { status >= 100 && status < 200 }
 
@@ -48,7 +64,8 @@ struct ProxyResponseHead {
                                      framing: .untilClose, reusable: minor == 0x31)
         var contentLength: Int?
         var contentLengthLines = 0
-        var chunkedLast = false
+        var codings = 0
+        var chunkedOnly = false
         var transferEncoding = false
         var sawClose = false
         var sawKeepAlive = false
@@ -62,15 +79,18 @@ struct ProxyResponseHead {
             case .transferEncoding:
                 transferEncoding = true
                 HTTPHeadBytes.listElements(bytes, field.value) { element in
-                    chunkedLast = HTTPHeadBytes.equalsLowercase(bytes, element, "chunked")
+                    codings += 1
+                    chunkedOnly = codings == 1 && HTTPHeadBytes.equalsLowercase(bytes, element, "chunked")
                 }
+            case .date:
+                head.hasDate = true
             case .connection:
                 HTTPHeadBytes.listElements(bytes, field.value) { token in
                     if HTTPHeadBytes.equalsLowercase(bytes, token, "close") {
                         sawClose = true
                     } else if HTTPHeadBytes.equalsLowercase(bytes, token, "keep-alive") {
                         sawKeepAlive = true
-                    } else {
+                    } else if !HTTPKnownField.classify(bytes, token).isNeverNominated {
                         head.nominated.append(token)
                     }
                 }
@@ -93,17 +113,14 @@ struct ProxyResponseHead {
             return head
         }
         if transferEncoding {
+            guard chunkedOnly else { throw Self.bad("transfer coding other than chunked (drover decodes only chunked)") }
             // Chunked wins over Content-Length (RFC 9112 §6.3 rule 3), and such
             // a connection is not trusted again.
             if contentLength != nil { head.reusable = false }
-            if chunkedLast {
-                head.framing = .chunked
-            } else {
-                head.framing = .untilClose
-                head.reusable = false
-            }
+            head.framing = .chunked
         } else if let contentLength {
             head.framing = contentLength == 0 ? .none : .length(contentLength)
+            head.emptyByLength = contentLength == 0
         } else {
             head.framing = .untilClose
             head.reusable = false

@@ -12,7 +12,7 @@ import System
 /// happen (SIGCHLD, probe results, drain), never a polling interval.
 package final class ProxyServer {
     package let config: ProxyConfig
-    private unowned let reactor: Reactor
+    unowned let reactor: Reactor
     let log: EventLog
     package let metrics = ProxyMetrics()
     let pool: WorkerPool
@@ -35,15 +35,20 @@ package final class ProxyServer {
     private var isTCP = true
     private var clients: [ObjectIdentifier: ProxyClientConnection] = [:]
     private var upstreams: [ObjectIdentifier: UpstreamConnection] = [:]
-    private(set) var isShuttingDown = false
+    package private(set) var isShuttingDown = false
     private var shutdownCompletion: (() -> Void)?
     private var inflightExchanges = 0
+    /// Of those, the ones at a worker for a client that has left: a
+    /// graceful shutdown does not wait for them.
+    private var exchangesForNobody = 0
     /// Request bodies held in memory (read, waiting, or at a worker for a
     /// retry), all clients together, and their bound.
     private(set) var bufferedBodyBytes = 0
     var bodyBudget: Int
     private var requestIDs: SplitMix64
     private(set) var listeningPort: Int?
+    /// The Date line of every answer written or forwarded without one.
+    let dateField = ProxyDateField()
 
     package init(config: ProxyConfig, reactor: Reactor, log: EventLog, console: ConsoleWriter) throws(SystemError) {
         self.config = config
@@ -62,11 +67,19 @@ package final class ProxyServer {
         accessLog = try config.accessLog.map { (settings) throws(SystemError) in try AccessLogWriter(settings, console: console) }
         requestIDs = SplitMix64(seed: cs_random_u64() ^ Instant.now.nanoseconds)
         pool.dispatch = { [unowned self] exchange, worker in self.dispatch(exchange, to: worker) }
+        pool.clock = { [unowned reactor] in reactor.now }
+        pool.scheduleReview = { [unowned self] delay in
+            self.reactor.schedule(after: delay) { [weak pool = self.pool] in pool?.reviewTimerFired() }
+        }
         pool.refuse = { [unowned self] exchange, reason, retryAfter in
             self.metrics.count(status: 503)
             self.finishRefused(exchange, status: 503, reason: reason, retryAfter: retryAfter)
         }
+        pool.startProbe = { [unowned self] probe, worker in self.sendProbe(probe, on: worker) }
     }
+
+    /// `Date: ...\r\n` for now on the loop's clock (reformatted at most once a second).
+    var dateLine: [UInt8] { dateField.line(at: reactor.now) }
 
     // MARK: Listening
 
@@ -118,7 +131,7 @@ package final class ProxyServer {
     // MARK: Membership
 
     /// Whether `process` belongs to this proxy's upstream (program or group).
-    func serves(_ process: ManagedProcess) -> Bool {
+    package func serves(_ process: ManagedProcess) -> Bool {
         process.spec.programName == config.upstream || process.spec.groupName == config.upstream
     }
 
@@ -148,30 +161,34 @@ package final class ProxyServer {
         exchange.worker = worker
         exchange.phase = .dispatched
         exchange.attempts += 1
-        exchange.dispatchedAt = .now
         exchange.client?.dispatched(exchange)
         let upstream: UpstreamConnection
         if let pooled = takeIdle(worker, for: exchange) {
             upstream = pooled
         } else {
             do {
-                upstream = try UpstreamConnection.open(.tcp(host: "127.0.0.1", port: worker.port),
-                                                       reactor: reactor, proxy: self, worker: worker)
+                upstream = try openUpstream(to: worker)
             } catch {
                 return upstreamFailed(exchange, worker: worker, failure: .connectFailed(error.description))
             }
-            upstreams[ObjectIdentifier(upstream)] = upstream
-            metrics.openUpstreamConnections = upstreams.count
         }
         exchange.upstream = upstream
         upstream.send(exchange)
+    }
+
+    func openUpstream(to worker: WorkerSlot) throws(SystemError) -> UpstreamConnection {
+        let upstream = try UpstreamConnection.open(.tcp(host: "127.0.0.1", port: worker.port),
+                                                   reactor: reactor, proxy: self, worker: worker)
+        upstreams[ObjectIdentifier(upstream)] = upstream
+        metrics.openUpstreamConnections = upstreams.count
+        return upstream
     }
 
     /// A pooled connection, checked: one the worker closed while idle is
     /// dropped (its close event normally removed it already; a request that
     /// is not safe to repeat, or a long-idle connection, costs one poll to
     /// rule out the close racing with our write).
-    private func takeIdle(_ worker: WorkerSlot, for exchange: Exchange) -> UpstreamConnection? {
+    func takeIdle(_ worker: WorkerSlot, for exchange: Exchange) -> UpstreamConnection? {
         while let candidate = worker.idle.popLast() {
             guard candidate.stream.isOpen else { continue }
             let idleFor = Instant.now.duration(since: candidate.idleSince)
@@ -189,20 +206,27 @@ package final class ProxyServer {
         exchange.worker = nil
         worker.inflight -= 1
         if let process = worker.process { process.inflight = max(0, process.inflight - 1) }
+        pool.serviceEnded(exchange)
     }
 
-    func exchangeCompleted(_ exchange: Exchange, on upstream: UpstreamConnection, reusable: Bool) {
-        let worker = exchange.worker
-        exchange.upstream = nil
-        release(exchange)
+    /// A connection whose exchange is done: back to its worker's idle pool, or closed.
+    func keepOrClose(_ upstream: UpstreamConnection, for worker: WorkerSlot?, reusable: Bool) {
         if let worker, reusable, worker.isMember, upstream.stream.isOpen, worker.idle.count < 64 {
             worker.idle.append(upstream)
             upstream.parkIdle()
         } else if upstream.stream.isOpen {
             upstream.close()
         }
+    }
+
+    func exchangeCompleted(_ exchange: Exchange, on upstream: UpstreamConnection, reusable: Bool) {
+        if exchange.isProbe { return probeAnswered(exchange, on: upstream, reusable: reusable) }
+        let worker = exchange.worker
+        exchange.upstream = nil
+        release(exchange)
+        keepOrClose(upstream, for: worker, reusable: reusable)
         if let dispatched = exchange.dispatchedAt {
-            let seconds = Instant.now.duration(since: dispatched).secondsValue
+            let seconds = reactor.now.duration(since: dispatched).secondsValue
             metrics.upstreamTime.observe(seconds)
             pool.observeService(seconds: seconds)
             worker?.process?.upstreamTime.observe(seconds)
@@ -223,6 +247,7 @@ package final class ProxyServer {
     }
 
     func upstreamFailed(_ exchange: Exchange, worker: WorkerSlot?, failure: UpstreamConnection.Failure) {
+        if exchange.isProbe { return probeFailed(exchange, failure: failure) }
         exchange.upstream = nil
         release(exchange)
         let name = worker?.name ?? "proxy:\(config.name)"
@@ -248,6 +273,7 @@ package final class ProxyServer {
             metrics.retries += 1
             log.info("proxy:\(config.name)", "\(reason); retrying on another worker (request \(exchange.requestID))")
             pool.resubmit(exchange)
+            exchange.client?.leaveQueueIfHalfClosed(exchange)
         } else {
             if !exchange.clientGone { log.warn("proxy:\(config.name)", "\(status): \(reason) (request \(exchange.requestID))") }
             metrics.count(status: status)
@@ -257,6 +283,7 @@ package final class ProxyServer {
     }
 
     func exchangeAborted(_ exchange: Exchange, worker: WorkerSlot?) {
+        if exchange.isProbe { return probeFailed(exchange, failure: .invalidResponse("the answer was cut off")) }
         exchange.upstream = nil
         release(exchange)
         metrics.count(status: exchange.status)
@@ -272,7 +299,8 @@ package final class ProxyServer {
         finishRefused(exchange, status: 503, reason: "no worker was free within queue_timeout", retryAfter: pool.retryAfter())
     }
 
-    /// The client left: a queued request is dropped; one at a worker runs to
+    /// The client left: a queued request is dropped, logged as 499 (nginx's
+    /// "client closed request") with its queue time; one at a worker runs to
     /// its end (the slot stays taken) and its answer is read and discarded.
     /// Once the worker has begun answering, it is no longer computing: a
     /// stream (SSE, tokens) could go on forever for nobody, so the worker's
@@ -282,8 +310,12 @@ package final class ProxyServer {
         switch exchange.phase {
         case .queued:
             pool.cancelQueued(exchange)
+            exchange.status = Self.clientClosedRequest
+            metrics.count(status: Self.clientClosedRequest)
             finish(exchange, worker: nil)
         case .dispatched:
+            exchange.answerForNobody = true
+            exchangesForNobody += 1
             exchange.upstream?.clientDrained()
         case .responding:
             let worker = exchange.worker
@@ -298,6 +330,9 @@ package final class ProxyServer {
             break
         }
     }
+
+    /// nginx's status for a request whose client left before it was answered.
+    static let clientClosedRequest = 499
 
     private func finishRefused(_ exchange: Exchange, status: Int, reason: String, retryAfter: Int?) {
         exchange.status = status
@@ -322,6 +357,7 @@ package final class ProxyServer {
         releaseBodyBytes(exchange.bufferedBodyBytes)
         exchange.bufferedBodyBytes = 0
         inflightExchanges -= 1
+        if exchange.answerForNobody { exchangesForNobody -= 1 }
         accessLog?.record(exchange, worker: worker, proxy: config.name)
         checkShutdownDone()
     }
@@ -330,7 +366,8 @@ package final class ProxyServer {
 
     /// The head that goes upstream: request line in origin-form, the
     /// client's fields as received minus hop-by-hop ones (and every field
-    /// `Connection` names, removed before our own are added: H2), then
+    /// `Connection` names, removed before our own are added: H2; Host never
+    /// is), a TRACE/OPTIONS Max-Forwards one less, then
     /// X-Forwarded-For/-Proto, X-Real-IP, X-Request-Id, Via. Content-Length
     /// and the blank line are added once the body is read.
     func forwardedHead(_ raw: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner, _ request: HTTPRequestHeadRanges,
@@ -384,6 +421,15 @@ package final class ProxyServer {
                 // first usable one, else a generated one; never two.
                 guard requestID == nil, !field.value.isEmpty, field.value.count <= 200 else { continue }
                 requestID = field.value
+            case .maxForwards:
+                // TRACE/OPTIONS go on with one less, in the field's place
+                // (RFC 9110 §7.6.2; at 0 drover answered them itself).
+                if let hops = request.maxForwards, hops > 0 {
+                    out.append(contentsOf: "Max-Forwards: ".utf8)
+                    HTTPHeadBytes.appendDecimal(hops - 1, to: &out)
+                    out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+                    continue
+                }
             default:
                 break
             }
@@ -436,7 +482,8 @@ package final class ProxyServer {
     // MARK: Shutdown
 
     /// Stops accepting, closes idle clients, lets in-flight requests finish
-    /// (queued ones too, while workers are there), then completes.
+    /// (queued ones too, while workers are there), then completes; answers
+    /// for clients that have left are not waited for.
     package func beginShutdown(completion: @escaping () -> Void) {
         isShuttingDown = true
         shutdownCompletion = completion
@@ -447,19 +494,26 @@ package final class ProxyServer {
         checkShutdownDone()
     }
 
-    /// shutdown_timeout passed: whatever is left is cut.
-    package func forceClose() {
+    /// Answers every queued request 503 now (shutdown: no worker will come for them).
+    package func refuseQueued(reason: String) {
         for exchange in pool.takeAllQueued() {
             metrics.count(status: 503)
-            finishRefused(exchange, status: 503, reason: "shutting down", retryAfter: 1)
+            finishRefused(exchange, status: 503, reason: reason, retryAfter: 1)
         }
+    }
+
+    /// shutdown_timeout passed: whatever is left is cut.
+    package func forceClose() {
+        refuseQueued(reason: "shutting down")
         for client in Array(clients.values) { client.forceClose() }
         for upstream in Array(upstreams.values) { upstream.close() }
     }
 
     private func checkShutdownDone() {
         guard isShuttingDown, let completion = shutdownCompletion else { return }
-        guard inflightExchanges <= 0, clients.isEmpty else { return }
+        // An answer nobody will read is not worth keeping drover up for: its
+        // worker is stopped with the rest.
+        guard inflightExchanges - exchangesForNobody <= 0, clients.isEmpty else { return }
         shutdownCompletion = nil
         for upstream in Array(upstreams.values) { upstream.close() }
         completion()

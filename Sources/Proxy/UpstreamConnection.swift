@@ -14,7 +14,9 @@ enum UpstreamAddress: Equatable {
 /// response head in place, re-frames the body for the client (length kept,
 /// chunked or close-delimited passed as chunks, or raw to an HTTP/1.0
 /// client) and streams it with backpressure: when the client's output is
-/// above its high watermark, this socket stops being read.
+/// above its high watermark, this socket stops being read. While it is
+/// paused so, read_timeout does not run (the worker is not silent, drover
+/// is not listening); the client's client_timeout bounds the wait instead.
 final class UpstreamConnection: StreamConnectionDelegate {
     enum Failure {
         /// The connect failed or timed out: nothing was sent, always safe to retry.
@@ -44,6 +46,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
     private var pausedForClient = false
     /// The connect completed (a failure before that is a refused connect).
     private var connected: Bool
+    private var isTCP = false
 
     init(stream: StreamConnection, proxy: ProxyServer, worker: WorkerSlot) {
         self.stream = stream
@@ -65,6 +68,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
         if raw < 0 { throw SystemError("connect", context: "\(worker.name)") }
         let stream = StreamConnection(fd: FileDescriptor(rawValue: raw), reactor: reactor, connecting: inProgress != 0)
         let connection = UpstreamConnection(stream: stream, proxy: proxy, worker: worker)
+        if case .tcp = address { connection.isTCP = true }
         try stream.start()
         return connection
     }
@@ -130,6 +134,17 @@ final class UpstreamConnection: StreamConnectionDelegate {
         if stream.isOpen, let client = exchange.client, !client.isWritable, !pausedForClient {
             pausedForClient = true
             stream.setReading(false)
+            stream.clearDeadline()
+            client.awaitDrain()
+        }
+        if isTCP, self.exchange != nil, stream.isOpen {
+            // More of the answer is to come. A worker that writes it in
+            // pieces with Nagle on (Python's http.server: the head, then the
+            // body) sends the next piece only once this one is acknowledged,
+            // and a kernel that delays that ACK costs 40 ms per answer on a
+            // kept-alive connection. One setsockopt, and only for answers
+            // that arrive in pieces.
+            _ = cs_set_quickack(stream.fd.rawValue)
         }
     }
 
@@ -197,14 +212,17 @@ final class UpstreamConnection: StreamConnectionDelegate {
         }
     }
 
-    /// The head the client gets: our status line, the worker's fields minus
-    /// hop-by-hop and framing ones, then our framing and connection fields.
+    /// The head the client gets: our status line, our Date when the worker
+    /// sent none, the worker's fields minus hop-by-hop and framing ones,
+    /// then our framing and connection fields.
     private func responseHeadBytes(_ raw: UnsafeRawBufferPointer, _ head: ProxyResponseHead, length: Int, final: Bool) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(length + 64)
         out.append(contentsOf: "HTTP/1.1 ".utf8)
         out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[head.statusAndReason]))
         out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+        // A recipient with a clock adds the Date a forwarded answer lacks (RFC 9110 §6.6.1).
+        if !head.hasDate { out.append(contentsOf: proxy.dateLine) }
         for field in scanner.fields {
             if field.field.isHopByHop { continue }
             if field.field == .contentLength && !(head.passContentLength || !final) { continue }
@@ -216,7 +234,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
         }
         if final, let exchange {
             switch head.framing {
-            case .none: break
+            case .none: if head.emptyByLength { out.append(contentsOf: "Content-Length: 0\r\n".utf8) }
             case .length(let n): out.append(contentsOf: "Content-Length: \(n)\r\n".utf8)
             case .chunked, .untilClose:
                 if !exchange.clientIsHTTP10 {
@@ -284,6 +302,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
         guard pausedForClient, stream.isOpen else { return }
         pausedForClient = false
         stream.setReading(true)
+        if exchange != nil { stream.setDeadline(after: proxy.readTimeout) }
     }
 
     private func invalid(_ reason: String) {

@@ -162,10 +162,22 @@ package final class Daemon {
         }
     }
 
-    /// The proxies' upstream lists follow every state and health change.
+    /// The proxies' upstream lists follow every state and health change,
+    /// and a worker in an upstream is probed through that proxy's own
+    /// connections to it (WorkerProbe), never a second one it may not accept.
     private func followMembership() {
         supervisor.onChange = { [unowned self] process in
             for proxy in self.proxies { proxy.processChanged(process) }
+            if self.shutdownRequests > 0 {
+                // Not from inside the supervisor's own transition.
+                self.reactor.schedule(after: 0) { [unowned self] in self.refuseQueuesNoWorkerCanServe() }
+            }
+        }
+        supervisor.probeTransport = { [unowned self] process, path, timeout, completion in
+            for proxy in self.proxies where proxy.serves(process) {
+                if let probe = proxy.probe(process, path: path, timeout: timeout, completion: completion) { return probe }
+            }
+            return nil
         }
     }
 
@@ -285,6 +297,7 @@ package final class Daemon {
     private func gracefulShutdown(reason: String) {
         notifier?.stopping(reason)
         log.info("drover", "\(reason): graceful shutdown (a second SIGTERM/SIGINT or SIGQUIT kills at once)")
+        supervisor.beginShutdown()
         var pending = proxies.count
         var workersStopping = false
         let stopWorkers = { [unowned self] in
@@ -310,6 +323,20 @@ package final class Daemon {
                     stopWorkers()
                 }
             }
+        }
+        refuseQueuesNoWorkerCanServe()
+    }
+
+    /// Once shutting down nothing starts again, so a proxy whose workers are
+    /// none of them ready or starting will never answer its queue: it is
+    /// refused now rather than after queue_timeout.
+    private func refuseQueuesNoWorkerCanServe() {
+        for proxy in proxies where proxy.isShuttingDown {
+            let canServe = supervisor.processes.contains { process in
+                proxy.serves(process) && (process.isServing || process.state == .starting
+                                          || (process.state == .running && process.health == .starting))
+            }
+            if !canServe { proxy.refuseQueued(reason: "shutting down and no worker is left to answer") }
         }
     }
 

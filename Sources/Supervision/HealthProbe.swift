@@ -5,11 +5,16 @@ import System
 /// read the status line, close. 2xx passes; refusal, reset, another status
 /// or no answer within the timeout fails. Without a path it only connects:
 /// a worker whose port accepts is ready (a proxied pool with no probe).
-final class HealthProbe {
-    enum Outcome: Equatable {
+/// A worker in a proxy's upstream is probed through the proxy's own
+/// connections instead (ProbeInFlight.swift).
+package final class HealthProbe: ProbeInFlight {
+    package enum Outcome: Equatable {
         case passed
         case failed(String)
         case timedOut
+        /// Never reached the worker: every slot it has was answering a
+        /// proxied request for the whole timeout (not a failure, SPEC §5).
+        case busy
     }
 
     private unowned let reactor: Reactor
@@ -98,7 +103,7 @@ final class HealthProbe {
         completion(outcome)
     }
 
-    func cancel() {
+    package func cancel() {
         completion = nil
         teardown()
     }

@@ -45,7 +45,7 @@ extension Supervisor {
         }
         let successor = makeProcess(spec)
         successor.baseSpec = base
-        successor.restarts = old.restarts + 1
+        successor.lifecycle.succeed(old.lifecycle)
         old.replacing = true
         successor.replacing = true
         processes.append(successor)
@@ -87,10 +87,7 @@ extension Supervisor {
     /// exactly once, also when something else removed it first.
     func retire(_ old: ManagedProcess, then completion: @escaping () -> Void) {
         old.replacing = true
-        if old.state == .running {
-            old.health = .draining
-            changed(old)
-        }
+        if old.state == .running { drain(old) }
         var finished = false
         let finish = {
             guard !finished else { return }

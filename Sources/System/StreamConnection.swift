@@ -60,6 +60,8 @@ package final class StreamConnection {
     private var deadline: TimerID?
     /// For counting syscalls per request in tests and benchmarks.
     private(set) var writes = 0
+    /// Bytes handed to the kernel so far.
+    package private(set) var bytesWritten = 0
 
     package init(fd: FileDescriptor, reactor: Reactor, connecting: Bool = false,
          highWatermark: Int = 256 * 1024, lowWatermark: Int = 64 * 1024) {
@@ -80,6 +82,15 @@ package final class StreamConnection {
             fd.close()
             throw error
         }
+    }
+
+    /// Bytes the peer has taken: written, minus what still waits in the
+    /// kernel's send queue. A slow reader emptying that queue moves it even
+    /// while drover writes nothing (its writes wait for a third of the
+    /// buffer to free), so this, not `bytesWritten`, tells slow from stalled.
+    package var bytesTaken: Int {
+        guard state != .closed else { return bytesWritten }
+        return bytesWritten - max(0, cs_socket_unsent(fd.rawValue))
     }
 
     package var isOpen: Bool { state != .closed }
@@ -246,6 +257,7 @@ package final class StreamConnection {
     private func consumeWritten(_ written: Int) {
         var remaining = written
         pendingBytes -= written
+        bytesWritten &+= written
         while remaining > 0, !chunks.isEmpty {
             let available = chunks[0].count - headOffset
             if remaining >= available {

@@ -18,6 +18,7 @@ enum TestAction {
 enum RawScript {
     case closeDelimited, headBody, noContentBody, badContentLength, twoContentLengths
     case lengthAndChunked, obsFold, spaceBeforeColon, interim, reset, dieMidBody, exit
+    case gzipCoded, gzipThenChunked
     case stream(chunks: Int, milliseconds: Int)
     case big(bytes: Int)
 
@@ -29,6 +30,8 @@ enum RawScript {
         case "bad-cl": self = .badContentLength
         case "two-cl": self = .twoContentLengths
         case "cl-te": self = .lengthAndChunked
+        case "te-gzip": self = .gzipCoded
+        case "te-gzip-chunked": self = .gzipThenChunked
         case "obs-fold": self = .obsFold
         case "space-colon": self = .spaceBeforeColon
         case "interim": self = .interim
@@ -134,6 +137,15 @@ extension Server {
         case .lengthAndChunked:
             if send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
                     + "6\r\ncl-te\n\r\n0\r\n\r\n") { c.closing = true }
+        case .gzipCoded:
+            // A transfer coding other than chunked: the body ends at close
+            // (RFC 9112 §6.3 rule 4). The bytes only stand in for gzip.
+            if send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: gzip\r\n\r\n\u{1F}\u{8B}coded\n") {
+                c.closing = true
+            }
+        case .gzipThenChunked:
+            if send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                    + "9\r\n\u{1F}\u{8B}coded\n\r\n0\r\n\r\n") { c.closing = true }
         case .obsFold:
             if send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Fold: first\r\n second\r\nContent-Length: 9\r\n\r\nobs-fold\n") {
                 c.closing = true

@@ -14,11 +14,17 @@ Writes one tab-separated line per request to --out:
 (late_s: how late the generator itself started the request; service_s: the
 worker's X-Service-Ms, the wall time its computation took, nan if absent)
 status 0 means no HTTP answer (error says why: refused, reset, eof, timeout,
-unanswered); for an answer, error is "-" or "retry-after=VALUE" when the
-answer carried Retry-After. The first line is "# start_wall=UNIX_SECONDS".
+gave-up, unanswered); for an answer, error is "-" or "retry-after=VALUE"
+when the answer carried Retry-After. The first line is
+"# start_wall=UNIX_SECONDS".
+
+--give-up S makes every client impatient, as real ones are: with no answer
+S seconds after sending, it closes its connection (a FIN, as curl -m or a
+client library's timeout does) and never retries ("gave-up").
 
 usage: loadgen.py --port P --schedule FILE --out FILE [--host H]
                   [--path '/work?ms={ms}'] [--timeout 120] [--drain 60]
+                  [--give-up S]
 """
 import argparse
 import asyncio
@@ -125,6 +131,11 @@ async def run(args, schedule):
         try:
             writer.write(f"GET {path} HTTP/1.1\r\n{host_header}\r\n".encode())
             status, keep, note, service = await read_response(reader)
+        except asyncio.CancelledError:
+            # timed out or gave up: the connection goes with the request, as
+            # a real client's does (never reused with an answer still due)
+            writer.close()
+            raise
         except Failure:
             writer.close()
             raise
@@ -143,10 +154,11 @@ async def run(args, schedule):
     async def one(i, t, ms):
         late = loop.time() - start - t
         status, error, service = 0, "", float("nan")
+        impatient = args.give_up is not None and args.give_up < args.timeout
         try:
-            status, error, service = await asyncio.wait_for(exchange(ms), args.timeout)
+            status, error, service = await asyncio.wait_for(exchange(ms), args.give_up if impatient else args.timeout)
         except asyncio.TimeoutError:
-            error = "timeout"
+            error = "gave-up" if impatient else "timeout"
         except Failure as e:
             error = str(e)
         except Exception as e:  # noqa: BLE001 - a measuring tool records, never dies
@@ -185,6 +197,8 @@ def main():
     p.add_argument("--path", default="/work?ms={ms}")
     p.add_argument("--timeout", type=float, default=120)
     p.add_argument("--drain", type=float, default=60)
+    p.add_argument("--give-up", type=float, default=None,
+                   help="seconds after which a client without an answer closes its connection")
     p.add_argument("--nice", type=int, default=-10, help="niceness increment (needs root below 0)")
     args = p.parse_args()
     try:

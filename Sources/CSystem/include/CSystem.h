@@ -85,6 +85,9 @@ int cs_listen_tcp(const char *host, int port, int backlog);
 int cs_connect_tcp(const char *host, int port, int *in_progress);
 int cs_connect_unix(const char *path, int *in_progress);
 int cs_set_nodelay(int fd);
+// TCP_QUICKACK: acknowledge what was received now, not up to 40 ms later
+// (a worker with Nagle on waits for that ACK before its next small write).
+int cs_set_quickack(int fd);
 // SO_LINGER 0: close() sends RST (an aborted response must not look complete).
 int cs_set_linger_zero(int fd);
 int cs_socket_error(int fd);
@@ -94,6 +97,8 @@ int cs_local_port(int fd);
 // Whether the socket has unread input or EOF waiting, without blocking:
 // 1 readable/EOF/error, 0 quiet (the pooled-connection check).
 int cs_poll_readable(int fd);
+// Bytes written to a socket that the peer has not taken yet (SIOCOUTQ); -1 on error.
+long cs_socket_unsent(int fd);
 // 64 bits from the kernel's random pool (getrandom), for request ids.
 uint64_t cs_random_u64(void);
 // Raises the soft RLIMIT_NOFILE to `want` (capped at the hard limit);

@@ -495,11 +495,16 @@ func has(_ list: [ConfigDiagnostic], line: Int, key: String?, _ text: String, fi
         #expect(r.stdout.contains("program web (group web): 2 processes, priority 999, ports 8000-8001\n"))
         #expect(r.stdout.contains("  web:web_00  port 8000  command: /path/to/worker --port 8000\n"))
         #expect(r.stdout.contains("  web:web_01  port 8001  command: /path/to/worker --port 8001\n"))
-        #expect(r.stdout.contains("proxy front: listen 127.0.0.1:8080 -> web"))
+        // The effective max_inflight, default included (SPEC §3: 1 behind a proxy).
+        #expect(r.stdout.contains("proxy front: listen 127.0.0.1:8080 -> web, balance least_inflight, max_inflight 1\n"), "\(r.stdout)")
         #expect(r.stdout.hasSuffix("OK: 1 program, 2 processes, 1 warning\n"))
         #expect(r.stderr == "warning: \(path):9: [eventlistener:x] event listeners are not implemented by drover, ignored; "
                 + "to stop the container when a program goes FATAL, drover's native form is `fatal_action = shutdown` in that [program:x]\n"
                 + "warning: [program:web] command: /path/to/worker does not exist; its workers will not start\n")
+
+        let uncapped = f.write("uncapped.conf", "[program:web]\ncommand=/w\nport=8000\n[proxy:front]\nlisten=127.0.0.1:8080\nupstream=web\nmax_inflight=0\n")
+        let u = try runCommand(Binaries.drover, ["check", "-c", uncapped])
+        #expect(u.stdout.contains("proxy front: listen 127.0.0.1:8080 -> web, balance least_inflight, max_inflight 0 (no cap)\n"), "\(u.stdout)")
 
         let bad = f.write("bad.conf", "[program:a]\ncommand=/bin/a\nautostart=perhaps\n")
         let b = try runCommand(Binaries.drover, ["check", "--config", bad])

@@ -83,6 +83,13 @@ import Testing
         .init(name: "HTTP/1.1 without Host", text: "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", status: 400),
         .init(name: "two Host lines", text: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", status: 400),
         .init(name: "two Host lines in HTTP/1.0", text: "GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", status: 400),
+        // The same Host and target rules as the proxy (issue 13 item 4).
+        .init(name: "Host 'a, b'", text: "GET / HTTP/1.1\r\nHost: a, b\r\n\r\n", status: 400),
+        .init(name: "Host 'evil/@a'", text: "GET / HTTP/1.1\r\nHost: evil/@a\r\n\r\n", status: 400),
+        .init(name: "empty Host", text: "GET / HTTP/1.1\r\nHost:\r\n\r\n", status: 400),
+        .init(name: "userinfo in absolute-form", text: "GET http://u@h/ HTTP/1.1\r\n\(host)\r\n", status: 400),
+        .init(name: "fragment in the target", text: "GET /v1/status#x HTTP/1.1\r\n\(host)\r\n", status: 400),
+        .init(name: "invalid Max-Forwards on OPTIONS", text: "OPTIONS * HTTP/1.1\r\n\(host)Max-Forwards: x\r\n\r\n", status: 400),
         // Content-Length (H4, H5: one line, one number, even when equal; H6)
         .init(name: "equal Content-Length lines", text: "POST / HTTP/1.1\r\n\(host)Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc", status: 400),
         .init(name: "equal Content-Length list", text: "POST / HTTP/1.1\r\n\(host)Content-Length: 3, 3\r\n\r\nabc", status: 400),

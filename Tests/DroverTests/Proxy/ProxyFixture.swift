@@ -164,6 +164,9 @@ func expectDroverError(_ r: WireResponse, _ status: Int, closes: Bool, on client
                        _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(r.status == status, "\(what): expected \(status), got:\n\(r.summary)", sourceLocation: sourceLocation)
     guard r.status == status else { return }
+    // RFC 9110 §6.6.1: drover has a clock, so its own answers carry Date.
+    #expect(r.headers("date").count == 1 && isIMFFixdate(r.header("date") ?? ""),
+            "\(what): one Date, an IMF-fixdate:\n\(r.summary)", sourceLocation: sourceLocation)
     #expect(r.header("content-type")?.lowercased().hasPrefix("application/json") == true,
             "\(what): Content-Type application/json:\n\(r.summary)", sourceLocation: sourceLocation)
     let object = (try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any]
@@ -178,6 +181,16 @@ func expectDroverError(_ r: WireResponse, _ status: Int, closes: Bool, on client
                     sourceLocation: sourceLocation)
         }
     }
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7), within a minute of now.
+func isIMFFixdate(_ value: String) -> Bool {
+    let formatter = DateFormatter()
+    formatter.locale = Locale(identifier: "en_US_POSIX")
+    formatter.timeZone = TimeZone(identifier: "GMT")
+    formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+    guard value.utf8.count == 29, let date = formatter.date(from: value) else { return false }
+    return abs(date.timeIntervalSinceNow) < 60 && formatter.string(from: date) == value
 }
 
 /// A `Retry-After` that is a whole number of seconds.

@@ -183,4 +183,39 @@ import Testing
         let e2 = Echoed(h2c)
         #expect(!e2.has("Upgrade") && !e2.has("HTTP2-Settings") && Self.ownConnectionOnly(e2), "H28 h2c:\n\(h2c.text)")
     }
+
+    /// Issue 13 item 4: Host is never hop-by-hop (H1 with `Connection:
+    /// host`), and every forwarded answer without a Date gets drover's.
+    @Test func hostIsNeverHopByHopAndAnswersGetADate() throws {
+        let proxy = try ProxyFixture("host")
+        let r = proxy.send("GET /echo HTTP/1.1\r\nHost: a:81\r\nConnection: host, X-Secret\r\nX-Secret: s\r\n\r\n")
+        #expect(r.status == 200, "\(r.summary)")
+        let e = Echoed(r)
+        #expect(e.values("Host") == ["a:81"], "H1: Connection cannot strip Host:\n\(r.text)")
+        #expect(!e.has("X-Secret"))
+        // The demo worker sends no Date (RFC 9110 §6.6.1: the proxy adds one).
+        #expect(r.headers("date").count == 1 && isIMFFixdate(r.header("date") ?? ""), "a Date on the forwarded answer:\n\(r.head)")
+    }
+
+    /// RFC 9110 §7.6.2: TRACE and OPTIONS with `Max-Forwards: 0` are
+    /// answered by drover; above 0 they reach the worker with one less.
+    @Test func maxForwardsZeroIsAnsweredByDrover() throws {
+        let proxy = try ProxyFixture("maxforwards")
+        let client = try #require(proxy.connect())
+        let trace = client.exchange("TRACE /echo HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\nCookie: secret=1\r\nAuthorization: Bearer t\r\nX-A: b\r\n\r\n")
+        #expect(trace.status == 200 && trace.header("content-type") == "message/http", "\(trace.summary)")
+        #expect(trace.header("x-worker-pid") == nil, "answered by drover, not a worker")
+        #expect(trace.text == "TRACE /echo HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\nX-A: b\r\n\r\n",
+                "the request echoed without Cookie or Authorization:\n\(trace.text)")
+        let options = client.exchange("OPTIONS * HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n")
+        #expect(options.status == 200 && options.header("allow")?.contains("OPTIONS") == true && options.body.isEmpty,
+                "\(options.summary)")
+        #expect(options.header("x-worker-pid") == nil)
+        let onward = client.exchange("TRACE /echo HTTP/1.1\r\nHost: a\r\nMax-Forwards: 2\r\n\r\n")
+        #expect(onward.header("x-worker-pid") != nil, "forwarded:\n\(onward.summary)")
+        #expect(Echoed(onward).values("Max-Forwards") == ["1"], "with one less:\n\(onward.text)")
+        for answer in [trace, options, onward] {
+            #expect(answer.headers("date").count == 1 && isIMFFixdate(answer.header("date") ?? ""), "\(answer.head)")
+        }
+    }
 }

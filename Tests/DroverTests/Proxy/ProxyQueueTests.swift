@@ -36,8 +36,13 @@ import Testing
         #expect(a.value()?.0.status == 200 && b.value()?.0.status == 200)
     }
 
+    /// queue_timeout bounds the wait even when the overload estimate is
+    /// wrong: 20 fast answers measured say a queued request will be served
+    /// at once (else the two long requests' ages would get it refused
+    /// early, as ProxyEarlyRefusalTests shows), but both workers are held.
     @Test func queuedRequestGets503AfterQueueTimeout() throws {
         let proxy = try ProxyFixture("r10timeout", .init(proxy: "queue_timeout = 1s"))
+        for _ in 0..<20 { #expect(proxy.get("/pid").status == 200) }
         let a = Self.background(proxy, "/sleep?ms=2500")
         let b = Self.background(proxy, "/sleep?ms=2500")
         Self.waitForInflight(proxy, 2)

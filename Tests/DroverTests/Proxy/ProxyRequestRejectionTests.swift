@@ -3,7 +3,8 @@ import Testing
 
 /// Requests drover must refuse itself, with a JSON error and (for framing
 /// and size errors) `Connection: close` and a closed connection, never
-/// forwarding them: proxy-checklist H3–H11, H13–H19, H24–H26, H29.
+/// forwarding them: proxy-checklist H3–H11, H13–H20, H24–H26, H29 (H18 and
+/// H20 with the invalid Host values and authorities of issue 13).
 @Suite struct ProxyRequestRejectionTests {
     struct Case: Sendable {
         var row: String
@@ -41,7 +42,18 @@ import Testing
         Case(row: "H17 CTL in a name", request: "GET /echo HTTP/1.1\r\nHost: a\r\nX-C\u{1}tl: a\r\n\r\n"),
         Case(row: "H18 no Host", request: "GET /echo HTTP/1.1\r\nAccept: */*\r\n\r\n"),
         Case(row: "H18 two Host", request: "GET /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        Case(row: "H18 Host 'a, b'", request: "GET /echo HTTP/1.1\r\nHost: a, b\r\n\r\n"),
+        Case(row: "H18 Host 'a b'", request: "GET /echo HTTP/1.1\r\nHost: a b\r\n\r\n"),
+        Case(row: "H18 Host 'evil/@a'", request: "GET /echo HTTP/1.1\r\nHost: evil/@a\r\n\r\n"),
+        Case(row: "H18 empty Host", request: "GET /echo HTTP/1.1\r\nHost: \r\n\r\n"),
+        Case(row: "H18 Host 'a, b' in HTTP/1.0", request: "GET /echo HTTP/1.0\r\nHost: a, b\r\n\r\n"),
         Case(row: "H19 bare-LF request", request: "GET /echo HTTP/1.1\nHost: a\n\n"),
+        Case(row: "H20 userinfo 'http://u@h/'", request: "GET http://u@h/echo HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Case(row: "H20 userinfo 'http://u:p@h/'", request: "GET http://u:p@h/echo HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Case(row: "H20 fragment in absolute-form", request: "GET http://h/echo#f HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Case(row: "H20 fragment in origin-form", request: "GET /echo#f HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Case(row: "H20 invalid authority", request: "GET http://h:x/echo HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Case(row: "TRACE invalid Max-Forwards", request: "TRACE /echo HTTP/1.1\r\nHost: h\r\nMax-Forwards: x\r\n\r\n"),
     ]
 
     @Test func ambiguousOrMalformedFramingIsRefusedAndClosed() throws {

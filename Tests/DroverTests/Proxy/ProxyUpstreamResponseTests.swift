@@ -86,6 +86,19 @@ import Testing
         }
     }
 
+    /// A transfer coding drover does not decode is never relabelled or
+    /// dropped: 502 (issue 13 item 4; see ProxyResponseHead for why not
+    /// passed on).
+    @Test func transferCodingOtherThanChunkedIs502() throws {
+        let proxy = try ProxyFixture("te-gzip")
+        for script in ["te-gzip", "te-gzip-chunked"] {
+            let r = proxy.get("/raw/\(script)")
+            expectDroverError(r, 502, closes: false, "R4 \(script)")
+            #expect(!r.text.contains("coded"), "\(script): nothing of the coded body\n\(r.summary)")
+        }
+        #expect(proxy.get("/pid").status == 200)
+    }
+
     @Test func interimResponsesReachHTTP11Clients() throws {
         let proxy = try ProxyFixture("r6")
         let client = try #require(proxy.connect())
@@ -176,5 +189,30 @@ import Testing
         let elapsed = Date().timeIntervalSince(start)
         expectDroverError(r, 504, closes: false, "R9")
         #expect(elapsed >= 0.8 && elapsed < 2.9, "R9: after read_timeout, before the worker answered (\(elapsed) s)")
+    }
+
+    /// drover pausing a worker for a slow client is not the worker's
+    /// silence (R9 must not fire); a client that takes nothing for
+    /// client_timeout is cut off and the log says it was the client.
+    @Test func slowClientNeverTripsReadTimeout() throws {
+        let proxy = try ProxyFixture("slowclient", .init(numprocs: 1, proxy: "read_timeout = 1s\nclient_timeout = 3s"))
+        let size = 64_000_000
+        // Takes nothing for twice read_timeout, then reads everything.
+        let reader = try #require(proxy.connect(timeout: 10, receiveBuffer: 16 * 1024))
+        reader.send("GET /raw/big?bytes=\(size) HTTP/1.1\r\nHost: a\r\n\r\n")
+        usleep(2_200_000)
+        let r = reader.readResponse()
+        #expect(r.status == 200 && r.complete, "R9: the answer is whole after a pause of 2 s > read_timeout\n\(r.head)")
+        #expect(ProxyStreamingTests.isBigBody(r.body, count: size))
+        #expect(proxy.drover.lines(containing: "read_timeout").isEmpty, "the worker was not blamed:\n\(proxy.drover.transcript)")
+
+        // Takes nothing at all: client_timeout's business.
+        let stalled = try #require(proxy.connect(timeout: 10, receiveBuffer: 16 * 1024))
+        let start = Date()
+        stalled.send("GET /raw/big?bytes=\(size) HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(proxy.drover.waitForLine("client_timeout", timeout: 10) != nil)
+        #expect(Date().timeIntervalSince(start) >= 2.5, "cut after client_timeout, not before")
+        #expect(proxy.drover.lines(containing: "read_timeout").isEmpty, "\(proxy.drover.transcript)")
+        #expect(proxy.get("/pid", timeout: 5).status == 200, "the worker is free again")
     }
 }

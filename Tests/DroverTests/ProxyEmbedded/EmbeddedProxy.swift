@@ -22,12 +22,25 @@ final class EmbeddedProxy {
     let port: Int
     private(set) var workers: [(process: ManagedProcess, listener: Int32)] = []
 
-    init(configure: (inout ProxyConfig) -> Void = { _ in }) throws {
+    /// drover's log at info level, when `captureLog` asked for it.
+    private let logPath: String?
+    private let logDescriptor: Int32
+
+    init(captureLog: Bool = false, configure: (inout ProxyConfig) -> Void = { _ in }) throws {
         reactor = try Reactor.withTestClock()
         var config = ProxyConfig(name: "t", listen: .tcp(host: "127.0.0.1", port: 0), upstream: "w")
         configure(&config)
-        let console = ConsoleWriter(descriptor: FileDescriptor(rawValue: Self.devNull), reactor: nil)
-        proxy = try ProxyServer(config: config, reactor: reactor, log: EventLog(console: console, level: .error), console: console)
+        if captureLog {
+            var template = Array("/tmp/drover-embedded-log-XXXXXX".utf8CString)
+            logDescriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            logPath = String(cString: template)
+        } else {
+            logDescriptor = -1
+            logPath = nil
+        }
+        let console = ConsoleWriter(descriptor: FileDescriptor(rawValue: captureLog ? logDescriptor : Self.devNull), reactor: nil)
+        proxy = try ProxyServer(config: config, reactor: reactor, log: EventLog(console: console, level: captureLog ? .info : .error),
+                                console: console)
         try proxy.open()
         port = proxy.listeningPort ?? 0
     }
@@ -41,11 +54,8 @@ final class EmbeddedProxy {
         let port = RawSocket.localPort(listener)
         let spec = ProcessSpec(programName: "w", groupName: "w", name: "w_\(workers.count)", number: workers.count,
                                index: workers.count, argv: ["test"], port: port)
-        let process = ManagedProcess(spec: spec, stdout: OutputCapture(ringCapacity: 1024, sink: nil, mirror: nil, prefix: ""),
-                                     stderr: nil)
-        process.state = .running
-        process.health = .ready
-        process.pid = 99_999
+        let process = ManagedProcess.forTest(spec, policy: .portAccepts(port: port))
+        process.driveToReady(pid: 99_999)
         proxy.processChanged(process)
         workers.append((process, listener))
         return workers.count - 1
@@ -88,9 +98,27 @@ final class EmbeddedProxy {
         return fd
     }
 
+    /// What drover logged so far (needs `captureLog`).
+    var logText: String {
+        guard let logPath, let file = fopen(logPath, "r") else { return "" }
+        defer { fclose(file) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, file)
+            if n <= 0 { break }
+            out.append(contentsOf: buffer[..<n])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     deinit {
         proxy.close()
         for worker in workers { Glibc.close(worker.listener) }
+        if let logPath {
+            Glibc.close(logDescriptor)
+            unlink(logPath)
+        }
     }
 }
 
@@ -128,8 +156,12 @@ enum RawSocket {
         return fd
     }
 
-    static func connect(port: Int) -> Int32 {
+    static func connect(port: Int, receiveBuffer: Int32? = nil) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if var size = receiveBuffer {
+            // Before connect, so the window is small from the handshake on.
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -156,6 +188,20 @@ enum RawSocket {
         var buffer = [UInt8](repeating: 0, count: 65536)
         let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
         return n > 0 ? String(decoding: buffer[..<n], as: UTF8.self) : ""
+    }
+
+    /// Sends what the socket takes now, without blocking; the count sent.
+    static func sendSome(_ fd: Int32, _ bytes: [UInt8]) -> Int {
+        let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
+        return max(0, n)
+    }
+
+    /// Reads and drops up to `count` bytes that are readable now.
+    @discardableResult
+    static func discard(_ fd: Int32, upTo count: Int) -> Int {
+        var buffer = [UInt8](repeating: 0, count: count)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        return max(0, n)
     }
 
     /// Makes close() send RST: a client or worker vanishing, not finishing.

@@ -89,6 +89,58 @@ import Testing
         #expect(t.proxy.metrics.retries == 0)
     }
 
+    /// drover pauses reading a worker while its client is slow to take the
+    /// answer (back-pressure). That pause is not the worker's silence:
+    /// read_timeout must not fire during it. A client that takes nothing
+    /// for client_timeout is cut off, logged as the client's fault, and
+    /// the worker's connection is closed so its slot frees.
+    @Test func readTimeoutNeverFiresWhileDroverPausedTheWorkerForASlowClient() throws {
+        let t = try EmbeddedProxy(captureLog: true) { $0.readTimeout = 5; $0.clientTimeout = 20 }
+        t.addWorker()
+        let client = RawSocket.connect(port: t.port, receiveBuffer: 4096)
+        defer { close(client) }
+        t.step()
+        RawSocket.send(client, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+        let upstream = try #require(t.acceptUpstream(0))
+        defer { close(upstream) }
+        t.step()
+        #expect(RawSocket.receive(upstream).hasPrefix("GET /big HTTP/1.1\r\n"))
+        RawSocket.send(upstream, "HTTP/1.1 200 OK\r\nContent-Length: 268435456\r\n\r\n")
+        // The worker writes until drover stops reading it.
+        let piece = [UInt8](repeating: UInt8(ascii: "x"), count: 64 * 1024)
+        func writeUntilPaused() -> Bool {
+            var sent = 0, idleRounds = 0
+            while idleRounds < 5 && sent < 128 << 20 {
+                let n = RawSocket.sendSome(upstream, piece)
+                sent += n
+                t.step()
+                idleRounds = n == 0 ? idleRounds + 1 : 0
+            }
+            return idleRounds == 5
+        }
+        #expect(writeUntilPaused(), "drover paused reading the worker")
+        #expect(t.proxy.metrics.openUpstreamConnections == 1)
+
+        // Well past read_timeout: nothing is cut, nobody is blamed.
+        t.advance(.seconds(6))
+        #expect(!RawSocket.isClosed(upstream), "read_timeout fired while drover itself paused the worker")
+        #expect(!RawSocket.isClosed(client))
+        #expect(!t.logText.contains("read_timeout"), "\(t.logText)")
+        // The client takes a little now and then: that is progress.
+        RawSocket.discard(client, upTo: 65536)
+        t.step()
+        #expect(writeUntilPaused(), "and the worker has more")
+        t.advance(.seconds(15))
+        #expect(!RawSocket.isClosed(upstream) && !RawSocket.isClosed(client), "a client that reads is not stalled\n\(t.logText)")
+        // Then nothing: cut off client_timeout after the kernel's send
+        // queue last moved (a window probe may still take a few bytes).
+        for _ in 0..<4 where !RawSocket.isClosed(upstream) { t.advance(.seconds(21)) }
+        #expect(RawSocket.isClosed(upstream), "the worker's connection is closed, its slot freed")
+        #expect(t.proxy.pool.workers.allSatisfy { $0.inflight == 0 })
+        #expect(t.logText.contains("client_timeout"), "\(t.logText)")
+        #expect(!t.logText.contains("read_timeout"), "\(t.logText)")
+    }
+
     @Test func idleKeepAliveClientIsClosedAtKeepaliveTimeout() throws {
         let t = try EmbeddedProxy { $0.keepaliveTimeout = 7 }
         t.addWorker()

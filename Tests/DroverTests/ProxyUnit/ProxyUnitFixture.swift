@@ -70,8 +70,7 @@ final class ProxyUnitFixture {
     func process(_ name: String, port: Int) -> ManagedProcess {
         let spec = ProcessSpec(programName: "w", groupName: "w", name: name, number: 0, index: 0,
                                argv: ["/bin/true"], port: port)
-        let process = ManagedProcess(spec: spec, stdout: OutputCapture(ringCapacity: 64, sink: nil, mirror: nil, prefix: name),
-                                     stderr: nil)
+        let process = ManagedProcess.forTest(spec)
         processes.append(process)
         return process
     }

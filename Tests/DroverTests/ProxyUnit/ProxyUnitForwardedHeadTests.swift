@@ -137,6 +137,34 @@ import Testing
         #expect(query == "GET /?q HTTP/1.1\r\nHost: other\r\n" + Self.tail(id: id3))
     }
 
+    /// `Connection: host` (or naming the framing fields) never strips
+    /// Host: the HTTP/1.1 request drover sends always carries it.
+    @Test func connectionHostKeepsHost() throws {
+        let (head, id) = try forwarded("GET / HTTP/1.1\r\nHost: a\r\nConnection: host\r\nAccept: */*\r\n\r\n")
+        #expect(head == "GET / HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n" + Self.tail(id: id))
+        let (post, id2) = try forwarded(
+            "POST /p HTTP/1.1\r\nconnection: Host, content-length, X-A\r\nHOST: b:81\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok")
+        #expect(post == "POST /p HTTP/1.1\r\nHOST: b:81\r\n" + Self.tail(id: id2))
+        let (absolute, id3) = try forwarded("GET http://c/x HTTP/1.1\r\nHost: a\r\nConnection: Host\r\n\r\n")
+        #expect(absolute == "GET /x HTTP/1.1\r\nHost: c\r\n" + Self.tail(id: id3))
+    }
+
+    /// RFC 9110 §7.6.2: TRACE and OPTIONS with Max-Forwards N > 0 go on
+    /// with N - 1, in the field's place; other methods pass it untouched.
+    @Test func maxForwardsIsDecrementedForTraceAndOptions() throws {
+        let (options, id) = try forwarded("OPTIONS /x HTTP/1.1\r\nHost: a\r\nMax-Forwards: 5\r\nAccept: */*\r\n\r\n")
+        #expect(options == "OPTIONS /x HTTP/1.1\r\nHost: a\r\nMax-Forwards: 4\r\nAccept: */*\r\n" + Self.tail(id: id))
+        let (trace, id2) = try forwarded("TRACE / HTTP/1.1\r\nmax-forwards:  1 \r\nHost: a\r\n\r\n")
+        #expect(trace == "TRACE / HTTP/1.1\r\nMax-Forwards: 0\r\nHost: a\r\n" + Self.tail(id: id2))
+        let (star, id3) = try forwarded("OPTIONS * HTTP/1.1\r\nHost: a\r\nMax-Forwards: 10\r\n\r\n")
+        #expect(star == "OPTIONS * HTTP/1.1\r\nHost: a\r\nMax-Forwards: 9\r\n" + Self.tail(id: id3))
+        // Beyond what drover counts: the ceiling minus one.
+        let (huge, id4) = try forwarded("TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 99999999999999999999999\r\n\r\n")
+        #expect(huge == "TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 999999999\r\n" + Self.tail(id: id4))
+        let (get, id5) = try forwarded("GET / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n")
+        #expect(get == "GET / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n" + Self.tail(id: id5))
+    }
+
     @Test func otherFieldsPassByteForByte() throws {
         let (head, id) = try forwarded(
             "PUT /a/b?c=d%20e HTTP/1.1\r\nhost:a\r\nx-lower: v\r\nX-Spaces:   padded  value \t \r\nVia: 1.1 edge\r\nCookie: a=b; c=d\r\n\r\n")

@@ -252,6 +252,35 @@ import Testing
         U.expectRejected("GET http://other/x HTTP/1.1\r\n\r\n", 400)
     }
 
+    /// RFC 9112 §3.2: 400 for a Host field with an invalid value. Host is
+    /// `uri-host [":" port]` (RFC 3986): no space, no `/`, no userinfo; a
+    /// comma is refused too, since a Host holding a list is two Hosts.
+    @Test(arguments: ["a, b", "a,b", "a b", "evil/@a", "u@a", "a:b", "a:80x", "a:123456", "[::1", "[]", "[::1]x", "a]",
+                      "%zz", "a%4", "a\\b", "a?b", "a#b", "", ":80", "\"a\""])
+    func h18InvalidHostValue(value: String) {
+        U.expectRejected("GET / HTTP/1.1\r\nHost: \(value)\r\n\r\n", 400)
+        U.expectRejected("GET / HTTP/1.0\r\nHost: \(value)\r\n\r\n", 400)
+        // Also when an absolute-form target replaces it.
+        U.expectRejected("GET http://other/ HTTP/1.1\r\nHost: \(value)\r\n\r\n", 400)
+    }
+
+    @Test(arguments: ["a", "a:8080", "a:", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:8080", "[v1.x:y]",
+                      "xn--bcher-kva.example", "a.b-c_d~e", "%41b", "a!$&'()*+;=b", "localhost:65535"])
+    func h18ValidHostValue(value: String) throws {
+        let r = try #require(U.expectParsed("GET / HTTP/1.1\r\nHost: \(value)\r\n\r\n"))
+        #expect(r.authority == nil)
+    }
+
+    /// Connection cannot make Host or the framing fields hop-by-hop: drover
+    /// needs them end to end (RFC 9110 §7.6.1: such an option is the
+    /// sender's error), so they are never nominated.
+    @Test func connectionNeverNominatesHostOrFraming() throws {
+        let r = try #require(U.expectParsed(
+            "POST / HTTP/1.1\r\nHost: a\r\nConnection: host, Content-Length, TRANSFER-ENCODING, X-A\r\nContent-Length: 2\r\n\r\nok"))
+        #expect(r.nominated == ["X-A"])
+        #expect(r.framing == .length(2))
+    }
+
     @Test func h19BareLFRequest() {
         U.expectRejected("GET / HTTP/1.1\nHost: a\n\n", 400)
     }
@@ -276,6 +305,26 @@ import Testing
         U.expectRejected("GET http:/x HTTP/1.1\r\nHost: a\r\n\r\n", 400)
         U.expectRejected("GET http: HTTP/1.1\r\nHost: a\r\n\r\n", 400)
         U.expectRejected("GET http://?x HTTP/1.1\r\nHost: a\r\n\r\n", 400)
+    }
+
+    /// RFC 9110 §4.2.4: userinfo in an http(s) URI is an error; RFC 9112
+    /// §3.2: a request-target has no fragment (in any form).
+    @Test func h20UserinfoAndFragmentsAre400() {
+        U.expectRejected("GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400)
+        U.expectRejected("GET http://u:p@h/x HTTP/1.1\r\nHost: h\r\n\r\n", 400)
+        U.expectRejected("GET http://@h/x HTTP/1.1\r\nHost: h\r\n\r\n", 400)
+        U.expectRejected("GET http://h/x#f HTTP/1.1\r\nHost: h\r\n\r\n", 400)
+        U.expectRejected("GET http://h#f HTTP/1.1\r\nHost: h\r\n\r\n", 400)
+        U.expectRejected("GET /x#f HTTP/1.1\r\nHost: h\r\n\r\n", 400)
+        U.expectRejected("GET /x?q#f HTTP/1.1\r\nHost: h\r\n\r\n", 400)
+    }
+
+    @Test func h20InvalidAuthoritiesAre400() {
+        for authority in ["a b", "a,b", "h:x", "[::1", "%zz", "h:1234567"] {
+            U.expectRejected("GET http://\(authority)/ HTTP/1.1\r\nHost: h\r\n\r\n", 400)
+        }
+        let v6 = U.expectParsed("GET http://[::1]:8080/x HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(v6?.authority == "[::1]:8080" && v6?.originTarget == "/x")
     }
 
     // MARK: H23 Expect

@@ -75,8 +75,8 @@ import Testing
     @Test func chunked() throws {
         let r = try #require(parsed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"))
         #expect(r.framing == .chunked && r.reusable)
-        let coded = try #require(parsed("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"))
-        #expect(coded.framing == .chunked)
+        let upper = try #require(parsed("HTTP/1.1 200 OK\r\ntransfer-encoding: CHUNKED\r\n\r\n"))
+        #expect(upper.framing == .chunked && upper.reusable)
     }
 
     @Test func contentLengthAndChunkedMeansChunkedNotReusable() throws {
@@ -86,13 +86,39 @@ import Testing
         #expect(reversed.framing == .chunked && !reversed.reusable)
     }
 
-    @Test func transferEncodingNotChunkedReadsUntilClose() throws {
-        let r = try #require(parsed("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"))
-        #expect(r.framing == .untilClose && !r.reusable)
-        let notLast = try #require(parsed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"))
-        #expect(notLast.framing == .untilClose && !notLast.reusable)
-        let withLength = try #require(parsed("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 5\r\n\r\n"))
-        #expect(withLength.framing == .untilClose && !withLength.reusable)
+    /// A transfer coding drover does not decode (anything but one
+    /// `chunked`) is never relabelled or dropped: the answer is 502. TE is
+    /// hop-by-hop and drover never forwards the client's, so no client said
+    /// it accepts such a coding; an HTTP/1.0 client cannot be sent one at
+    /// all (RFC 9112 §6.1), and de-chunking `gzip, chunked` or reading a
+    /// `gzip` body until close (§6.3 rule 4) and passing it as plain
+    /// `chunked` would hand the client gzip bytes labelled as the content.
+    @Test(arguments: ["gzip", "gzip, chunked", "chunked, gzip", "chunked, chunked", "deflate", "identity", "x-custom, chunked"])
+    func transferCodingsOtherThanChunkedAre502(codings: String) {
+        #expect(U.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: \(codings)\r\n\r\nbody") == .rejected(502), "\(codings)")
+        #expect(U.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: \(codings)\r\nContent-Length: 4\r\n\r\nbody") == .rejected(502))
+        #expect(U.response("HTTP/1.0 200 OK\r\nTransfer-Encoding: \(codings)\r\n\r\nbody") == .rejected(502))
+    }
+
+    @Test func codingsOnSeveralLinesAreOneList() {
+        #expect(U.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n") == .rejected(502))
+        #expect(U.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n") == .rejected(502))
+    }
+
+    /// Without a body (HEAD, 204, 304) no coded byte is forwarded: the
+    /// field is left behind as hop-by-hop, as before.
+    @Test func codingsWithoutABodyAreNot502() throws {
+        let head = try #require(parsed("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", isHead: true))
+        #expect(head.framing == .none)
+        let notModified = try #require(parsed("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: gzip\r\n\r\n"))
+        #expect(notModified.framing == .none)
+    }
+
+    /// `Connection: content-length` cannot strip the length a HEAD answer
+    /// passes on; Date is handled by the proxy (added when missing).
+    @Test func connectionNeverNominatesFramingFields() throws {
+        let r = try #require(parsed("HTTP/1.1 200 OK\r\nConnection: Content-Length, transfer-encoding, X-A\r\nContent-Length: 3\r\n\r\n", isHead: true))
+        #expect(r.nominated == ["X-A"] && r.passContentLength)
     }
 
     @Test func noFramingReadsUntilCloseNotReusable() throws {

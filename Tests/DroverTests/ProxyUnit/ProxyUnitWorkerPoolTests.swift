@@ -21,8 +21,16 @@ import Testing
         let pool: WorkerPool
         var dispatched: [(exchange: Exchange, worker: WorkerSlot)] = []
         var refused: [(exchange: Exchange, reason: String, retryAfter: Int)] = []
+        /// When each refusal was made, on the test clock.
+        var refusedAt: [Instant] = []
         /// p2c tests look at choices without loading the workers.
         var countInflight = true
+        /// The pool's clock: moves only through `advance`.
+        var now = Instant(nanoseconds: 1_000_000_000)
+        /// The review the pool asked for, if any (ProxyServer's reactor timer).
+        var reviewAt: Instant?
+        /// `finish` reports the service time (test clock) as ProxyServer does.
+        var measureService = false
 
         init(_ adjust: (inout ProxyConfig) -> Void) throws {
             let config = ProxyUnitFixture.config(adjust)
@@ -39,7 +47,24 @@ import Testing
             pool.refuse = { [unowned self] exchange, reason, retryAfter in
                 exchange.phase = .done
                 self.refused.append((exchange, reason, retryAfter))
+                self.refusedAt.append(self.now)
             }
+            pool.clock = { [unowned self] in self.now }
+            pool.scheduleReview = { [unowned self] delay in
+                #expect(self.reviewAt == nil, "one review pending at a time")
+                self.reviewAt = self.now + delay
+            }
+        }
+
+        /// Moves the clock, running the reviews the pool asked for on the way.
+        func advance(_ duration: Duration) {
+            let target = now + duration
+            while let at = reviewAt, at <= target {
+                now = at
+                reviewAt = nil
+                pool.reviewTimerFired()
+            }
+            now = target
         }
 
         @discardableResult
@@ -65,6 +90,10 @@ import Testing
             exchange.worker = nil
             exchange.phase = .done
             worker.inflight -= 1
+            pool.serviceEnded(exchange)
+            if measureService, let started = exchange.dispatchedAt {
+                pool.observeService(seconds: now.duration(since: started).secondsValue)
+            }
             pool.drainQueue()
         }
 
@@ -73,6 +102,7 @@ import Testing
             guard let worker = exchange.worker else { Issue.record("\(exchange.requestID) is at no worker"); return }
             exchange.worker = nil
             worker.inflight -= 1
+            pool.serviceEnded(exchange)
             exchange.triedWorkers.append(ObjectIdentifier(worker))
             pool.resubmit(exchange)
             pool.drainQueue()
@@ -196,14 +226,147 @@ import Testing
 
     // MARK: Early refusal (SPEC §10 overload)
 
-    @Test func earlyRefusalNeedsTwentySamples() throws {
+    @Test func nothingKnownAdmitsEverything() throws {
         let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 5 }
         h.addWorkers(1)
-        for _ in 0..<19 { h.pool.observeService(seconds: 1) }
-        #expect(h.pool.estimatedWait(position: 0) == nil)
+        #expect(h.pool.estimatedWait(position: 0) == nil, "no sample, no probe, nothing running")
         _ = try h.submit((0..<20).map { "r\($0)" })
-        #expect(h.refused.isEmpty, "19 samples are too few to refuse on")
+        #expect(h.refused.isEmpty, "no evidence to refuse on yet")
         #expect(h.pool.queueLength == 19)
+    }
+
+    /// The old rule waited for 20 samples; one is evidence enough.
+    @Test func earlyRefusalFromTheFirstMeasuredService() throws {
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 5 }
+        h.addWorkers(1)
+        h.pool.observeService(seconds: 1)
+        #expect(h.pool.estimatedWait(position: 0) == 2)
+        _ = try h.submit((0..<10).map { "r\($0)" })
+        #expect(h.dispatchedTags == ["r0"])
+        #expect(h.refusedTags == ["r5", "r6", "r7", "r8", "r9"])
+    }
+
+    /// Before any request was answered, a worker's health probe round trip
+    /// is what a request costs at least: a cold pool admits by queue
+    /// position against it.
+    @Test func coldPoolAdmitsByTheProbeRoundTrip() throws {
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 2 }
+        let processes = h.addWorkers(2)
+        processes[0].probeSeconds = 0.1
+        processes[1].probeSeconds = 0.25
+        // The slower worker's round trip counts: (p + 1) × 0.25 / 2 + 0.25 ≤ 2 for p ≤ 13.
+        #expect(h.pool.estimatedWait(position: 0) == 0.375)
+        _ = try h.submit((0..<30).map { "r\($0)" })
+        #expect(h.dispatched.count == 2)
+        #expect(h.pool.queueLength == 14)
+        #expect(h.refused.count == 14)
+        #expect(h.refusedAt.allSatisfy { $0 == h.now }, "refused when they arrived")
+    }
+
+    /// No warm-up, no probe: one worker, 0.2 s a request, queue_timeout 2 s,
+    /// 24 requests at once. Nothing says a request is slow when they arrive,
+    /// so all are queued; but the running request's age is evidence that
+    /// grows every 10 ms, and the newest ones are refused as soon as it
+    /// shows they cannot be served in time, all before the first answer:
+    /// never at their deadline.
+    @Test func coldPoolRefusesAsTheRunningRequestAges() throws {
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 2 }
+        h.measureService = true
+        h.addWorkers(1)
+        let start = h.now
+        let e = try h.submit((0..<24).map { "r\($0)" })
+        #expect(h.pool.queueLength == 23 && h.refused.isEmpty)
+        #expect(h.reviewAt == start + .milliseconds(10), "a cold queue is looked at again in 10 ms")
+        h.advance(.milliseconds(110))
+        // At age a, each queued is expected at a + (p + 1) × a (the running
+        // one counted as done): the newest go while (p + 2) × a > 2.
+        #expect(Set(h.refusedTags) == Set((18..<24).map { "r\($0)" }), "\(h.refusedTags)")
+        let first = try #require(h.refusedAt.first).seconds(since: start)
+        #expect(abs(first - 0.09) < 1e-9, "the first at 90 ms, when 24 × a > 2: \(first)")
+        h.advance(.milliseconds(89))
+        // By 0.19 s only r1…r9 can still make it.
+        #expect(Set(h.refusedTags) == Set((10..<24).map { "r\($0)" }), "\(h.refusedTags)")
+        #expect(h.refusedAt.allSatisfy { $0.seconds(since: start) <= 0.19 + 1e-9 })
+        h.finish(e[0])
+        // Measured 0.199 s: r1 runs, r2…r9 still make it; nothing more is refused.
+        #expect(h.dispatchedTags == ["r0", "r1"])
+        #expect(h.refused.count == 14 && h.pool.queueLength == 8)
+        // The admitted ones, served 0.2 s each, are all answered in time.
+        var current = e[1]
+        var answered: [Double] = []
+        while true {
+            h.advance(.milliseconds(200))
+            h.finish(current)
+            answered.append(h.now.seconds(since: start))
+            guard let next = h.dispatched.last?.exchange, next !== current else { break }
+            current = next
+        }
+        #expect(answered.count == 9)
+        #expect(answered.allSatisfy { $0 <= 2.0 }, "\(answered)")
+        #expect(h.refused.count == 14, "nothing refused late")
+        h.advance(.milliseconds(20))
+        #expect(h.reviewAt == nil, "no review pending once the queue is empty")
+    }
+
+    /// A warm pool that loses a worker: the queue admitted for two slots
+    /// cannot get through one in time; the newest that surely miss their
+    /// deadline are refused when the worker leaves, not at that deadline.
+    @Test func aLostWorkerRefusesTheQueuedThatCanNoLongerMakeIt() throws {
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 2.02 }
+        let processes = h.addWorkers(2)
+        for _ in 0..<20 { h.pool.observeService(seconds: 0.1) }
+        _ = try h.submit((0..<50).map { "r\($0)" })
+        // (p + 1) × 0.1 / 2 + 0.1 ≤ 2.02 for p ≤ 37.
+        #expect(h.dispatched.count == 2 && h.pool.queueLength == 38 && h.refused.count == 10)
+        h.advance(.milliseconds(50))
+        h.pool.remove(processes[1])
+        // One slot: n × 0.1 − 0.1 (what the running ones have done, up to
+        // the one finishing) + 0.1 ≤ 1.97 for the n-th queued, n ≤ 19:
+        // r21…r39 go now, oldest first.
+        #expect(h.pool.queueLength == 19)
+        #expect(h.refusedTags.suffix(19) == (21..<40).map { "r\($0)" }, "\(h.refusedTags)")
+        #expect(h.refusedAt.suffix(19).allSatisfy { $0 == h.now })
+        #expect(h.refused.suffix(19).allSatisfy { $0.reason.hasPrefix("overloaded") })
+    }
+
+    /// One slow service among fast ones is no proof: the settled mean and
+    /// the spread keep the queue as admitted.
+    @Test func oneSlowServiceDoesNotCutTheQueue() throws {
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 2 }
+        h.measureService = true
+        h.addWorkers(1)
+        for i in 0..<40 { h.pool.observeService(seconds: i % 10 == 0 ? 0.2 : 0.01) }
+        let e = try h.submit((0..<40).map { "r\($0)" })
+        let queued = h.pool.queueLength
+        #expect(queued > 10 && h.refused.count == 39 - queued)
+        h.advance(.milliseconds(400))
+        h.finish(e[0])          // twice the slow kind
+        #expect(h.refused.count == 39 - queued, "nothing cut for one slow answer")
+        #expect(h.pool.queueLength == queued - 1)
+    }
+
+    /// A retry goes in front of the queue: one more service ahead of everyone.
+    @Test func aRetryInFrontPushesTheNewestOut() throws {
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 5 }
+        h.addWorkers(1)
+        for _ in 0..<20 { h.pool.observeService(seconds: 1) }
+        let e = try h.submit((0..<6).map { "r\($0)" })
+        #expect(h.pool.queueLength == 4 && h.refusedTags == ["r5"])
+        h.fail(e[0])            // the only worker: the retry goes straight back to it
+        #expect(h.pool.queueLength == 4)
+        _ = try h.submit(["x"])
+        #expect(h.refusedTags == ["r5", "x"])
+        let slot = try #require(e[0].worker)
+        slot.inflight -= 1
+        h.pool.serviceEnded(e[0])
+        e[0].worker = nil
+        e[0].triedWorkers.append(ObjectIdentifier(slot))
+        // Another request took the slot meanwhile: the retry waits in front.
+        h.pool.workers[0].inflight += 1
+        h.pool.resubmit(e[0])
+        h.pool.drainQueue()
+        #expect(h.pool.queueLength == 4, "r4 no longer fits behind the retry")
+        #expect(h.refusedTags == ["r5", "x", "r4"])
     }
 
     /// estimatedWait(position: p) = (p + 1) × service / slots + service:
@@ -266,7 +429,7 @@ import Testing
     // MARK: Balancing
 
     @Test func leastInflightPrefersTheLeastLoaded() throws {
-        let h = try Harness { $0.balance = .leastInflight }
+        let h = try Harness { $0.balance = .leastInflight; $0.maxInflight = 0 }
         h.addWorkers(3)
         let e = try h.submit(["a", "b", "c"])
         #expect(Set(h.dispatched.map(\.worker.name)).count == 3, "ties rotate")
@@ -284,7 +447,7 @@ import Testing
     }
 
     @Test func roundRobinCycles() throws {
-        let h = try Harness { $0.balance = .roundRobin }
+        let h = try Harness { $0.balance = .roundRobin; $0.maxInflight = 0 }
         let processes = h.addWorkers(3)
         _ = try h.submit((0..<7).map { "r\($0)" })
         let names = h.dispatched.map(\.worker.name)
@@ -304,7 +467,7 @@ import Testing
     }
 
     @Test func p2cNeverPicksTheUniquelyBusiest() throws {
-        let h = try Harness { $0.balance = .p2c }
+        let h = try Harness { $0.balance = .p2c; $0.maxInflight = 0 }
         h.countInflight = false
         h.addWorkers(3)
         h.pool.workers[0].inflight = 0
@@ -320,12 +483,13 @@ import Testing
     }
 
     @Test func p2cWithTwoWorkersAlwaysPicksTheLessLoaded() throws {
-        let h = try Harness { $0.balance = .p2c }
+        let h = try Harness { $0.balance = .p2c; $0.maxInflight = 0 }
         h.countInflight = false
         h.addWorkers(2)
         h.pool.workers[0].inflight = 3
         h.pool.workers[1].inflight = 2
         _ = try h.submit((0..<50).map { "r\($0)" })
+        #expect(h.dispatched.count == 50)
         #expect(h.dispatched.allSatisfy { $0.worker === h.pool.workers[1] })
     }
 
