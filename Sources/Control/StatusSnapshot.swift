@@ -15,6 +15,10 @@ package struct ProcessSnapshot: Sendable, Equatable {
     package var state: ProcessState
     /// Meaningful only while RUNNING; the JSON writes null otherwise.
     package var health: HealthFlag
+    /// Whether a health check (`health_path`) or a proxy in front gives
+    /// `health` a meaning; without either, every RUNNING process is "ready"
+    /// and the status line says nothing about it, as supervisorctl's.
+    package var hasReadiness: Bool
     package var pid: Int32?
     /// Seconds since the current process was spawned; nil when there is no process.
     package var uptimeSeconds: Double?
@@ -39,6 +43,9 @@ package struct ProcessSnapshot: Sendable, Equatable {
     /// Time at the worker per proxied request: bucket bounds of p50 and p99.
     package var upstreamP50: Double?
     package var upstreamP99: Double?
+    /// The whole histogram behind them (cumulative), so `drover top` can
+    /// read percentiles over a window from the difference of two looks.
+    package var upstreamTime: SecondsHistogram?
     /// The last lines of stderr (stdout when redirected) before the last
     /// exit: why it died.
     package var lastOutput: [String] = []
@@ -47,8 +54,9 @@ package struct ProcessSnapshot: Sendable, Equatable {
                 health: HealthFlag = .starting, pid: Int32? = nil, uptimeSeconds: Double? = nil,
                 startedWallNs: Int64? = nil, exitedWallNs: Int64? = nil, lastExit: ExitStatus? = nil,
                 retryInSeconds: Double? = nil, spawnError: String? = nil, restarts: Int = 0, inflight: Int = 0,
-                rssBytes: Int? = nil, port: Int? = nil) {
+                rssBytes: Int? = nil, port: Int? = nil, hasReadiness: Bool = true) {
         self.name = name
+        self.hasReadiness = hasReadiness
         self.group = group
         self.program = program
         self.process = process
@@ -76,7 +84,7 @@ package struct ProcessSnapshot: Sendable, Equatable {
 
 extension ProcessSnapshot {
     /// Reads a managed process at `now`. Call on the thread that owns it.
-    init(_ managed: ManagedProcess, now: Instant, rssBytes: Int? = nil) {
+    init(_ managed: ManagedProcess, now: Instant, rssBytes: Int? = nil, proxied: Bool = false) {
         let running = managed.pid > 0
         self.init(
             name: managed.name, group: managed.spec.groupName, program: managed.spec.programName,
@@ -89,10 +97,11 @@ extension ProcessSnapshot {
             retryInSeconds: managed.state == .backoff ? managed.retryAt.map { $0.seconds(since: now) } : nil,
             spawnError: managed.lastSpawnError,
             restarts: managed.restarts, inflight: managed.inflight,
-            rssBytes: rssBytes, port: managed.spec.port)
+            rssBytes: rssBytes, port: managed.spec.port, hasReadiness: proxied || managed.spec.health != nil)
         requests = managed.requestsTotal
         upstreamP50 = managed.upstreamTime.quantile(0.5)
         upstreamP99 = managed.upstreamTime.quantile(0.99)
+        upstreamTime = SecondsHistogram(managed.upstreamTime)
         lastOutput = managed.lastExitOutput
     }
 }

@@ -1,3 +1,5 @@
+import System
+
 /// A histogram of seconds with fixed bucket bounds (Prometheus-style,
 /// counts not cumulative here; the renderer accumulates).
 package struct SecondsHistogram: Sendable, Equatable {
@@ -12,6 +14,10 @@ package struct SecondsHistogram: Sendable, Equatable {
         self.counts = counts
         self.sum = sum
         self.count = count
+    }
+
+    package init(_ histogram: LatencyHistogram) {
+        self.init(bounds: LatencyHistogram.bounds, counts: histogram.counts, sum: histogram.sum, count: histogram.count)
     }
 
     /// The upper bound of the bucket holding the q-quantile.

@@ -189,6 +189,7 @@ package final class Daemon {
             supervisor: supervisor,
             snapshot: { [unowned self] in self.snapshot(withMemory: false) },
             reload: { [unowned self] in self.reload(origin: "reload") },
+            preview: { [unowned self] in self.previewReload() },
             shutdown: { [unowned self] in
                 // After the answer is on its way.
                 self.reactor.schedule(after: 0) { [unowned self] in self.requestShutdown(reason: "drover shutdown") }
@@ -435,6 +436,16 @@ package final class Daemon {
         }
         log.info("drover", "\(origin): config re-read: \(summary.description)")
         return .success(summary)
+    }
+
+    /// `drover reread`: what `reload` would change now, changing nothing.
+    func previewReload() -> Result<ReloadSummary, ConfigErrors> {
+        guard let reloadConfig = settings.reloadConfig else { return .success(ReloadSummary()) }
+        do throws(ConfigErrors) {
+            return .success(supervisor.preview(try reloadConfig()))
+        } catch {
+            return .failure(error)
+        }
     }
 
     private func scaleProxiedPools(by delta: Int) {

@@ -44,12 +44,17 @@ import Testing
         process.drive(.start, .spawned(pid: 4242), at: Instant(nanoseconds: 1_000_000_000))
         process.spawnedWallNs = 1_700_000_000_000_000_000
         process.inflight = 2
-        let snapshot = ProcessSnapshot(process, now: Instant(nanoseconds: 11_500_000_000), rssBytes: 1024)
+        let snapshot = ProcessSnapshot(process, now: Instant(nanoseconds: 11_500_000_000), rssBytes: 1024, proxied: true)
         #expect(snapshot.pid == 4242)
         #expect(snapshot.uptimeSeconds == 10.5)
         #expect(snapshot.startedWallNs == 1_700_000_000_000_000_000)
         #expect(snapshot.restarts == 3 && snapshot.inflight == 2 && snapshot.rssBytes == 1024)
         #expect(snapshot.description == "pid 4242, uptime 0:00:10, ready, 2 in flight")
+        // Without a proxy or a health check "ready" says nothing: supervisorctl's line.
+        let plain = ProcessSnapshot(process, now: Instant(nanoseconds: 11_500_000_000))
+        #expect(!plain.hasReadiness && plain.description == "pid 4242, uptime 0:00:10, 2 in flight")
+        process.spec.health = HealthCheck(path: "/health")
+        #expect(ProcessSnapshot(process, now: Instant(nanoseconds: 11_500_000_000)).description == "pid 4242, uptime 0:00:10, ready, 2 in flight")
     }
 
     @Test func adminBackoffProcessCountsDownItsRetry() {
@@ -66,7 +71,7 @@ import Testing
         #expect(snapshot.pid == nil && snapshot.uptimeSeconds == nil)
         #expect(snapshot.retryInSeconds == 0.5)
         #expect(snapshot.exitedWallNs == 1_700_000_005_000_000_000)
-        #expect(snapshot.description == "killed by SIGKILL at \(WallClock.timeOfDay(1_700_000_005_000_000_000)), retry in 0.5s")
+        #expect(snapshot.description == "killed by SIGKILL at \(WallClock.statusDate(1_700_000_005_000_000_000)), retry in 0.5s")
         process.drive(.stop)
         #expect(ProcessSnapshot(process, now: Instant(nanoseconds: 4_500_000_000)).retryInSeconds == nil, "no retry outside BACKOFF")
     }
