@@ -3,15 +3,40 @@
 package enum HTTPHeadBytes {
     /// Whether `bytes[range]`, lowercased, is `lower` (given in lowercase).
     /// A StaticString, so the comparison reads the literal's bytes in place
-    /// (a String's UTF-8 view costs a call per character).
+    /// (a String's UTF-8 view costs a call per character), eight at a time.
     package static func equalsLowercase(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ lower: StaticString) -> Bool {
         let count = lower.utf8CodeUnitCount
-        guard range.count == count else { return false }
-        let expected = lower.utf8Start
-        for offset in 0..<count where HTTPSyntax.lowercased(bytes[range.lowerBound + offset]) != expected[offset] {
-            return false
+        guard range.count == count, let base = bytes.baseAddress else { return count == 0 && range.isEmpty }
+        let input = base + range.lowerBound
+        let expected = UnsafeRawPointer(lower.utf8Start)
+        var offset = 0
+        while offset + 8 <= count {
+            let word = UInt64(littleEndian: input.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            if lowercasedASCII(word) != UInt64(littleEndian: expected.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) {
+                return false
+            }
+            offset += 8
+        }
+        while offset < count {
+            if HTTPSyntax.lowercased(input.load(fromByteOffset: offset, as: UInt8.self))
+                != expected.load(fromByteOffset: offset, as: UInt8.self) { return false }
+            offset += 1
         }
         return true
+    }
+
+    /// Eight bytes with each ASCII capital made lowercase, every other byte
+    /// (0x80 and up included) unchanged: the capitals are the bytes whose
+    /// low seven bits are at least 0x41 and below 0x5B and whose top bit is
+    /// clear; adding 0x3F and 0x25 to the seven bits sets the top bit at
+    /// those bounds without a carry into the next byte.
+    @inline(__always)
+    static func lowercasedASCII(_ word: UInt64) -> UInt64 {
+        let sevenBits = word & 0x7F7F_7F7F_7F7F_7F7F
+        let atLeastA = sevenBits &+ 0x3F3F_3F3F_3F3F_3F3F
+        let pastZ = sevenBits &+ 0x2525_2525_2525_2525
+        let capitals = atLeastA & ~pastZ & ~word & 0x8080_8080_8080_8080
+        return word | (capitals >> 2)
     }
 
     /// Whether two ranges of `bytes` are the same ignoring ASCII case (a
@@ -57,17 +82,27 @@ package enum HTTPHeadBytes {
         out.append(HTTPSyntax.lf)
     }
 
-    /// `value` as exactly 16 lowercase hex digits, without making a String.
+    /// `value` as exactly 16 lowercase hex digits, without making a String
+    /// (nor a loop per digit: each half's eight nibbles are spread into the
+    /// bytes of a word and turned into digits together).
     package static func appendHex16(_ value: UInt64, to out: inout [UInt8]) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { digits in
-            var rest = value
-            for index in stride(from: 15, through: 0, by: -1) {
-                let digit = UInt8(truncatingIfNeeded: rest & 0xF)
-                digits[index] = digit < 10 ? 0x30 + digit : 0x61 + digit - 10
-                rest >>= 4
-            }
-            out.append(contentsOf: UnsafeBufferPointer(digits))
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2) { words in
+            words[0] = hexDigits(UInt32(truncatingIfNeeded: value >> 32)).bigEndian
+            words[1] = hexDigits(UInt32(truncatingIfNeeded: value)).bigEndian
+            out.append(contentsOf: UnsafeRawBufferPointer(words))
         }
+    }
+
+    /// The eight hex digits of `half`, most significant in the top byte.
+    @inline(__always)
+    static func hexDigits(_ half: UInt32) -> UInt64 {
+        var x = UInt64(half)
+        x = (x | (x << 16)) & 0x0000_FFFF_0000_FFFF
+        x = (x | (x << 8)) & 0x00FF_00FF_00FF_00FF
+        x = (x | (x << 4)) & 0x0F0F_0F0F_0F0F_0F0F
+        // 10...15 carry into bit 4 when 6 is added: those bytes get 'a' - '0' - 10 more.
+        let letters = ((x &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
+        return x &+ 0x3030_3030_3030_3030 &+ letters &* 0x27
     }
 
     /// `value` (not negative) in decimal digits, without making a String.

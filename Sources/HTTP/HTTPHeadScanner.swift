@@ -62,7 +62,8 @@ package struct HTTPHeadScanner {
         searchedUpTo = 0
         startLineEnd = nil
         startLine = 0..<0
-        fields.removeAll(keepingCapacity: true)
+        // (Emptying an empty array still costs a generic call.)
+        if !fields.isEmpty { fields.removeAll(keepingCapacity: true) }
     }
 
     /// Whether nothing has been scanned since the last reset.
@@ -147,7 +148,7 @@ package struct HTTPHeadScanner {
 
     /// The field lines between the start line and the blank line ending at `end`.
     private mutating func split(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) throws(HTTPParseError) {
-        fields.removeAll(keepingCapacity: true)
+        if !fields.isEmpty { fields.removeAll(keepingCapacity: true) }
         var lineStart = start
         while lineStart < end {
             // The blank line's LF ends the range, so every line has one.

@@ -51,3 +51,48 @@ import Testing
         }
     }
 }
+
+/// The word-at-a-time helpers of HTTPHeadBytes against their byte-at-a-time
+/// meaning.
+@Suite("HTTP head bytes, eight at a time") struct HTTPHeadBytesWordTests {
+    @Test func lowercasingAWordLowersOnlyASCIICapitals() {
+        for value in 0...255 {
+            let b = UInt8(value)
+            // The byte in every position, among neighbours that are capitals.
+            for position in 0..<8 {
+                var bytes = Array("QZAMHxyz".utf8)
+                bytes[position] = b
+                let word = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                let lowered = withUnsafeBytes(of: HTTPHeadBytes.lowercasedASCII(word).littleEndian) { Array($0) }
+                #expect(lowered == bytes.map(HTTPSyntax.lowercased), "byte \(value) at \(position)")
+            }
+        }
+    }
+
+    @Test func equalsLowercaseMatchesTheByteComparison() {
+        let names: [StaticString] = ["te", "host", "content-length", "transfer-encoding", "x-forwarded-proto", "http/1.", "100-continue"]
+        let inputs = ["TE", "tE", "Host", "HOST", "hosT", "hos", "Content-Length", "CONTENT-LENGTH", "content-lengtH",
+                      "content-lengt", "Content-Lengths", "content\u{0D}length", "Transfer-Encoding", "X-Forwarded-Proto",
+                      "x-forwarded-prot0", "HTTP/1.", "http/1,", "100-Continue", "100-continuE", "\u{C0}ost", "h\u{D3}st"]
+        for name in names {
+            let expected = name.withUTF8Buffer { Array($0) }
+            for input in inputs {
+                let bytes = Array(input.utf8)
+                let byteWise = bytes.count == expected.count && zip(bytes, expected).allSatisfy { HTTPSyntax.lowercased($0) == $1 }
+                let got = bytes.withUnsafeBytes { HTTPHeadBytes.equalsLowercase($0, 0..<bytes.count, name) }
+                #expect(got == byteWise, "\(input) against \(name)")
+            }
+        }
+    }
+
+    @Test func hexDigitsAreStringsRadix16() {
+        var generator = SystemRandomNumberGenerator()
+        let values: [UInt64] = [0, 1, 0xF, 0x10, 0xDEAD_BEEF, .max, 0x0123_4567_89AB_CDEF] + (0..<200).map { _ in generator.next() }
+        for value in values {
+            var out: [UInt8] = []
+            HTTPHeadBytes.appendHex16(value, to: &out)
+            let text = String(value, radix: 16)
+            #expect(String(decoding: out, as: UTF8.self) == String(repeating: "0", count: 16 - text.count) + text)
+        }
+    }
+}
