@@ -94,14 +94,12 @@ final class ProxyClientConnection: StreamConnectionDelegate {
                     requestStartedAt = .now
                     stream.setDeadline(after: proxy.clientTimeout)
                 }
-                let scanned = input.withReadableBytes { raw in
-                    Result { () throws(HTTPParseError) -> HTTPHeadScanner.Outcome in try scanner.scan(raw) }
+                var outcome = HTTPHeadScanner.Outcome.incomplete
+                var failure: HTTPParseError?
+                input.withReadableBytes { raw in
+                    do throws(HTTPParseError) { outcome = try scanner.scan(raw) } catch { failure = error }
                 }
-                let outcome: HTTPHeadScanner.Outcome
-                switch scanned {
-                case .failure(let error): return reject(error)
-                case .success(let scannedOutcome): outcome = scannedOutcome
-                }
+                if let failure { return reject(failure) }
                 guard case .complete(let length) = outcome else { return }
                 if !beginRequest(headLength: length) { return }
             case .readingBody:
@@ -139,19 +137,18 @@ final class ProxyClientConnection: StreamConnectionDelegate {
     /// Parses the head, answers what drover answers itself, and prepares
     /// the upstream copy. False when the connection is being closed.
     private func beginRequest(headLength: Int) -> Bool {
-        let parsed: Result<HTTPRequestHeadRanges, HTTPParseError> = input.withReadableBytes { raw in
+        var parsed: HTTPRequestHeadRanges?
+        var failure: HTTPParseError?
+        input.withReadableBytes { raw in
             do throws(HTTPParseError) {
-                return .success(try HTTPRequestHeadRanges.parse(raw, scanner, maxBody: proxy.config.clientMaxBodySize))
+                parsed = try HTTPRequestHeadRanges.parse(raw, scanner, maxBody: proxy.config.clientMaxBodySize)
             } catch {
-                return .failure(error)
+                failure = error
             }
         }
-        let request: HTTPRequestHeadRanges
-        switch parsed {
-        case .failure(let error):
-            reject(error)
+        guard let request = parsed else {
+            reject(failure ?? HTTPParseError(status: 400, reason: "unreadable request head"))
             return false
-        case .success(let value): request = value
         }
         head = request
         keepAliveAfterResponse = request.keepAlive
@@ -161,16 +158,16 @@ final class ProxyClientConnection: StreamConnectionDelegate {
             sendError(status: 429, reason: "rate limit exceeded for \(peer)", retryAfter: 1, close: true)
             return false
         }
-        if request.maxForwards == 0 {
-            // RFC 9110 §7.6.2: not forwarded; drover is the final recipient.
-            maxForwardsAnswer = input.withReadableBytes { raw in ProxyMaxForwardsAnswer(raw, scanner, request) }
-        } else {
-            let built = input.withReadableBytes { raw in proxy.forwardedHead(raw, scanner, request, peer: peer) }
-            upstreamHead = built.head
-            pendingRequestID = built.requestID
-        }
-        if proxy.accessLogEnabled {
-            pendingLogFields = input.withReadableBytes { raw in ProxyServer.logFields(raw, scanner) }
+        input.withReadableBytes { raw in
+            if request.maxForwards == 0 {
+                // RFC 9110 §7.6.2: not forwarded; drover is the final recipient.
+                maxForwardsAnswer = ProxyMaxForwardsAnswer(raw, scanner, request)
+            } else {
+                let built = proxy.forwardedHead(raw, scanner, request, peer: peer)
+                upstreamHead = built.head
+                pendingRequestID = built.requestID
+            }
+            if proxy.accessLogEnabled { pendingLogFields = ProxyServer.logFields(raw, scanner) }
         }
         input.consume(headLength)
         scanner.reset()

@@ -192,9 +192,17 @@ final class UpstreamConnection: StreamConnectionDelegate {
                 return complete(exchange)
             }
             if !input.isEmpty {
-                let rest = input
-                input.clear()
+                // Moved out, not copied (a copy made clearing `input`
+                // allocate a new buffer per answer): forwarding may finish
+                // the exchange and send the next one here, which clears
+                // `input`. Its storage comes back afterwards for reuse.
+                var rest = ByteBuffer()
+                swap(&rest, &input)
                 rest.withReadableBytes { forwardBody($0, exchange) }
+                if input.isEmpty {
+                    rest.clear()
+                    input = rest
+                }
             }
             return
         }
@@ -202,14 +210,16 @@ final class UpstreamConnection: StreamConnectionDelegate {
 
     /// The next head in the input, once whole, read: nil while it is not.
     private func scanHead(requestIsHead: Bool) -> Result<(length: Int, head: ProxyResponseHead)?, HTTPParseError> {
+        var found: Result<(length: Int, head: ProxyResponseHead)?, HTTPParseError> = .success(nil)
         input.withReadableBytes { raw in
             do throws(HTTPParseError) {
-                guard case .complete(let length) = try scanner.scan(raw) else { return .success(nil) }
-                return .success((length, try ProxyResponseHead.parse(raw, scanner, requestIsHead: requestIsHead)))
+                guard case .complete(let length) = try scanner.scan(raw) else { return }
+                found = .success((length, try ProxyResponseHead.parse(raw, scanner, requestIsHead: requestIsHead)))
             } catch {
-                return .failure(error)
+                found = .failure(error)
             }
         }
+        return found
     }
 
     private func closeDelimitedToClient(_ head: ProxyResponseHead, _ exchange: Exchange) -> Bool {

@@ -79,6 +79,14 @@ package struct ByteBuffer {
         return storage.withUnsafeBytes { raw in body(UnsafeRawBufferPointer(rebasing: raw[start...])) }
     }
 
+    /// The same for a body that returns nothing and leaves what it finds
+    /// in its caller's variables: not generic, so nothing it finds passes
+    /// through value witnesses (the proxy reads each head this way).
+    package func withReadableBytes(_ body: (UnsafeRawBufferPointer) -> Void) {
+        let start = readerIndex
+        storage.withUnsafeBytes { raw in body(UnsafeRawBufferPointer(rebasing: raw[start...])) }
+    }
+
     var readableArray: [UInt8] { Array(storage[readerIndex...]) }
 
     private mutating func compactIfWorthIt() {

@@ -48,8 +48,19 @@ package final class Reactor {
     /// the timerfd. nil: the monotonic clock.
     private var manualNanoseconds: UInt64?
 
-    /// The loop's clock: every deadline is measured on it.
-    package var now: Instant { manualNanoseconds.map(Instant.init(nanoseconds:)) ?? .now }
+    /// The monotonic clock read when the event being handled came in (0
+    /// between events): one clock read per event, where a proxied request
+    /// asked for the time a dozen times (each deadline it set, its
+    /// timings, the Date line).
+    private var eventNanoseconds: UInt64 = 0
+
+    /// The loop's clock: every deadline is measured on it. While an event
+    /// is handled, the instant it came in (a handler's deadlines start no
+    /// later than it began); otherwise the clock itself.
+    package var now: Instant {
+        if let manualNanoseconds { return Instant(nanoseconds: manualNanoseconds) }
+        return eventNanoseconds != 0 ? Instant(nanoseconds: eventNanoseconds) : .now
+    }
 
     /// A reactor whose clock only moves when a test says so.
     package static func withTestClock() throws(SystemError) -> Reactor {
@@ -240,9 +251,11 @@ package final class Reactor {
             let generation = UInt32(truncatingIfNeeded: event.data >> 32)
             guard fd < registrations.count, let registration = registrations[fd],
                   registration.generation == generation else { continue }
+            eventNanoseconds = cs_monotonic_ns()
             registration.handler(event.events)
             if stopped { break }
         }
+        eventNanoseconds = 0
     }
 
     // MARK: Loop
