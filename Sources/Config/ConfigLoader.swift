@@ -153,6 +153,14 @@ struct ConfigLoadContext {
             for program in config.programs where program.name == proxy.upstream || program.groupName == proxy.upstream {
                 guard let base = program.port else { continue }
                 let spare = (base + program.numprocs)..<(base + 2 * program.numprocs)
+                if spare.upperBound > 65536 {
+                    let first = max(spare.lowerBound, 65536), last = spare.upperBound - 1
+                    let ports = first == last ? "port \(first)" : "ports \(first)-\(last)"
+                    diags.warn(section.file, section.line, section.name, "upstream",
+                               "replacements of \(program.name) would need \(ports), past 65535; "
+                               + "rolling restarts there fall back to stopping a worker before starting its successor")
+                    continue
+                }
                 for claim in portClaims where claim.range.overlaps(spare) && !claim.range.overlaps(base..<(base + program.numprocs)) {
                     diags.warn(section.file, section.line, section.name, "upstream",
                                "replacements of \(program.name) start on ports \(spare.lowerBound)-\(spare.upperBound - 1), which overlap \(claim.owner); "

@@ -279,7 +279,9 @@ package struct ProgramConfig: Sendable {
     /// `port … port + 2 × numprocs − 1`: where a pool's workers and their
     /// replacements listen.
     package var portRange: Range<Int>? {
-        port.map { $0..<($0 + 2 * max(numprocs, 1)) }
+        // Never past 65535: at the top of the port space a pool has fewer
+        // spare ports (the loader warns), not ports that do not exist.
+        port.map { $0..<min($0 + 2 * max(numprocs, 1), 65536) }
     }
 }
 
@@ -299,7 +301,8 @@ package enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
     package var description: String {
         switch self {
-        case .tcp(let host, let port): "\(host):\(port)"
+        // An IPv6 host in brackets, as it is written: `[::1]:9000`.
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         case .unix(let path): "unix:\(path)"
         }
     }

@@ -87,10 +87,12 @@ package final class ProxyServer {
         let fd: FileDescriptor
         switch config.listen {
         case .tcp(let host, let port):
-            let raw = cs_listen_tcp(host, Int32(port), 4096)
-            if raw < 0 { throw SystemError("listen", context: "[proxy:\(config.name)] \(config.listen)") }
-            fd = FileDescriptor(rawValue: raw)
-            listeningPort = Int(cs_local_port(raw))
+            do throws(SystemError) {
+                fd = try Listener.tcp(host: host, port: port, backlog: 4096)
+            } catch {
+                throw SystemError(error.call, errno: error.errno, context: "[proxy:\(config.name)] \(error.context ?? "\(config.listen)")")
+            }
+            listeningPort = Int(cs_local_port(fd.rawValue))
         case .unix(let path):
             fd = try Listener.unix(path: path, mode: 0o666)
             isTCP = false

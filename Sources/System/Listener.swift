@@ -4,6 +4,14 @@ import Glibc
 /// Listening sockets for the reactor: the control socket (unix) and the
 /// admin and proxy listeners (TCP). All non-blocking and close-on-exec.
 package enum Listener {
+    /// An IPv4 or IPv6 socket address and its length.
+    package struct TCPAddress {
+        package var storage = sockaddr_storage()
+        package var length: socklen_t = 0
+
+        package var isIPv6: Bool { storage.ss_family == sa_family_t(AF_INET6) }
+    }
+
     /// A unix socket at `path` with `mode`, set before it listens so there is
     /// no moment where it is reachable with looser permissions. A stale
     /// socket (nobody accepting) is replaced; any other file there, or a
@@ -40,7 +48,7 @@ package enum Listener {
             fd.close()
             throw error
         }
-        try listen(fd, context: path)
+        try listen(fd, backlog: 1024, context: path)
         return fd
     }
 
@@ -71,29 +79,56 @@ package enum Listener {
         return address
     }
 
-    /// A TCP listener on an IPv4 host (or "0.0.0.0") and port.
-    package static func tcp(host: String, port: Int) throws(SystemError) -> FileDescriptor {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
-        let numeric = host == "localhost" ? "127.0.0.1" : host
-        guard inet_pton(AF_INET, numeric, &address.sin_addr) == 1 else {
-            throw SystemError("bind", errno: EINVAL, context: "\(host):\(port) (not an IPv4 address)")
+    /// The socket address of a TCP listener: an IPv4 or IPv6 literal
+    /// (`0.0.0.0`, `::`), or `localhost` (127.0.0.1): drover resolves no
+    /// names (no NSS in a static binary).
+    package static func tcpAddress(host: String, port: Int) throws(SystemError) -> TCPAddress {
+        guard (0...65535).contains(port) else {
+            throw SystemError("bind", errno: EINVAL, context: "\(host):\(port) (not a port number 0-65535)")
         }
-        let fd = try socket(domain: AF_INET)
+        var address = TCPAddress()
+        let numeric = host == "localhost" ? "127.0.0.1" : host
+        let network = in_port_t(UInt16(port).bigEndian)
+        let found = withUnsafeMutablePointer(to: &address.storage) { storage -> Bool in
+            if storage.withMemoryRebound(to: sockaddr_in.self, capacity: 1, { v4 in
+                guard inet_pton(AF_INET, numeric, &v4.pointee.sin_addr) == 1 else { return false }
+                v4.pointee.sin_family = sa_family_t(AF_INET)
+                v4.pointee.sin_port = network
+                return true
+            }) {
+                address.length = socklen_t(MemoryLayout<sockaddr_in>.size)
+                return true
+            }
+            return storage.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                guard inet_pton(AF_INET6, numeric, &v6.pointee.sin6_addr) == 1 else { return false }
+                v6.pointee.sin6_family = sa_family_t(AF_INET6)
+                v6.pointee.sin6_port = network
+                address.length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+                return true
+            }
+        }
+        guard found else {
+            throw SystemError("bind", errno: EINVAL, context: "\(host):\(port) (not an IPv4 or IPv6 address, nor localhost)")
+        }
+        return address
+    }
+
+    /// A TCP listener on `host` (see tcpAddress) and port.
+    package static func tcp(host: String, port: Int, backlog: Int32 = 1024) throws(SystemError) -> FileDescriptor {
+        var address = try tcpAddress(host: host, port: port)
+        let fd = try socket(domain: Int32(address.storage.ss_family))
         var one: Int32 = 1
         setsockopt(fd.rawValue, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+        let length = address.length
+        let bound = withUnsafePointer(to: &address.storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd.rawValue, $0, length) }
         }
         if bound != 0 {
             let error = SystemError("bind", context: "\(host):\(port)")
             fd.close()
             throw error
         }
-        try listen(fd, context: "\(host):\(port)")
+        try listen(fd, backlog: backlog, context: "\(host):\(port)")
         return fd
     }
 
@@ -123,8 +158,8 @@ package enum Listener {
         return FileDescriptor(rawValue: raw)
     }
 
-    private static func listen(_ fd: FileDescriptor, context: String) throws(SystemError) {
-        if Glibc.listen(fd.rawValue, 1024) != 0 {
+    private static func listen(_ fd: FileDescriptor, backlog: Int32, context: String) throws(SystemError) {
+        if Glibc.listen(fd.rawValue, backlog) != 0 {
             let error = SystemError("listen", context: context)
             fd.close()
             throw error
