@@ -337,8 +337,8 @@ package struct AccessLog: Sendable, Equatable {
 }
 
 /// One `[proxy:x]` section (served by the front proxy). Timeouts are
-/// seconds, parsed as a checked Duration and bounded by
-/// `ConfigValues.maxDuration`, so always finite, 0 or more.
+/// Durations as parsed (checked, bounded by `ConfigValues.maxDuration`, so
+/// 0 or more), carried to the proxy's timers unconverted.
 package struct ProxyConfig: Sendable, Equatable {
     package var name: String
     package var listen: ListenAddress
@@ -349,11 +349,11 @@ package struct ProxyConfig: Sendable, Equatable {
     /// worker with the rest in the proxy's queue; 0 is no cap (async workers).
     package var maxInflight: Int = 1
     package var queueSize: Int = 1024
-    package var queueTimeout: Double = 30
-    package var connectTimeout: Double = 2
-    package var readTimeout: Double = 120
-    package var clientTimeout: Double = 30
-    package var keepaliveTimeout: Double = 75
+    package var queueTimeout: Duration = .seconds(30)
+    package var connectTimeout: Duration = .seconds(2)
+    package var readTimeout: Duration = .seconds(120)
+    package var clientTimeout: Duration = .seconds(30)
+    package var keepaliveTimeout: Duration = .seconds(75)
     package var retries: Int = 1
     package var retryNonIdempotent: Bool = false
     package var clientMaxBodySize: Int = 10 * 1024 * 1024

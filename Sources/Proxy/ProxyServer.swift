@@ -55,11 +55,11 @@ package final class ProxyServer {
         self.reactor = reactor
         self.log = log
         pool = WorkerPool(config: config, metrics: metrics)
-        connectTimeout = .seconds(checked: config.connectTimeout)
-        readTimeout = .seconds(checked: config.readTimeout)
-        clientTimeout = .seconds(checked: config.clientTimeout)
-        keepaliveTimeout = .seconds(checked: config.keepaliveTimeout)
-        queueTimeout = .seconds(checked: config.queueTimeout)
+        connectTimeout = config.connectTimeout
+        readTimeout = config.readTimeout
+        clientTimeout = config.clientTimeout
+        keepaliveTimeout = config.keepaliveTimeout
+        queueTimeout = config.queueTimeout
         bodyLimits = HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: config.clientMaxBodySize)
         let (scaled, overflow) = config.clientMaxBodySize.multipliedReportingOverflow(by: 8)
         bodyBudget = max(256 << 20, overflow ? Int.max : scaled)

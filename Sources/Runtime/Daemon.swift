@@ -175,7 +175,7 @@ package final class Daemon {
             for proxy in self.proxies { proxy.processChanged(process) }
             if self.shutdownRequests > 0 {
                 // Not from inside the supervisor's own transition.
-                self.reactor.schedule(after: 0) { [unowned self] in self.refuseQueuesNoWorkerCanServe() }
+                self.reactor.schedule(after: .zero) { [unowned self] in self.refuseQueuesNoWorkerCanServe() }
             }
         }
         supervisor.probeTransport = { [unowned self] process, path, timeout, completion in
@@ -195,7 +195,7 @@ package final class Daemon {
             reload: { [unowned self] in self.reload(origin: "reload") },
             shutdown: { [unowned self] in
                 // After the answer is on its way.
-                self.reactor.schedule(after: 0) { [unowned self] in self.requestShutdown(reason: "drover shutdown") }
+                self.reactor.schedule(after: .zero) { [unowned self] in self.requestShutdown(reason: "drover shutdown") }
             })
         // None for a lone tini-style child unless asked for: no socket in its working directory.
         if let control = plan.control { try endpoints.openControl(control, api: api) }
@@ -337,7 +337,7 @@ package final class Daemon {
             self.finish(code: 1, message: "fast shutdown complete")
         }
         // Reaping cannot take long after SIGKILL, but never hang on it.
-        reactor.schedule(after: 5) { [unowned self] in
+        reactor.schedule(after: .seconds(5)) { [unowned self] in
             self.finish(code: 1, message: "fast shutdown: gave up waiting for processes to be reaped")
         }
     }
@@ -355,7 +355,7 @@ package final class Daemon {
             self.exitAtLeast = 1
             self.log.error("drover", "\(process.name) is FATAL and its program \(process.spec.programName) has fatal_action = shutdown: shutting down, exit status 1")
             // Not from inside the supervisor's own transition: next turn of the loop.
-            self.reactor.schedule(after: 0) { [unowned self] in
+            self.reactor.schedule(after: .zero) { [unowned self] in
                 if self.shutdownRequests == 0 { self.requestShutdown(reason: "fatal_action = shutdown") }
             }
         }

@@ -125,6 +125,8 @@ package final class Reactor {
 
     // MARK: Timers
 
+    /// Seconds as a Double: only Sources/Supervision still calls this; it
+    /// goes once the process state machine counts in Duration too.
     @discardableResult
     package func schedule(after seconds: Double, _ action: @escaping () -> Void) -> TimerID {
         schedule(at: now.adding(seconds: seconds), action)

@@ -155,8 +155,8 @@ func checkLoad(_ path: String, mode: ConfigMode, isRoot: Bool, lineCounts: [Stri
         }
     }
     for proxy in config.proxies {
-        for seconds in [proxy.queueTimeout, proxy.connectTimeout, proxy.readTimeout, proxy.clientTimeout, proxy.keepaliveTimeout] {
-            precondition(seconds.isFinite && seconds >= 0 && seconds <= ConfigValues.maxDuration.configSeconds, "proxy timeout out of range")
+        for timeout in [proxy.queueTimeout, proxy.connectTimeout, proxy.readTimeout, proxy.clientTimeout, proxy.keepaliveTimeout] {
+            precondition(timeout >= .zero && timeout <= ConfigValues.maxDuration, "proxy timeout out of range")
         }
         precondition(ConfigLimits.maxInflight.contains(proxy.maxInflight) && ConfigLimits.queueSize.contains(proxy.queueSize))
         precondition(ConfigLimits.retries.contains(proxy.retries))

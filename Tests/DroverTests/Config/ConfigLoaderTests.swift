@@ -234,11 +234,11 @@ func has(_ list: [ConfigDiagnostic], line: Int, key: String?, _ text: String, fi
         expected.balance = .p2c
         expected.maxInflight = 1
         expected.queueSize = 10
-        expected.queueTimeout = 5
-        expected.connectTimeout = 1
-        expected.readTimeout = 60
-        expected.clientTimeout = 10
-        expected.keepaliveTimeout = 60
+        expected.queueTimeout = .seconds(5)
+        expected.connectTimeout = .seconds(1)
+        expected.readTimeout = .seconds(60)
+        expected.clientTimeout = .seconds(10)
+        expected.keepaliveTimeout = .seconds(60)
         expected.retries = 2
         expected.retryNonIdempotent = true
         expected.clientMaxBodySize = 1 << 20
