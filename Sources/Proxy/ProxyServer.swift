@@ -84,7 +84,7 @@ package final class ProxyServer {
     // MARK: Listening
 
     package func open() throws(SystemError) {
-        let fd: FileDescriptor
+        let fd: OwnedDescriptor
         switch config.listen {
         case .tcp(let host, let port):
             do throws(SystemError) {
@@ -104,10 +104,10 @@ package final class ProxyServer {
         }
     }
 
-    private func accepted(_ fd: FileDescriptor, peer: String) {
-        guard !isShuttingDown else { return fd.close() }
-        if isTCP { _ = cs_set_nodelay(fd.rawValue) }
-        let client = ProxyClientConnection(stream: StreamConnection(fd: fd, reactor: reactor), proxy: self,
+    private func accepted(_ socket: consuming OwnedDescriptor, peer: String) {
+        guard !isShuttingDown else { return socket.close() }
+        if isTCP { _ = cs_set_nodelay(socket.rawValue) }
+        let client = ProxyClientConnection(stream: StreamConnection(socket: socket, reactor: reactor), proxy: self,
                                            peer: peer.isEmpty ? "127.0.0.1" : peer)
         do {
             try client.start()

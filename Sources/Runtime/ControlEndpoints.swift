@@ -26,7 +26,7 @@ final class ControlEndpoints {
     /// error otherwise); the default `$DROVER_SOCKET` / `./drover.sock` is
     /// best effort (a read-only working directory only costs the CLI).
     func openControl(_ socket: StartupPlan.ControlSocket, api: ControlAPI) throws(SystemError) {
-        let fd: FileDescriptor
+        let fd: OwnedDescriptor
         do throws(SystemError) {
             fd = try Listener.unix(path: socket.path, mode: socket.mode)
         } catch {
@@ -46,7 +46,7 @@ final class ControlEndpoints {
     }
 
     func openAdmin(_ address: ListenAddress, tokenFile: String?, api: AdminAPI) throws(SystemError) {
-        let fd: FileDescriptor
+        let fd: OwnedDescriptor
         switch address {
         case .tcp(let host, let port): fd = try Listener.tcp(host: host, port: port)
         case .unix(let path): fd = try Listener.unix(path: path, mode: 0o700)

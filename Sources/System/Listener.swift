@@ -2,7 +2,9 @@ import CSystem
 import Glibc
 
 /// Listening sockets for the reactor: the control socket (unix) and the
-/// admin and proxy listeners (TCP). All non-blocking and close-on-exec.
+/// admin and proxy listeners (TCP). All non-blocking and close-on-exec,
+/// each owned (move-only) by whoever made it; on any error on the way the
+/// half-made socket is closed as it goes out of scope.
 package enum Listener {
     /// An IPv4 or IPv6 socket address and its length.
     package struct TCPAddress {
@@ -16,7 +18,7 @@ package enum Listener {
     /// no moment where it is reachable with looser permissions. A stale
     /// socket (nobody accepting) is replaced; any other file there, or a
     /// socket another process still serves, is an error.
-    package static func unix(path: String, mode: UInt32) throws(SystemError) -> FileDescriptor {
+    package static func unix(path: String, mode: UInt32) throws(SystemError) -> OwnedDescriptor {
         var info = stat()
         if lstat(path, &info) == 0 {
             guard (info.st_mode & S_IFMT) == S_IFSOCK else {
@@ -29,36 +31,32 @@ package enum Listener {
         }
         var address = try unixAddress(path)
         let fd = try socket(domain: AF_UNIX)
+        let raw = fd.rawValue
         // bind creates the file with 0777 & ~umask: narrow the umask to the
         // wanted mode for that moment, then make the mode exact.
         let previous = umask(mode_t(~mode & 0o777))
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                bind(raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
         let bindErrno = cs_errno()
         umask(previous)
-        if bound != 0 {
-            fd.close()
-            throw SystemError("bind", errno: bindErrno, context: path)
-        }
-        if chmod(path, mode_t(mode)) != 0 {
-            let error = SystemError("chmod", context: path)
-            fd.close()
-            throw error
-        }
+        if bound != 0 { throw SystemError("bind", errno: bindErrno, context: path) }
+        if chmod(path, mode_t(mode)) != 0 { throw SystemError("chmod", context: path) }
         try listen(fd, backlog: 1024, context: path)
         return fd
     }
 
     /// Whether a process accepts connections on the unix socket at `path`.
     static func isServed(_ path: String) -> Bool {
-        guard var address = try? unixAddress(path), let fd = try? socket(domain: AF_UNIX) else { return false }
-        defer { fd.close() }
+        guard var address = try? unixAddress(path) else { return false }
+        let fd: OwnedDescriptor
+        do throws(SystemError) { fd = try socket(domain: AF_UNIX) } catch { return false }
+        let raw = fd.rawValue
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                connect(raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
         // Non-blocking: EAGAIN means a full backlog, which is still someone serving.
@@ -114,26 +112,22 @@ package enum Listener {
     }
 
     /// A TCP listener on `host` (see tcpAddress) and port.
-    package static func tcp(host: String, port: Int, backlog: Int32 = 1024) throws(SystemError) -> FileDescriptor {
+    package static func tcp(host: String, port: Int, backlog: Int32 = 1024) throws(SystemError) -> OwnedDescriptor {
         var address = try tcpAddress(host: host, port: port)
         let fd = try socket(domain: Int32(address.storage.ss_family))
         var one: Int32 = 1
         setsockopt(fd.rawValue, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        let length = address.length
+        let length = address.length, raw = fd.rawValue
         let bound = withUnsafePointer(to: &address.storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd.rawValue, $0, length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(raw, $0, length) }
         }
-        if bound != 0 {
-            let error = SystemError("bind", context: "\(host):\(port)")
-            fd.close()
-            throw error
-        }
+        if bound != 0 { throw SystemError("bind", context: "\(host):\(port)") }
         try listen(fd, backlog: backlog, context: "\(host):\(port)")
         return fd
     }
 
     /// The port a TCP listener got (for port 0).
-    package static func localPort(_ fd: FileDescriptor) -> Int? {
+    package static func localPort(_ fd: borrowing OwnedDescriptor) -> Int? {
         var address = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let result = withUnsafeMutablePointer(to: &address) {
@@ -142,27 +136,13 @@ package enum Listener {
         return result == 0 ? Int(UInt16(bigEndian: address.sin_port)) : nil
     }
 
-    /// Accepts one pending connection (non-blocking, close-on-exec); nil when none is waiting.
-    package static func accept(_ listener: FileDescriptor) -> FileDescriptor? {
-        while true {
-            let fd = cs_accept(listener.rawValue, 1)
-            if fd >= 0 { return FileDescriptor(rawValue: fd) }
-            if cs_errno() == EINTR || cs_errno() == ECONNABORTED { continue }
-            return nil
-        }
-    }
-
-    private static func socket(domain: Int32) throws(SystemError) -> FileDescriptor {
+    private static func socket(domain: Int32) throws(SystemError) -> OwnedDescriptor {
         let raw = Glibc.socket(domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if raw < 0 { throw SystemError("socket") }
-        return FileDescriptor(rawValue: raw)
+        return OwnedDescriptor(adopting: raw)
     }
 
-    private static func listen(_ fd: FileDescriptor, backlog: Int32, context: String) throws(SystemError) {
-        if Glibc.listen(fd.rawValue, backlog) != 0 {
-            let error = SystemError("listen", context: context)
-            fd.close()
-            throw error
-        }
+    private static func listen(_ fd: borrowing OwnedDescriptor, backlog: Int32, context: String) throws(SystemError) {
+        if Glibc.listen(fd.rawValue, backlog) != 0 { throw SystemError("listen", context: context) }
     }
 }
