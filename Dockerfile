@@ -9,13 +9,14 @@
 #   docker run --rm -p 8080:8080 -p 9100:9100 --cpus 2 drover-model
 #   curl -d 'I love it' localhost:8080/predict
 #   docker exec <container> drover status
-#   docker stop -t 35 <container>       # above shutdown_timeout (30s)
+#   docker stop -t 45 <container>       # worst case: drain 30s (shutdown_timeout) + stopwaitsecs 10s, plus margin
 #
 # Your own app: start FROM this image, COPY your code and a supervisor.conf
 # over /app (or mount them), keep the ENTRYPOINT.
 
-# Both stages on Debian 12 (bookworm), so the binaries' glibc and libstdc++
-# are the ones the runtime image has.
+# The release binaries are fully static (Swift runtime and glibc linked in),
+# so the runtime image needs nothing of the build image; bookworm for both
+# only because the Python base image is.
 ARG SWIFT_IMAGE=swift:6.3-bookworm
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
@@ -49,12 +50,14 @@ RUN pip install -r requirements.txt
 COPY --from=build /out/drover /out/drover-demo-worker /usr/local/bin/
 COPY examples/python-model/ ./
 # An unprivileged user owns /app (drover writes its control socket there,
-# %(here)s/drover.sock); the code itself stays root's and read-only.
+# %(here)s/drover.sock); the code itself stays root's and read-only. User
+# and group are both 10001, the ids deploy/kubernetes runs the pod as.
 RUN python -m compileall -q /app \
- && useradd --system --uid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin drover \
- && chown drover /app \
+ && groupadd --system --gid 10001 drover \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin drover \
+ && chown drover:drover /app \
  && drover check -c /app/supervisor.conf
-USER 10001
+USER 10001:10001
 EXPOSE 8080 9100
 # drover's graceful stop; the second one (or SIGQUIT) is the fast stop
 STOPSIGNAL SIGTERM

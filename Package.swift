@@ -19,8 +19,8 @@ let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 // One target per layer, each importing only the layers below it, so the
 // compiler enforces the architecture (docs/architecture.md):
 //   System, JSON, HTTP (pure)  →  HTTPServing, Config  →  Logs
-//   →  Supervision  →  Control  →  Proxy, Admin  →  Runtime (the daemon's
-//   wiring)  →  CLI  →  drover
+//   →  Supervision, Proxy (neither sees the other)  →  Control  →  Admin
+//   →  Runtime (the daemon's wiring)  →  CLI  →  drover
 // Declarations shared across layers are `package`, never `public`: the
 // package is the only client.
 let package = Package(
@@ -49,11 +49,11 @@ let package = Package(
         // Process lifecycle: spawn, reap, back off, probe, replace, reload.
         .target(name: "Supervision", dependencies: ["Config", "Logs", "System", "CSystem"], swiftSettings: swift6),
         // The control API and the status snapshot it and the admin serve.
-        .target(name: "Control", dependencies: ["Supervision", "Config", "HTTP", "HTTPServing", "JSON", "Logs", "System"], swiftSettings: swift6),
+        .target(name: "Control", dependencies: ["Supervision", "Proxy", "Config", "HTTP", "HTTPServing", "JSON", "Logs", "System"], swiftSettings: swift6),
         // The front proxy: clients, upstream connections, pool and queue.
-        .target(name: "Proxy", dependencies: ["Control", "Supervision", "Config", "HTTP", "Logs", "System", "JSON", "CSystem"], swiftSettings: swift6),
+        .target(name: "Proxy", dependencies: ["Config", "HTTP", "Logs", "System", "JSON", "CSystem"], swiftSettings: swift6),
         // The admin listener: /healthz, /readyz, /metrics, the status page.
-        .target(name: "Admin", dependencies: ["Control", "HTTP", "HTTPServing", "Supervision", "Config", "System", "JSON", "Logs", "CSystem"], swiftSettings: swift6),
+        .target(name: "Admin", dependencies: ["Control", "Proxy", "HTTP", "HTTPServing", "Supervision", "Config", "System", "JSON", "Logs", "CSystem"], swiftSettings: swift6),
         // The daemon: wires supervisor, proxies, control and admin on one reactor.
         .target(name: "Runtime", dependencies: ["Admin", "Proxy", "Control", "Supervision", "Config", "HTTP", "HTTPServing", "Logs", "System", "JSON", "CSystem"], swiftSettings: swift6),
         // Subcommands, the control client, help text.

@@ -1,4 +1,5 @@
 import Control
+import Proxy
 import Supervision
 
 /// `GET /metrics`: the snapshot in Prometheus text exposition format 0.0.4

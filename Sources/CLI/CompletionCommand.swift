@@ -135,9 +135,10 @@ enum CompletionCommand {
         var flags: [String] = []
         for part in spelling.split(separator: ",") {
             let word = part.split(separator: " ").first.map(String.init) ?? ""
-            if word.hasPrefix("-") { flags.append(word) }
+            // `-<bytes>` (tail -1600) is a form, not a word to complete.
+            if word.hasPrefix("-") && !word.hasPrefix("-<") { flags.append(word) }
         }
-        return (flags, spelling.contains("<"))
+        return (flags, !flags.isEmpty && spelling.contains("<"))
     }
 
     static func unique(_ items: [String]) -> [String] {

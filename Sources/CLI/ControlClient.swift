@@ -14,15 +14,20 @@ struct ControlClient {
         var json: JSONValue? { try? JSONValue.parse(body) }
     }
 
-    struct Unreachable: Error {
+    /// The daemon did not answer: what was tried, why, and what to type.
+    struct Unreachable: Error, CustomStringConvertible {
         var socket: String
         var reason: String
+
+        var description: String {
+            "cannot reach the daemon at \(socket): \(reason); start it with drover run, or point at its socket with -s PATH (or $DROVER_SOCKET)"
+        }
     }
 
     let socketPath: String
 
-    /// Sends one request; `onBody` gets streamed body bytes as they arrive
-    /// (for `tail -f`), otherwise the body is returned whole.
+    /// Sends one request; `onBody` gets streamed body bytes of a 2xx answer
+    /// as they arrive (for `tail -f`), otherwise the body is returned whole.
     func request(_ method: String, _ target: String, json: JSONValue? = nil,
                  onBody: (([UInt8]) -> Void)? = nil) throws(Unreachable) -> Response {
         let fd = try connect()
@@ -63,7 +68,9 @@ struct ControlClient {
                 case .informational: continue
                 case .head(let head): status = head.status
                 case .body(let chunk):
-                    if let onBody { onBody(Array(chunk)) } else { collected.append(contentsOf: chunk) }
+                    // Only a successful answer streams; an error body is
+                    // JSON for the caller to word, never the user's stdout.
+                    if let onBody, (200..<300).contains(status) { onBody(Array(chunk)) } else { collected.append(contentsOf: chunk) }
                 case .end: done = true
                 case .error(let error):
                     throw Unreachable(socket: socketPath, reason: "bad answer from the daemon: \(error.reason)")

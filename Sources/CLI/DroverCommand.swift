@@ -53,25 +53,36 @@ package enum DroverCommand {
         Subcommand(name: "status", abstract: "Show one line per process.", usage: "drover status [<name> ...] [--json]",
                    options: [("--json", "Print the daemon's JSON instead of lines.")],
                    discussion: """
-                   Names are group:process, group (or group:*), a program, or all. Exits 0 when every
-                   named process is RUNNING, 3 when one is not, 4 when a name does not exist or the
-                   daemon cannot be reached.
+                   Names are group:process, group:* (or group), a program, or all. Lines come in name
+                   order, as supervisorctl prints them. Exits 0 when no named process is STOPPED,
+                   EXITED or FATAL, 3 when one is, 4 when a name does not exist or the daemon
+                   cannot be reached.
                    """, needsDaemon: true),
-        Subcommand(name: "start", abstract: "Start processes.", usage: "drover start <name> ...", needsDaemon: true),
+        Subcommand(name: "start", abstract: "Start processes.", usage: "drover start <name> ...",
+                   discussion: "Exits 0 when each is running (already running included), 7 when one did not stay up, 1 for an unknown name.",
+                   needsDaemon: true),
         Subcommand(name: "stop", abstract: "Stop processes.", usage: "drover stop <name> ...", needsDaemon: true),
         Subcommand(name: "restart", abstract: "Restart processes (--rolling: one at a time, no failed request).",
                    usage: "drover restart [--rolling] <name> ...",
                    options: [("--rolling", "Replace a program's workers one at a time, each ready before the next stops.")],
+                   discussion: "Without --rolling, as supervisorctl: stop the names, then start them.",
                    needsDaemon: true),
         Subcommand(name: "scale", abstract: "Grow or shrink a pool at run time.", usage: "drover scale <program> <n>", needsDaemon: true),
         Subcommand(name: "signal", abstract: "Send a signal to processes.", usage: "drover signal <signal> <name> ...", needsDaemon: true),
         Subcommand(name: "tail", abstract: "Show a worker's log; -f follows until Ctrl-C.",
-                   usage: "drover tail [-f] [-n <lines>] [--stderr] <name>",
+                   usage: "drover tail [-f] [-n <lines> | -<bytes>] [--stderr] <name> [stdout|stderr]",
                    options: [("-f, --follow", "Keep printing new output until Ctrl-C."),
                              ("-n, --lines <n>", "How many recent lines to print first (default: 10)."),
-                             ("--stderr", "The worker's stderr instead of its stdout.")],
+                             ("-<bytes>", "The last <bytes> bytes instead, as supervisorctl's tail -1600 <name>."),
+                             ("--stderr", "The worker's stderr instead of its stdout (or: <name> stderr).")],
                    needsDaemon: true),
-        Subcommand(name: "reload", abstract: "Re-read the config and apply the difference.", usage: "drover reload", needsDaemon: true),
+        Subcommand(name: "reload", abstract: "Re-read the config and apply the difference.", usage: "drover reload",
+                   discussion: "Not supervisorctl's reload (a restart of the daemon): nothing that did not change restarts.",
+                   needsDaemon: true),
+        Subcommand(name: "reread", abstract: "Show what reload would change, changing nothing (supervisorctl's reread).",
+                   usage: "drover reread", needsDaemon: true),
+        Subcommand(name: "update", abstract: "Apply the config, in supervisorctl's words (the same as reload).",
+                   usage: "drover update [all]", needsDaemon: true),
         Subcommand(name: "shutdown", abstract: "Stop everything gracefully, then exit.", usage: "drover shutdown", needsDaemon: true),
         Subcommand(name: "pid", abstract: "Print the supervisor's or a process's pid.", usage: "drover pid [<name>]", needsDaemon: true),
         Subcommand(name: "version", abstract: "Print the version and build info.", usage: "drover version"),
@@ -87,6 +98,19 @@ package enum DroverCommand {
                    bash:  source <(drover completion bash)
                    zsh:   source <(drover completion zsh)   (after compinit), or save it as _drover in $fpath
                    """),
+    ]
+
+    /// supervisorctl verbs drover does not have, each answered with the
+    /// drover command that does the job (exit 1, as supervisorctl for a verb
+    /// it does not know).
+    static let supervisorctlVerbs: [String: String] = [
+        "avail": "every configured process is in use in drover: drover status lists them, drover check -c FILE shows the file's pools",
+        "clear": "drover keeps the last 64 KiB of each stream in memory and rotates *_logfile at *_maxbytes; to empty a file: : > FILE",
+        "maintail": "drover logs to its stdout (docker logs, journalctl -u drover) or [supervisord] logfile: tail -f that file; drover tail NAME shows a worker's",
+        "fg": "drover does not attach to a worker's stdin; follow its output with drover tail -f NAME (and NAME stderr)",
+        "add": "drover reload (or drover update) starts the programs the file gained",
+        "remove": "drover reload (or drover update) stops the programs the file lost",
+        "open": "give the socket with -s PATH: drover -s /run/drover.sock status",
     ]
 
     /// Options that may come before the subcommand as well as after it, as
@@ -123,8 +147,14 @@ package enum DroverCommand {
             return 0
         }
         if first == "--version" { print(versionText()); return 0 }
+        if let hint = supervisorctlVerbs[first] {
+            writeErr("drover: no '\(first)' command: \(hint)\n")
+            return 1
+        }
         guard let subcommand = subcommands.first(where: { $0.name == first }) else {
-            return usageError(first.hasPrefix("-") ? "unknown option '\(first)'" : "unknown subcommand '\(first)'", nil)
+            if first.hasPrefix("-") { return usageError("unknown option '\(first)'", nil) }
+            let near = UnknownKeyAdvice.nearest(to: first, in: Set(subcommands.map(\.name)))
+            return usageError("unknown subcommand '\(first)'" + (near.isEmpty ? "" : " (did you mean " + near.map { "'\($0)'" }.joined(separator: " or ") + "?)"), nil)
         }
         // Leading options go first: `run` stops reading options at `--`.
         let rest = leading + Array(arguments.dropFirst())
@@ -154,15 +184,11 @@ package enum DroverCommand {
         }
     }
 
-    /// Bad usage: one line saying what, one pointing at the help; exit 2.
+    /// Bad usage: one line saying what and where the help is; exit 2.
     @discardableResult
     static func usageError(_ message: String, _ sub: Subcommand?) -> Int32 {
-        writeErr("Error: \(message)\n" + usageHint(sub) + "\n")
+        writeErr("drover: \(message); see '\(sub.map { "drover \($0.name) --help" } ?? "drover --help")'\n")
         return 2
-    }
-
-    static func usageHint(_ sub: Subcommand?) -> String {
-        sub.map { "See 'drover \($0.name) --help'." } ?? "See 'drover --help'."
     }
 
     /// `--name=value` split; nil when `argument` is not that form of `name`.
@@ -204,9 +230,12 @@ package enum DroverCommand {
         OVERVIEW: Run a pool of HTTP workers behind one proxy: supervise them, restart
         what crashes or stops answering its health check, serve only the ready ones.
 
-        USAGE: drover <subcommand>
+        USAGE: drover [-s <path>] [-c <file>] <subcommand>
 
         OPTIONS:
+          -s, --socket <path>     The daemon's control socket, for every command that talks to it
+                                  (default: $DROVER_SOCKET, the config's [unix_http_server] file, ./drover.sock).
+          -c, --config <file>     The config file (default: ./supervisor.conf).
           --version               Show the version.
           -h, --help              Show help information.
 

@@ -65,6 +65,10 @@ enum RunCommand {
                 throw usage("--workers, --listen, --health and --port need a command after --")
             }
             let path = configPath ?? "supervisor.conf"
+            if let missing = ConfigPaths.missingConfigAdvice(path, commandInstead: true) {
+                DroverCommand.writeErr("drover: \(missing)\n")
+                return 1
+            }
             let isRoot = geteuid() == 0
             guard let config = loadReporting(path: path, environment: environment, isRoot: isRoot) else { return 1 }
             settings = Daemon.Settings(config: config)

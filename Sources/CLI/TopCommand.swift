@@ -63,17 +63,17 @@ enum TopCommand {
             explicit: options.socket, configPath: options.config, environment: ProcessEnvironment.current()))
         let first: Sample
         do throws(ControlClient.Unreachable) { first = try Sample.take(client) } catch {
-            DroverCommand.writeErr("drover: cannot reach the daemon at \(error.socket): \(error.reason)\n")
+            DroverCommand.writeErr("drover: \(error)\n")
             return ClientCommands.Exit.unreachable
         }
         if options.once {
             usleep(useconds_t(options.interval * 1_000_000))
             let second: Sample
             do throws(ControlClient.Unreachable) { second = try Sample.take(client) } catch {
-                DroverCommand.writeErr("drover: cannot reach the daemon at \(error.socket): \(error.reason)\n")
+                DroverCommand.writeErr("drover: \(error)\n")
                 return ClientCommands.Exit.unreachable
             }
-            print(frame(previous: first, current: second).joined(separator: "\n"))
+            print(frame(previous: first, current: second, window: first).joined(separator: "\n"))
             return ClientCommands.Exit.ok
         }
         return LiveView(client: client, interval: options.interval).run(first: first)
@@ -159,15 +159,29 @@ enum TopCommand {
 
     // MARK: Frame
 
-    /// The lines of one frame; rates are over `previous → current` (shown
-    /// as `-` without a previous sample).
-    static func frame(previous: Sample?, current: Sample, message: String? = nil) -> [String] {
+    /// How far back `p50`/`p99` look: long enough for a steady figure,
+    /// short enough that a slow minute an hour ago is gone.
+    static let latencyWindow = 10.0
+
+    /// The lines of one frame; rates are over `previous → current`,
+    /// latency percentiles over `window → current` (the oldest look of the
+    /// last `latencyWindow` seconds); `-` without the earlier look.
+    static func frame(previous: Sample?, current: Sample, window: Sample? = nil, message: String? = nil) -> [String] {
         let status = current.status
         let elapsed = previous.map { current.at - $0.at } ?? 0
         let processes = status["processes"]?.arrayValue ?? []
         let proxies = status["proxies"]?.arrayValue ?? []
         let before = previous?.status["processes"]?.arrayValue ?? []
         let proxiesBefore = previous?.status["proxies"]?.arrayValue ?? []
+        let processesThen = window?.status["processes"]?.arrayValue ?? []
+        let proxiesThen = window?.status["proxies"]?.arrayValue ?? []
+
+        /// p50 and p99 of what `histogram` counted since the window began.
+        func percentiles(_ histogram: JSONValue?, then: JSONValue?) -> (String, String) {
+            guard window != nil, let now = WindowedHistogram(json: histogram) else { return ("-", "-") }
+            let recent = now.since(WindowedHistogram(json: then))
+            return (latency(recent.quantile(0.5)), latency(recent.quantile(0.99)))
+        }
 
         func rate(_ now: Double?, _ then: Double?) -> Double? {
             guard let now, let then, elapsed > 0 else { return nil }
@@ -191,12 +205,13 @@ enum TopCommand {
             let requestRate = rate(process["requests"]?.doubleValue, old?["requests"]?.doubleValue)
             totalRate += requestRate ?? 0
             totalCPU += cpu ?? 0
+            let then = processesThen.first { $0["name"]?.stringValue == name }
+            let (p50, p99) = percentiles(process["upstream_histogram"], then: then?["upstream_histogram"])
             workerRows.append([
                 name, state, health ?? "-", pid.map { String($0) } ?? "-",
                 cpu.map { fixed($0, 1) } ?? "-", rss.map(bytes) ?? "-",
                 String(process["inflight"]?.intValue ?? 0),
-                requestRate.map { fixed($0, 1) } ?? "-",
-                latency(process["upstream_p50"]?.doubleValue), latency(process["upstream_p99"]?.doubleValue),
+                requestRate.map { fixed($0, 1) } ?? "-", p50, p99,
             ])
         }
 
@@ -208,12 +223,14 @@ enum TopCommand {
             let requestRate = rate(traffic?["requests"]?.doubleValue, old?["requests"]?.doubleValue)
             var errors = 0.0
             for (code, count) in traffic?["by_status"]?.objectValue ?? [] where code.hasPrefix("5") { errors += count.doubleValue ?? 0 }
+            let then = proxiesThen.first { $0["name"]?.stringValue == name }?["traffic"]
+            let (wait50, wait99) = percentiles(traffic?["queue_wait_histogram"], then: then?["queue_wait_histogram"])
             proxyRows.append([
                 name, proxy["listen"]?.stringValue ?? "?", proxy["upstream"]?.stringValue ?? "?",
                 "\(proxy["ready_workers"]?.intValue ?? 0)/\(proxy["total_workers"]?.intValue ?? 0)",
                 requestRate.map { fixed($0, 1) } ?? "-",
                 traffic?["queue_length"]?.intValue.map { String($0) } ?? "-",
-                latency(traffic?["queue_wait_p50"]?.doubleValue), latency(traffic?["queue_wait_p99"]?.doubleValue),
+                wait50, wait99,
                 traffic?["retries"]?.intValue.map { String($0) } ?? "-",
                 traffic.map { _ in String(Int(errors)) } ?? "-",
             ])
@@ -225,6 +242,7 @@ enum TopCommand {
         var head = "drover \(status["version"]?.stringValue ?? "") pid \(pid), up \(uptime), "
         head += "\(ready)/\(processes.count) ready"
         if previous != nil { head += ", \(fixed(totalRate, 1)) req/s, CPU \(fixed(totalCPU, 1))%" }
+        if let window { head += ", p50/p99 of the last \(fixed(current.at - window.at, 0))s" }
         head += "  " + WallClock.timeOfDay(current.wallNs)
         lines.append(head)
         if let message { lines.append(message) }
@@ -336,6 +354,8 @@ struct LiveView {
 
         var previous: TopCommand.Sample? = nil
         var current = first
+        // The looks of the last latencyWindow seconds, oldest first.
+        var history = [first]
         draw(TopCommand.frame(previous: nil, current: first))
         // The first rates after a short look, then every interval.
         var next = now() + min(interval, 0.3)
@@ -358,7 +378,9 @@ struct LiveView {
                 let sample = try TopCommand.Sample.take(client)
                 previous = current
                 current = sample
-                draw(TopCommand.frame(previous: previous, current: current))
+                history.append(sample)
+                while history.count > 2 && history[1].at <= sample.at - TopCommand.latencyWindow { history.removeFirst() }
+                draw(TopCommand.frame(previous: previous, current: current, window: history.first))
             } catch {
                 draw(TopCommand.frame(previous: nil, current: current,
                                       message: "cannot reach the daemon at \(error.socket): \(error.reason); retrying"))

@@ -7,6 +7,10 @@ import Glibc
 
 /// Returns the exit code: 0 valid, 1 errors.
 package func runCheck(path: String, environment: [String: String]) -> Int32 {
+    if let missing = ConfigPaths.missingConfigAdvice(path, commandInstead: false) {
+        printError("drover: " + missing)
+        return 1
+    }
     let config: DroverConfig
     do {
         config = try ConfigLoader.load(path: path, environment: environment, isRoot: geteuid() == 0, for: .check)

@@ -39,7 +39,8 @@ struct ConfigIncludeReader {
         }
         let read = ConfigPaths.read(path)
         guard case .success(let data) = read else {
-            var reason = "no such file \(path)"
+            // The diagnostic names the file already; an include names the includer.
+            var reason = include == nil ? "no such file" : "no such file \(path)"
             if case .failure(let error) = read, error.errno == EFBIG {
                 reason = "\(path) is larger than \(ConfigPaths.maxConfigBytes >> 20)MB; not a config file"
             } else if case .failure(let error) = read, error.errno != ENOENT {

@@ -43,6 +43,16 @@ extension ConfigPaths {
         access(path, F_OK) == 0
     }
 
+    /// The line `run` and `check` print for a config file that is not
+    /// there, naming it once (absolute) and what to type instead; nil when
+    /// something is at the path (reading it reports anything else).
+    package static func missingConfigAdvice(_ path: String, commandInstead: Bool) -> String? {
+        guard !exists(path) else { return nil }
+        let absolute = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
+        let instead = commandInstead ? ", or run a command without one: drover run -- CMD ARGS" : ""
+        return "no config file at \(absolute): give one with -c FILE\(instead)"
+    }
+
     static func isReadable(_ path: String) -> Bool {
         access(path, R_OK) == 0
     }

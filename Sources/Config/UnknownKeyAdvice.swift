@@ -5,7 +5,7 @@
 // key, ignored" warning, so `drover check` says what to do, not only what
 // is wrong.
 
-enum UnknownKeyAdvice {
+package enum UnknownKeyAdvice {
     /// "; ..." to append to the warning, or "" when there is nothing useful to say.
     static func advice(for key: String, section: String, known: Set<String>) -> String {
         let kind = section.split(separator: ":", maxSplits: 1).first.map(String.init) ?? section
@@ -42,7 +42,7 @@ enum UnknownKeyAdvice {
     /// The known keys within two edits (insert, delete, substitute, swap of
     /// neighbours) of `key`, the closest ones only, at most two of them:
     /// `autorstart` is one edit from both `autostart` and `autorestart`.
-    static func nearest(to key: String, in known: Set<String>) -> [String] {
+    package static func nearest(to key: String, in known: Set<String>) -> [String] {
         let word = Array(key.lowercased().utf8)
         guard word.count >= 3 else { return [] }
         var best: [String] = []

@@ -13,13 +13,18 @@ package final class ControlAPI {
     private let supervisor: Supervisor
     private let snapshot: () -> StatusSnapshot
     private let reload: () -> Result<ReloadSummary, ConfigErrors>
+    /// What a reload would change, changing nothing (`?dry_run=1`, `drover reread`).
+    private let preview: () -> Result<ReloadSummary, ConfigErrors>
     private let shutdown: () -> Void
 
     package init(supervisor: Supervisor, snapshot: @escaping () -> StatusSnapshot,
-         reload: @escaping () -> Result<ReloadSummary, ConfigErrors>, shutdown: @escaping () -> Void) {
+         reload: @escaping () -> Result<ReloadSummary, ConfigErrors>,
+         preview: @escaping () -> Result<ReloadSummary, ConfigErrors> = { .success(ReloadSummary()) },
+         shutdown: @escaping () -> Void) {
         self.supervisor = supervisor
         self.snapshot = snapshot
         self.reload = reload
+        self.preview = preview
         self.shutdown = shutdown
     }
 
@@ -39,7 +44,8 @@ package final class ControlAPI {
         case (_, 1, "status"):
             methodNotAllowed("GET", responder)
         case ("POST", 1, "reload"):
-            doReload(responder)
+            let dryRun = head.queryItems.contains { $0.name == "dry_run" && $0.value != "0" && $0.value != "false" }
+            doReload(dryRun: dryRun, responder)
         case ("POST", 1, "shutdown"):
             Self.json(responder, 202, .object([("status", .string("shutting down"))]))
             shutdown()
@@ -152,8 +158,8 @@ package final class ControlAPI {
         Self.json(responder, 200, .object([("program", .string(program)), ("from", .number(before)), ("to", .number(count))]))
     }
 
-    private func doReload(_ responder: HTTPResponder) {
-        switch reload() {
+    private func doReload(dryRun: Bool, _ responder: HTTPResponder) {
+        switch dryRun ? preview() : reload() {
         case .success(let summary):
             Self.json(responder, 200, .object([
                 ("added", .array(summary.added.map { .string($0) })),
@@ -183,13 +189,21 @@ package final class ControlAPI {
         let linesText = query.first { $0.name == "lines" }?.value
         let lines = linesText.flatMap(Int.init) ?? 10
         guard lines >= 0 else { return Self.error(responder, 400, "lines must be a number >= 0", "bad_lines") }
+        // supervisorctl's `tail -1600 NAME` counts bytes; `bytes` wins over `lines`.
+        var bytes: Int?
+        if let text = query.first(where: { $0.name == "bytes" })?.value {
+            guard let n = Int(text), n >= 0 else { return Self.error(responder, 400, "bytes must be a number >= 0", "bad_bytes") }
+            bytes = n
+        }
         let processes: [ManagedProcess]
         switch select([name]) {
         case .failure(let error): return Self.error(responder, 404, error.message, error.code)
         case .success(let found): processes = found
         }
         guard processes.count == 1, let process = processes.first else {
-            return Self.error(responder, 400, "'\(name)' names \(processes.count) processes; tail one (e.g. \(processes.first?.name ?? name))", "ambiguous_name")
+            let names = processes.map { NameSelector.displayName($0.name) }
+            let listed = names.count <= 4 ? names.joined(separator: ", ") : names.prefix(3).joined(separator: ", ") + ", …"
+            return Self.error(responder, 400, "names \(processes.count) processes (\(listed)); tail one: drover tail \(names.first ?? name)", "ambiguous_name")
         }
         var capture = process.stdout
         if streamName == "stderr" {
@@ -198,7 +212,7 @@ package final class ControlAPI {
             }
             capture = stderr
         }
-        let recent = capture.ring.lastLines(lines)
+        let recent = bytes.map { Array(capture.ring.contents.suffix($0)) } ?? capture.ring.lastLines(lines)
         guard follow else { return responder.respond(status: 200, body: recent) }
         responder.startStream(status: 200, contentType: "text/plain; charset=utf-8")
         responder.send(recent)

@@ -30,6 +30,19 @@ package enum NameSelector {
         }
     }
 
+    /// How supervisorctl shows a process: `group:process`, or just `cron`
+    /// when the process has its group's name (a standalone program with one
+    /// process). Both forms are accepted as input.
+    package static func displayName(group: String, process: String) -> String {
+        group == process ? process : group + ":" + process
+    }
+
+    /// `displayName` of a `group:process` name (anything else unchanged).
+    package static func displayName(_ fullName: String) -> String {
+        guard let colon = fullName.firstIndex(of: ":") else { return fullName }
+        return displayName(group: String(fullName[..<colon]), process: String(fullName[fullName.index(after: colon)...]))
+    }
+
     /// Indices into `entries` of every process the names select, ascending and
     /// without repeats (so `web web:web_00` acts on web_00 once). Each name is:
     ///

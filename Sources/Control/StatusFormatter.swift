@@ -4,42 +4,66 @@ import System
 /// One line of `drover status`: what the CLI needs, whether it comes from a
 /// snapshot in-process or from the `/v1/status` JSON over the socket.
 package struct StatusRow: Sendable, Equatable {
+    /// As supervisorctl shows it: `web:web_00`, and `cron` for a program
+    /// whose only process has the program's name (not `cron:cron`).
     package var name: String
     package var state: String
     package var description: String
+    /// What the rows are sorted by: supervisorctl lists groups by name, then
+    /// the processes of each by name.
+    package var group: String
+    package var process: String
 
     package init(name: String, state: String, description: String) {
-        self.name = name
+        let parts = name.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        self.init(group: parts[0], process: parts.count > 1 ? parts[1] : parts[0], state: state, description: description)
+    }
+
+    package init(group: String, process: String, state: String, description: String) {
+        self.name = NameSelector.displayName(group: group, process: process)
+        self.group = group
+        self.process = process
         self.state = state
         self.description = description
     }
 
     package init(_ process: ProcessSnapshot) {
-        self.init(name: process.name, state: process.state.rawValue, description: process.description)
+        self.init(group: process.group, process: process.process, state: process.state.rawValue, description: process.description)
     }
 
-    /// From one element of `/v1/status`'s `processes`: its `name`, `state`
-    /// and `description` (the daemon words the description, so the CLI and
-    /// the API agree and exit times are in the daemon's local time).
+    /// From one element of `/v1/status`'s `processes`: its `group`,
+    /// `process` (else `name`), `state` and `description` (the daemon words
+    /// the description, so the CLI and the API agree and exit times are in
+    /// the daemon's local time).
     package init?(json: JSONValue) {
-        guard let name = json["name"]?.stringValue, let state = json["state"]?.stringValue else { return nil }
-        self.init(name: name, state: state, description: json["description"]?.stringValue ?? "")
+        guard let state = json["state"]?.stringValue else { return nil }
+        let description = json["description"]?.stringValue ?? ""
+        if let group = json["group"]?.stringValue, let process = json["process"]?.stringValue {
+            self.init(group: group, process: process, state: state, description: description)
+        } else if let name = json["name"]?.stringValue {
+            self.init(name: name, state: state, description: description)
+        } else {
+            return nil
+        }
     }
 }
 
-/// `drover status` output, as supervisorctl prints it:
+/// `drover status` output, as supervisorctl 4 prints it:
 ///
-///     web:web_00   RUNNING   pid 4121, uptime 0:12:03, ready, 1 in flight
-///     web:web_01   BACKOFF   exited with 1 at 12:03:11, retry in 2.0s
+///     cron                             RUNNING   pid 4120, uptime 0:12:03
+///     web:web_00                       RUNNING   pid 4121, uptime 0:12:03, ready, 1 in flight
+///     web:web_01                       BACKOFF   exited with 1 at Dec 07 07:25 PM: boom, retry in 2.0s
 ///
-/// The name column is as wide as the longest name plus three spaces; the
-/// state column is ten wide (`STOPPING` plus two), so descriptions line up.
+/// The name column is as wide as the longest name (at least 30) plus three
+/// spaces; the state column is ten wide (`STOPPING` plus two), so
+/// descriptions line up and a script that cuts columns cuts the same ones.
 package enum StatusFormatter {
     package static let stateColumnWidth = 10
     package static let nameColumnGap = 3
+    package static let nameColumnMinimum = 30
 
     package static func lines(_ rows: [StatusRow]) -> [String] {
-        let nameWidth = (rows.map(\.name.count).max() ?? 0) + nameColumnGap
+        let nameWidth = max(nameColumnMinimum, rows.map(\.name.count).max() ?? 0) + nameColumnGap
         return rows.map { row in
             let line = padded(row.name, to: nameWidth) + padded(row.state, to: stateColumnWidth) + row.description
             return trimmingTrailingSpaces(line)
@@ -48,6 +72,17 @@ package enum StatusFormatter {
 
     package static func lines(_ processes: [ProcessSnapshot]) -> [String] {
         lines(processes.map(StatusRow.init))
+    }
+
+    /// In supervisorctl's order: by group name, then process name (byte
+    /// order, so `web_10` comes before `web_2`, as there).
+    package static func sortedByName(_ rows: [StatusRow]) -> [StatusRow] {
+        rows.sorted { precedesByName(($0.group, $0.process), ($1.group, $1.process)) }
+    }
+
+    package static func precedesByName(_ a: (group: String, process: String), _ b: (group: String, process: String)) -> Bool {
+        a.group != b.group ? a.group.utf8.lexicographicallyPrecedes(b.group.utf8)
+                           : a.process.utf8.lexicographicallyPrecedes(b.process.utf8)
     }
 
     /// The lines joined, each ending in a newline (empty for no processes).
@@ -78,14 +113,19 @@ package enum StatusFormatter {
 
 extension ProcessSnapshot: CustomStringConvertible {
     /// The status line's third column (and the JSON `description` field),
-    /// worded like supervisorctl's, with times of day in local time.
+    /// worded like supervisorctl's (`pid 7, uptime 0:01:02`, a stop dated
+    /// `Dec 07 07:25 PM` in local time), plus what drover knows beyond it:
+    /// how the last run ended and its last line of stderr, the ready flag,
+    /// requests in flight.
     package var description: String {
         switch state {
         case .running:
             var parts = [String]()
             if let pid { parts.append("pid \(pid)") }
             parts.append("uptime " + DurationText.uptime(uptimeSeconds ?? 0))
-            parts.append(health.rawValue)
+            // supervisorctl's line ends at the uptime; drover's flag follows
+            // only where a health check or a proxy makes "ready" mean something.
+            if hasReadiness { parts.append(health.rawValue) }
             if inflight > 0 { parts.append("\(inflight) in flight") }
             return parts.joined(separator: ", ")
         case .starting:
@@ -104,7 +144,7 @@ extension ProcessSnapshot: CustomStringConvertible {
             return "gave up: " + lastEnding
         case .stopped:
             guard startedWallNs != nil else { return "Not started" }
-            return exitedWallNs.map { "stopped at " + WallClock.timeOfDay($0) } ?? "stopped"
+            return exitedWallNs.map(WallClock.statusDate) ?? "stopped"
         }
     }
 
@@ -112,7 +152,7 @@ extension ProcessSnapshot: CustomStringConvertible {
     /// newer news (the process never ran, so there was no exit).
     private var lastEnding: String {
         if let spawnError { return "spawn error: " + spawnError }
-        let at = exitedWallNs.map { " at " + WallClock.timeOfDay($0) } ?? ""
+        let at = exitedWallNs.map { " at " + WallClock.statusDate($0) } ?? ""
         let when = at + (lastOutput.last.map { ": " + $0 } ?? "")
         switch lastExit {
         case .exited(let code): return "exited with \(code)" + when

@@ -1,3 +1,4 @@
+import Proxy
 import Supervision
 import System
 
@@ -14,6 +15,10 @@ package struct ProcessSnapshot: Sendable, Equatable {
     package var state: ProcessState
     /// Meaningful only while RUNNING; the JSON writes null otherwise.
     package var health: HealthFlag
+    /// Whether a health check (`health_path`) or a proxy in front gives
+    /// `health` a meaning; without either, every RUNNING process is "ready"
+    /// and the status line says nothing about it, as supervisorctl's.
+    package var hasReadiness: Bool
     package var pid: Int32?
     /// Seconds since the current process was spawned; nil when there is no process.
     package var uptimeSeconds: Double?
@@ -38,6 +43,9 @@ package struct ProcessSnapshot: Sendable, Equatable {
     /// Time at the worker per proxied request: bucket bounds of p50 and p99.
     package var upstreamP50: Double?
     package var upstreamP99: Double?
+    /// The whole histogram behind them (cumulative), so `drover top` can
+    /// read percentiles over a window from the difference of two looks.
+    package var upstreamTime: SecondsHistogram?
     /// The last lines of stderr (stdout when redirected) before the last
     /// exit: why it died.
     package var lastOutput: [String] = []
@@ -46,8 +54,9 @@ package struct ProcessSnapshot: Sendable, Equatable {
                 health: HealthFlag = .starting, pid: Int32? = nil, uptimeSeconds: Double? = nil,
                 startedWallNs: Int64? = nil, exitedWallNs: Int64? = nil, lastExit: ExitStatus? = nil,
                 retryInSeconds: Double? = nil, spawnError: String? = nil, restarts: Int = 0, inflight: Int = 0,
-                rssBytes: Int? = nil, port: Int? = nil) {
+                rssBytes: Int? = nil, port: Int? = nil, hasReadiness: Bool = true) {
         self.name = name
+        self.hasReadiness = hasReadiness
         self.group = group
         self.program = program
         self.process = process
@@ -75,7 +84,7 @@ package struct ProcessSnapshot: Sendable, Equatable {
 
 extension ProcessSnapshot {
     /// Reads a managed process at `now`. Call on the thread that owns it.
-    init(_ managed: ManagedProcess, now: Instant, rssBytes: Int? = nil) {
+    init(_ managed: ManagedProcess, now: Instant, rssBytes: Int? = nil, proxied: Bool = false) {
         let running = managed.pid > 0
         self.init(
             name: managed.name, group: managed.spec.groupName, program: managed.spec.programName,
@@ -88,10 +97,11 @@ extension ProcessSnapshot {
             retryInSeconds: managed.state == .backoff ? managed.retryAt.map { $0.seconds(since: now) } : nil,
             spawnError: managed.lastSpawnError,
             restarts: managed.restarts, inflight: managed.inflight,
-            rssBytes: rssBytes, port: managed.spec.port)
+            rssBytes: rssBytes, port: managed.spec.port, hasReadiness: proxied || managed.spec.health != nil)
         requests = managed.requestsTotal
         upstreamP50 = managed.upstreamTime.quantile(0.5)
         upstreamP99 = managed.upstreamTime.quantile(0.99)
+        upstreamTime = SecondsHistogram(managed.upstreamTime)
         lastOutput = managed.lastExitOutput
     }
 }
@@ -116,78 +126,6 @@ package struct ProxySnapshot: Sendable, Equatable {
         self.readyWorkers = readyWorkers
         self.totalWorkers = totalWorkers
         self.traffic = traffic
-    }
-}
-
-/// A histogram of seconds with fixed bucket bounds (Prometheus-style,
-/// counts not cumulative here; the renderer accumulates).
-package struct SecondsHistogram: Sendable, Equatable {
-    package var bounds: [Double]
-    /// One count per bound, plus the overflow bucket last.
-    package var counts: [UInt64]
-    package var sum: Double
-    package var count: UInt64
-
-    package init(bounds: [Double], counts: [UInt64], sum: Double, count: UInt64) {
-        self.bounds = bounds
-        self.counts = counts
-        self.sum = sum
-        self.count = count
-    }
-
-    /// The upper bound of the bucket holding the q-quantile.
-    package func quantile(_ q: Double) -> Double? {
-        guard count > 0 else { return nil }
-        let target = UInt64((Double(count) * q).rounded(.up))
-        var seen: UInt64 = 0
-        for (index, n) in counts.enumerated() {
-            seen += n
-            if seen >= target { return index < bounds.count ? bounds[index] : .infinity }
-        }
-        return nil
-    }
-}
-
-/// A proxy's counters for /metrics, the status page and `status --json`.
-package struct ProxyTraffic: Sendable, Equatable {
-    package var requestsByStatus: [(status: Int, count: UInt64)]
-    package var queueLength: Int
-    package var queueWait: SecondsHistogram
-    package var upstreamTime: SecondsHistogram
-    package var retries: UInt64
-    package var refusedQueueFull: UInt64
-    package var refusedOverload: UInt64
-    package var queueTimeouts: UInt64
-    package var clientAborts: UInt64
-    package var clientConnections: Int
-    package var upstreamConnections: Int
-
-    package init(requestsByStatus: [(status: Int, count: UInt64)], queueLength: Int, queueWait: SecondsHistogram,
-                 upstreamTime: SecondsHistogram, retries: UInt64, refusedQueueFull: UInt64, refusedOverload: UInt64,
-                 queueTimeouts: UInt64, clientAborts: UInt64, clientConnections: Int, upstreamConnections: Int) {
-        self.requestsByStatus = requestsByStatus
-        self.queueLength = queueLength
-        self.queueWait = queueWait
-        self.upstreamTime = upstreamTime
-        self.retries = retries
-        self.refusedQueueFull = refusedQueueFull
-        self.refusedOverload = refusedOverload
-        self.queueTimeouts = queueTimeouts
-        self.clientAborts = clientAborts
-        self.clientConnections = clientConnections
-        self.upstreamConnections = upstreamConnections
-    }
-
-    package var requests: UInt64 { requestsByStatus.reduce(0) { $0 + $1.count } }
-
-    package static func == (a: ProxyTraffic, b: ProxyTraffic) -> Bool {
-        a.requestsByStatus.map(\.status) == b.requestsByStatus.map(\.status)
-            && a.requestsByStatus.map(\.count) == b.requestsByStatus.map(\.count)
-            && a.queueLength == b.queueLength && a.queueWait == b.queueWait && a.upstreamTime == b.upstreamTime
-            && a.retries == b.retries && a.refusedQueueFull == b.refusedQueueFull
-            && a.refusedOverload == b.refusedOverload && a.queueTimeouts == b.queueTimeouts
-            && a.clientAborts == b.clientAborts && a.clientConnections == b.clientConnections
-            && a.upstreamConnections == b.upstreamConnections
     }
 }
 

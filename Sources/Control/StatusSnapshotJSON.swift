@@ -1,4 +1,5 @@
 import JSON
+import Proxy
 import System
 
 /// The `/v1/status` document (and `drover status --json`). Keys are
@@ -38,6 +39,7 @@ extension ProcessSnapshot {
             ("requests", .number(Double(requests))),
             ("upstream_p50", .number(upstreamP50.flatMap { $0.isFinite ? $0 : nil })),
             ("upstream_p99", .number(upstreamP99.flatMap { $0.isFinite ? $0 : nil })),
+            ("upstream_histogram", upstreamTime?.json ?? .null),
             ("description", .string(description)),
         ])
     }
@@ -67,6 +69,8 @@ extension ProxyTraffic {
             ("queue_wait_p99", upstreamQuantile(queueWait, 0.99)),
             ("upstream_p50", upstreamQuantile(upstreamTime, 0.5)),
             ("upstream_p99", upstreamQuantile(upstreamTime, 0.99)),
+            ("queue_wait_histogram", queueWait.json),
+            ("upstream_histogram", upstreamTime.json),
             ("retries", .number(Double(retries))),
             ("refused_queue_full", .number(Double(refusedQueueFull))),
             ("refused_overload", .number(Double(refusedOverload))),
@@ -80,6 +84,20 @@ extension ProxyTraffic {
     private func upstreamQuantile(_ histogram: SecondsHistogram, _ q: Double) -> JSONValue {
         guard let value = histogram.quantile(q), value.isFinite else { return .null }
         return .number(value)
+    }
+}
+
+extension SecondsHistogram {
+    /// Cumulative since the process (or proxy) started: `bounds` in seconds,
+    /// one count per bound plus the overflow bucket last (not cumulative
+    /// across buckets), and the sum of every observation.
+    package var json: JSONValue {
+        .object([
+            ("bounds", .array(bounds.map { .number($0) })),
+            ("counts", .array(counts.map { .number(Double($0)) })),
+            ("sum", .number(sum)),
+            ("count", .number(Double(count))),
+        ])
     }
 }
 

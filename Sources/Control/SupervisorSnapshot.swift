@@ -9,8 +9,10 @@ extension Supervisor {
                   withMemory: Bool = false) -> StatusSnapshot {
         let now = Instant.now
         let memory = withMemory ? MemoryWatch.rssByProcessGroup() : [:]
+        let upstreams = Set(proxies.map(\.upstream))
         let list = processes.filter { !$0.removing }.map { process -> ProcessSnapshot in
-            ProcessSnapshot(process, now: now, rssBytes: process.pid > 0 ? memory[process.pid] : nil)
+            ProcessSnapshot(process, now: now, rssBytes: process.pid > 0 ? memory[process.pid] : nil,
+                            proxied: upstreams.contains(process.spec.programName) || upstreams.contains(process.spec.groupName))
         }
         let proxySnapshots = proxies.map { proxy -> ProxySnapshot in
             let pool = list.filter { $0.program == proxy.upstream || $0.group == proxy.upstream }

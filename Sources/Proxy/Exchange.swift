@@ -1,4 +1,3 @@
-import Supervision
 import System
 
 /// One request's trip through the proxy: read whole from the client, queued
@@ -80,7 +79,7 @@ final class Exchange {
 /// One ready worker as the proxy sees it: where it listens, how many
 /// requests it holds, and its idle keep-alive connections.
 final class WorkerSlot {
-    weak var process: ManagedProcess?
+    let id: WorkerID
     let name: String
     let port: Int
     let maxInflight: Int
@@ -93,12 +92,15 @@ final class WorkerSlot {
     var isMember = true
     var idle: [UpstreamConnection] = []
     var served = 0
+    /// Its health probe's round trip when it joined (admission's floor).
+    var probeSeconds: Double?
 
-    init(process: ManagedProcess, port: Int, maxInflight: Int) {
-        self.process = process
-        self.name = process.name
+    init(id: WorkerID, name: String, port: Int, maxInflight: Int, probeSeconds: Double? = nil) {
+        self.id = id
+        self.name = name
         self.port = port
         self.maxInflight = maxInflight
+        self.probeSeconds = probeSeconds
     }
 
     var hasCapacity: Bool { isMember && (maxInflight == 0 || inflight + probesInFlight < maxInflight) }

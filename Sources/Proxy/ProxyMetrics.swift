@@ -1,4 +1,3 @@
-import Control
 import System
 
 /// Counters of one proxy for /metrics and the status page: requests by

@@ -3,7 +3,6 @@ import Config
 import Glibc
 import HTTP
 import Logs
-import Supervision
 import System
 
 /// One `[proxy:x]`: its listener, its client and worker connections, and
@@ -17,9 +16,7 @@ package final class ProxyServer {
     package let metrics = ProxyMetrics()
     let pool: WorkerPool
     /// Recycles workers past max_requests; set by the daemon.
-    package var recycle: ((ManagedProcess, String) -> Void)?
-    /// A ready worker refused a connection: re-probe it before it gets more.
-    package var connectRefused: ((ManagedProcess) -> Void)?
+    package var report: ((WorkerReport) -> Void)?
 
     let connectTimeout: Duration
     let readTimeout: Duration
@@ -132,17 +129,13 @@ package final class ProxyServer {
 
     // MARK: Membership
 
-    /// Whether `process` belongs to this proxy's upstream (program or group).
-    package func serves(_ process: ManagedProcess) -> Bool {
-        process.spec.programName == config.upstream || process.spec.groupName == config.upstream
-    }
-
-    package func processChanged(_ process: ManagedProcess) {
-        guard serves(process) else { return }
-        if process.isServing, let port = process.spec.port {
-            pool.add(process, port: port)
-        } else {
-            pool.remove(process)
+    /// The supervisor's word on who is in the upstream (Membership.swift).
+    package func apply(_ event: MembershipEvent) {
+        switch event {
+        case .joined(let id, let name, let port, let probeSeconds):
+            pool.add(id, name: name, port: port, probeSeconds: probeSeconds)
+        case .left(let id), .draining(let id):
+            pool.remove(id)
         }
     }
 
@@ -159,7 +152,7 @@ package final class ProxyServer {
 
     private func dispatch(_ exchange: Exchange, to worker: WorkerSlot) {
         worker.inflight += 1
-        worker.process?.inflight += 1
+        report?(.inflight(worker.id, change: 1))
         exchange.worker = worker
         exchange.phase = .dispatched
         exchange.attempts += 1
@@ -207,7 +200,7 @@ package final class ProxyServer {
         guard let worker = exchange.worker else { return }
         exchange.worker = nil
         worker.inflight -= 1
-        if let process = worker.process { process.inflight = max(0, process.inflight - 1) }
+        report?(.inflight(worker.id, change: -1))
         pool.serviceEnded(exchange)
     }
 
@@ -227,23 +220,20 @@ package final class ProxyServer {
         exchange.upstream = nil
         release(exchange)
         keepOrClose(upstream, for: worker, reusable: reusable)
+        var seconds: Double?
         if let dispatched = exchange.dispatchedAt {
-            let seconds = reactor.now.duration(since: dispatched).secondsValue
-            metrics.upstreamTime.observe(seconds)
-            pool.observeService(seconds: seconds)
-            worker?.process?.upstreamTime.observe(seconds)
+            let measured = reactor.now.duration(since: dispatched).secondsValue
+            metrics.upstreamTime.observe(measured)
+            pool.observeService(seconds: measured)
+            seconds = measured
         }
-        worker?.process?.requestsTotal += 1
         metrics.count(status: exchange.status)
         finish(exchange, worker: worker?.name)
         exchange.client?.responseFinished(exchange)
-        if let worker, let process = worker.process {
+        if let worker {
             worker.served += 1
-            process.proxiedRequests += 1
-            let limit = process.spec.maxRequests
-            if limit > 0, process.proxiedRequests >= limit, process.isServing {
-                recycle?(process, "served max_requests = \(limit) proxied requests")
-            }
+            // The supervisor counts it (max_requests may recycle the worker now).
+            report?(.served(worker.id, seconds: seconds))
         }
         pool.drainQueue()
     }
@@ -259,7 +249,7 @@ package final class ProxyServer {
         switch failure {
         case .connectFailed(let why):
             (safe, status, reason) = (true, 502, "cannot connect to \(name): \(why)")
-            if let process = worker?.process, worker?.isMember == true { connectRefused?(process) }
+            if let worker, worker.isMember { report?(.connectRefused(worker.id)) }
         case .connectTimedOut:
             (safe, status, reason) = (true, 504, "no connection to \(name) within connect_timeout")
         case .closedBeforeResponse(let why):

@@ -1,6 +1,5 @@
 import Config
 import Glibc
-import Supervision
 import System
 
 /// The upstream of one `[proxy:x]`: the ready workers, per-request
@@ -13,7 +12,7 @@ import System
 /// ahead of it shows it cannot be, not at its deadline.
 final class WorkerPool {
     private(set) var workers: [WorkerSlot] = []
-    private var byProcess: [ObjectIdentifier: WorkerSlot] = [:]
+    private var byWorker: [WorkerID: WorkerSlot] = [:]
     private var queue: [Exchange?] = []
     private var queueHead = 0
     private(set) var queueLength = 0
@@ -54,18 +53,20 @@ final class WorkerPool {
 
     // MARK: Membership
 
-    func add(_ process: ManagedProcess, port: Int) {
-        let key = ObjectIdentifier(process)
-        if let existing = byProcess[key], existing.isMember, existing.port == port { return }
-        if let existing = byProcess[key] { leave(existing) }
-        let slot = WorkerSlot(process: process, port: port, maxInflight: config.maxInflight)
-        byProcess[key] = slot
+    func add(_ id: WorkerID, name: String, port: Int, probeSeconds: Double? = nil) {
+        if let existing = byWorker[id], existing.isMember, existing.port == port {
+            existing.probeSeconds = probeSeconds ?? existing.probeSeconds
+            return
+        }
+        if let existing = byWorker[id] { leave(existing) }
+        let slot = WorkerSlot(id: id, name: name, port: port, maxInflight: config.maxInflight, probeSeconds: probeSeconds)
+        byWorker[id] = slot
         workers.append(slot)
         drainQueue()
     }
 
-    func remove(_ process: ManagedProcess) {
-        guard let slot = byProcess.removeValue(forKey: ObjectIdentifier(process)) else { return }
+    func remove(_ id: WorkerID) {
+        guard let slot = byWorker.removeValue(forKey: id) else { return }
         leave(slot)
         // Fewer slots: the work queued ahead takes longer to get through.
         reviewQueue()
@@ -103,7 +104,7 @@ final class WorkerPool {
         }
     }
 
-    func slot(for process: ManagedProcess) -> WorkerSlot? { byProcess[ObjectIdentifier(process)] }
+    func slot(for id: WorkerID) -> WorkerSlot? { byWorker[id] }
 
     // MARK: Requests
 
@@ -322,7 +323,7 @@ final class WorkerPool {
     private var probeFloor: Double? {
         var floor: Double?
         for worker in workers {
-            if let seconds = worker.process?.probeSeconds { floor = max(floor ?? 0, seconds) }
+            if let seconds = worker.probeSeconds { floor = max(floor ?? 0, seconds) }
         }
         return floor
     }

@@ -1,4 +1,3 @@
-import Supervision
 import System
 
 /// A health probe of a worker in a proxy's upstream, carried by the pool's
@@ -33,7 +32,7 @@ final class WorkerProbe: ProbeInFlight {
     /// `GET path` with keep-alive: the connection goes back to the pool.
     let request: [UInt8]
     let timeout: Duration
-    private var completion: ((HealthProbe.Outcome) -> Void)?
+    private var completion: ((ProbeOutcome) -> Void)?
     private var timer: TimerID?
     private let onCancel: (WorkerProbe) -> Void
     /// The exchange carrying it while it is on the wire.
@@ -44,7 +43,7 @@ final class WorkerProbe: ProbeInFlight {
     var retried = false
 
     init(reactor: Reactor, slot: WorkerSlot, path: String, timeout: Duration,
-         completion: @escaping (HealthProbe.Outcome) -> Void, onCancel: @escaping (WorkerProbe) -> Void) {
+         completion: @escaping (ProbeOutcome) -> Void, onCancel: @escaping (WorkerProbe) -> Void) {
         self.reactor = reactor
         self.slot = slot
         self.timeout = timeout
@@ -65,7 +64,7 @@ final class WorkerProbe: ProbeInFlight {
     }
 
     /// Reports the outcome, once; nothing after a cancel.
-    func finish(_ outcome: HealthProbe.Outcome) {
+    func finish(_ outcome: ProbeOutcome) {
         reactor.cancel(timer)
         timer = nil
         guard let completion else { return }
@@ -84,12 +83,12 @@ final class WorkerProbe: ProbeInFlight {
 }
 
 extension ProxyServer {
-    /// Probes `process` through this pool (WorkerProbe); nil when it is not
+    /// Probes worker `id` through this pool (WorkerProbe); nil when it is not
     /// in the upstream, to be probed on a connection of its own.
-    package func probe(_ process: ManagedProcess, path: String, timeout seconds: Double,
-                       completion: @escaping (HealthProbe.Outcome) -> Void) -> ProbeInFlight? {
-        guard let slot = pool.slot(for: process), slot.isMember, slot.waitingProbe == nil else { return nil }
-        let probe = WorkerProbe(reactor: reactor, slot: slot, path: path, timeout: .seconds(checked: seconds),
+    package func probe(_ id: WorkerID, path: String, timeout: Duration,
+                       completion: @escaping (ProbeOutcome) -> Void) -> ProbeInFlight? {
+        guard let slot = pool.slot(for: id), slot.isMember, slot.waitingProbe == nil else { return nil }
+        let probe = WorkerProbe(reactor: reactor, slot: slot, path: path, timeout: timeout,
                                 completion: completion) { [unowned self] probe in self.stopWaiting(probe) }
         if slot.hasCapacity {
             sendProbe(probe, on: slot)

@@ -40,6 +40,8 @@ package final class Daemon {
     private let startedWallNs = WallClock.nowNanoseconds()
     private lazy var endpoints = ControlEndpoints(reactor: reactor, log: log)
     private var proxies: [ProxyServer] = []
+    /// Supervisor state changes to proxy membership, proxy reports back (PoolMembership).
+    private var membership: PoolMembership?
     private var notifier: SystemdNotifier?
 
     package init(settings: Settings, selfExecutable: String, environment: [String: String]) throws(SystemError) {
@@ -160,8 +162,6 @@ package final class Daemon {
         for config in settings.config.proxies {
             let proxy = try ProxyServer(config: config, reactor: reactor, log: log, console: console.stdout)
             try proxy.open()
-            proxy.recycle = { [unowned self] process, reason in self.supervisor.recycle(process, reason: reason) }
-            proxy.connectRefused = { [unowned self] process in self.supervisor.recheckReadiness(process) }
             proxies.append(proxy)
             log.info("drover", "[proxy:\(config.name)] listening on \(config.listen) for \(config.upstream)")
         }
@@ -171,18 +171,18 @@ package final class Daemon {
     /// and a worker in an upstream is probed through that proxy's own
     /// connections to it (WorkerProbe), never a second one it may not accept.
     private func followMembership() {
-        supervisor.onChange = { [unowned self] process in
-            for proxy in self.proxies { proxy.processChanged(process) }
+        let membership = PoolMembership(supervisor: supervisor, proxies: proxies)
+        self.membership = membership
+        for proxy in proxies { proxy.report = { [unowned membership] report in membership.report(report) } }
+        supervisor.onChange = { [unowned self, unowned membership] process in
+            membership.changed(process)
             if self.shutdownRequests > 0 {
                 // Not from inside the supervisor's own transition.
                 self.reactor.schedule(after: .zero) { [unowned self] in self.refuseQueuesNoWorkerCanServe() }
             }
         }
-        supervisor.probeTransport = { [unowned self] process, path, timeout, completion in
-            for proxy in self.proxies where proxy.serves(process) {
-                if let probe = proxy.probe(process, path: path, timeout: timeout, completion: completion) { return probe }
-            }
-            return nil
+        supervisor.probeTransport = { [unowned membership] process, path, timeout, completion in
+            membership.probe(process, path: path, timeout: timeout, completion: completion)
         }
     }
 
@@ -193,6 +193,7 @@ package final class Daemon {
             supervisor: supervisor,
             snapshot: { [unowned self] in self.snapshot(withMemory: false) },
             reload: { [unowned self] in self.reload(origin: "reload") },
+            preview: { [unowned self] in self.previewReload() },
             shutdown: { [unowned self] in
                 // After the answer is on its way.
                 self.reactor.schedule(after: .zero) { [unowned self] in self.requestShutdown(reason: "drover shutdown") }
@@ -323,7 +324,7 @@ package final class Daemon {
     private func refuseQueuesNoWorkerCanServe() {
         for proxy in proxies where proxy.isShuttingDown {
             let canServe = supervisor.processes.contains { process in
-                proxy.serves(process) && (process.isServing || process.state == .starting
+                PoolMembership.serves(proxy, process) && (process.isServing || process.state == .starting
                                           || (process.state == .running && process.health == .starting))
             }
             if !canServe { proxy.refuseQueued(reason: "shutting down and no worker is left to answer") }
@@ -426,6 +427,16 @@ package final class Daemon {
         }
         log.info("drover", "\(origin): config re-read: \(summary.description)")
         return .success(summary)
+    }
+
+    /// `drover reread`: what `reload` would change now, changing nothing.
+    func previewReload() -> Result<ReloadSummary, ConfigErrors> {
+        guard let reloadConfig = settings.reloadConfig else { return .success(ReloadSummary()) }
+        do throws(ConfigErrors) {
+            return .success(supervisor.preview(try reloadConfig()))
+        } catch {
+            return .failure(error)
+        }
     }
 
     private func scaleProxiedPools(by delta: Int) {

@@ -25,7 +25,7 @@ package struct ReloadSummary: Sendable {
 
 extension Supervisor {
     /// Applies a re-read config: new programs start, removed ones stop, a
-    /// numprocs change scales, and a worker whose command, environment or any
+    /// numprocs change in the file scales (a run-time size stays otherwise), and a worker whose command, environment or any
     /// other setting changed is replaced, one at a time (rolling).
     @discardableResult
     package func apply(_ config: DroverConfig, rollsFinished: ((SupervisorError?) -> Void)? = nil) -> ReloadSummary {
@@ -49,10 +49,11 @@ extension Supervisor {
                 for process in add(program: program) where process.spec.autostart { start(process) }
                 continue
             }
-            programs[program.name] = program
             let size = poolSize(ofProgram: program.name)
-            if size != program.numprocs {
-                summary.scaled.append((program.name, size, program.numprocs))
+            let resize = newPoolSize(program, current: size, was: programs[program.name])
+            programs[program.name] = program
+            if let resize {
+                summary.scaled.append((program.name, size, resize))
                 do { try scale(program: program.name, to: program.numprocs) } catch {
                     log.error(program.name, "reload: \(error.message)")
                 }
@@ -92,5 +93,37 @@ extension Supervisor {
             }
         }
         return summary
+    }
+
+    /// What `apply(config)` would change, changing nothing (`drover reread`).
+    package func preview(_ config: DroverConfig) -> ReloadSummary {
+        var summary = ReloadSummary()
+        let incoming = Set(config.programs.map(\.name))
+        summary.removed = programs.keys.sorted().filter { !incoming.contains($0) }
+        for program in config.programs {
+            guard let current = programs[program.name] else {
+                summary.added.append(program.name)
+                continue
+            }
+            let size = poolSize(ofProgram: program.name)
+            if let resize = newPoolSize(program, current: size, was: current) {
+                summary.scaled.append((program.name, size, resize))
+            }
+            let differs = processes(ofProgram: program.name).contains { worker in
+                !worker.removing && (try? program.process(number: worker.spec.number)) != worker.baseSpec
+            }
+            if differs { summary.changed.append(program.name) }
+        }
+        return summary
+    }
+
+    /// The size a reload gives a pool of `current` workers, nil to leave it:
+    /// the file's `numprocs` only when the file changed it, so a run-time
+    /// `drover scale` (or SIGTTIN) survives a reload made for anything else.
+    private func newPoolSize(_ program: ProgramConfig, current: Int, was previous: ProgramConfig?) -> Int? {
+        guard let previous, previous.numprocs == program.numprocs else {
+            return current != program.numprocs ? program.numprocs : nil
+        }
+        return nil
     }
 }

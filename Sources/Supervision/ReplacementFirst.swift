@@ -45,7 +45,7 @@ extension Supervisor {
         }
         let successor = makeProcess(spec)
         successor.baseSpec = base
-        successor.restarts = old.restarts + 1
+        successor.lifecycle.succeed(old.lifecycle)
         old.replacing = true
         successor.replacing = true
         processes.append(successor)
@@ -87,10 +87,7 @@ extension Supervisor {
     /// exactly once, also when something else removed it first.
     func retire(_ old: ManagedProcess, then completion: @escaping () -> Void) {
         old.replacing = true
-        if old.state == .running {
-            old.health = .draining
-            changed(old)
-        }
+        if old.state == .running { drain(old) }
         var finished = false
         let finish = {
             guard !finished else { return }
@@ -115,7 +112,7 @@ extension Supervisor {
     }
 
     /// Longest a draining worker may take to finish its requests.
-    static var drainLimit: Double { 120 }
+    static var drainLimit: Duration { .seconds(120) }
 
     /// Runs replacement jobs of one program one at a time.
     func serially(_ program: String, _ job: @escaping (_ done: @escaping () -> Void) -> Void) {

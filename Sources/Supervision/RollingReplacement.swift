@@ -78,10 +78,7 @@ final class RollingReplacement {
         let log = supervisor.log
         log.info(old.name, "rolling replacement: draining and stopping pid \(old.pid)")
         old.replacing = true
-        if old.state == .running {
-            old.health = .draining
-            supervisor.changed(old)
-        }
+        if old.state == .running { supervisor.drain(old) }
         supervisor.stop(old) { [self] in
             old.replacing = false
             if old.removing || supervisor.shuttingDown || supervisor.programs[program] == nil {
@@ -114,7 +111,7 @@ extension Supervisor {
     /// new spec's log settings); `old` must be stopped.
     func replace(_ old: ManagedProcess, with spec: ProcessSpec) -> ManagedProcess {
         let successor = makeProcess(spec)
-        successor.restarts = old.restarts + 1
+        successor.lifecycle.succeed(old.lifecycle)
         if let index = processes.firstIndex(where: { $0 === old }) {
             processes[index] = successor
         } else {
@@ -132,8 +129,7 @@ extension Supervisor {
     @discardableResult
     func replaceQuietly(_ old: ManagedProcess, with spec: ProcessSpec) -> ManagedProcess {
         let successor = replace(old, with: spec)
-        successor.state = old.state
-        successor.everStarted = old.everStarted
+        successor.lifecycle.inherit(from: old.lifecycle)
         successor.lastExit = old.lastExit
         successor.exitedWallNs = old.exitedWallNs
         successor.lastSpawnError = old.lastSpawnError

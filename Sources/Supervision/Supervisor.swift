@@ -90,7 +90,7 @@ package final class Supervisor {
             stderr = OutputCapture(ringCapacity: options.ringCapacity, sink: stderrSink,
                                    mirror: mirror && !isConsole(stderrSink) ? console.stderr : nil, prefix: prefix)
         }
-        return ManagedProcess(spec: spec, stdout: stdout, stderr: stderr)
+        return ManagedProcess(spec: spec, policy: Lifecycle.Policy(spec, proxied: isProxied(spec)), stdout: stdout, stderr: stderr)
     }
 
     /// `web_01 | `, in the program's color at a terminal (the color follows
@@ -152,36 +152,14 @@ package final class Supervisor {
 
     /// Start a STOPPED, EXITED, FATAL or BACKOFF process now.
     package func start(_ process: ManagedProcess) {
-        // A worker on its way out of the table never runs again.
-        guard !shuttingDown, !process.removing else { return }
-        switch process.state {
-        case .stopped, .exited, .fatal:
-            process.failures = 0
-            spawn(process)
-        case .backoff:
-            reactor.cancel(process.stateTimer)
-            spawn(process)
-        case .starting, .running, .stopping:
-            return
-        }
+        send(.start, to: process)
     }
 
-    private func spawn(_ process: ManagedProcess) {
-        guard !process.removing else { return }
+    /// The lifecycle asked for a spawn: launch it and say how it went.
+    private func launchNow(_ process: ManagedProcess) {
         let spec = process.spec
-        if let reason = spec.commandError {
-            // supervisord's BadCommand: nothing to run; FATAL with the reason.
-            process.lastSpawnError = reason
-            return transition(process, to: .fatal, detail: reason)
-        }
-        process.retryAt = nil
-        process.stateTimer = nil
-        if process.everStarted { process.restarts += 1 }
-        process.everStarted = true
-        process.health = .starting
         process.lastSpawnError = nil
         process.proxiedRequests = 0
-
         if let port = spec.port, let squatter = Self.squatter(on: port) {
             // Spawning would only race it for the port (EADDRINUSE), and its
             // answers would pass the worker's probes: say who it is instead.
@@ -189,8 +167,7 @@ package final class Supervisor {
             if let line = process.spawnNotice.failed(squatter) {
                 log.error(spec.fullName, "cannot start: \(line)")
             }
-            failedStart(process)
-            return
+            return send(.spawnFailed(squatter), to: process)
         }
         let pid: pid_t
         do {
@@ -202,41 +179,15 @@ package final class Supervisor {
             } else {
                 log.debug(spec.fullName, "spawn error (again): \(error)")
             }
-            failedStart(process)
-            return
+            return send(.spawnFailed(error.description), to: process)
         }
         if let line = process.spawnNotice.succeeded() {
             log.info(spec.fullName, "spawned again: \(line)")
         }
-        process.pid = pid
         byPid[pid] = process
         process.outputMarkAtSpawn = process.errorOutput.mark
-        process.spawnedAt = .now
         process.spawnedWallNs = WallClock.nowNanoseconds()
-        transition(process, to: .starting, detail: "pid \(pid)")
-
-        process.startsecsTimer = reactor.schedule(after: spec.startsecs) { [unowned self, unowned process] in
-            process.startsecsTimer = nil
-            // Up for startsecs: the start succeeded, whatever the state now.
-            process.failures = 0
-            if process.state == .starting {
-                self.transition(process, to: .running, detail: "pid \(process.pid), up \(Self.seconds(spec.startsecs.configSeconds))")
-            }
-        }
-        if spec.startsecs <= .zero {
-            reactor.cancel(process.startsecsTimer)
-            process.startsecsTimer = nil
-            process.failures = 0
-            transition(process, to: .running, detail: "pid \(pid), startsecs 0")
-        }
-        if spec.health != nil && spec.port != nil {
-            scheduleProbe(process, after: 0.05)
-        } else if spec.port != nil && isProxied(spec) {
-            scheduleProbe(process, after: 0.005)
-        } else {
-            process.health = .ready
-            if process.state == .running { changed(process) }
-        }
+        send(.spawned(pid: pid), to: process)
     }
 
     /// Every descriptor made here is owned (move-only): whichever step
@@ -301,82 +252,20 @@ package final class Supervisor {
         return environment.map { "\($0.key)=\($0.value)" }
     }
 
-    /// A start that did not last: BACKOFF with the next delay, or FATAL
-    /// after `startretries` (0 retries forever).
-    private func failedStart(_ process: ManagedProcess) {
-        process.failures += 1
-        let spec = process.spec
-        if shuttingDown {
-            transition(process, to: .stopped, detail: "during shutdown")
-            return
-        }
-        if spec.startretries > 0 && process.failures > spec.startretries {
-            transition(process, to: .fatal, detail: "gave up after \(process.failures) failed starts in a row\(Self.lastWords(process))")
-            return
-        }
-        let delay = Backoff.delay(afterFailures: process.failures, cap: spec.backoffMax.configSeconds)
-        process.retryAt = Instant.now.adding(seconds: delay)
-        transition(process, to: .backoff, detail: "retry in \(Self.seconds(delay)) (failed start \(process.failures))")
-        process.stateTimer = reactor.schedule(after: delay) { [unowned self, unowned process] in
-            process.stateTimer = nil
-            if process.state == .backoff && !self.shuttingDown { self.spawn(process) }
-        }
-    }
-
     // MARK: Exits
 
     /// From the reaper: returns false for a pid that is not ours (an orphan).
     @discardableResult
     package func childExited(pid: pid_t, status: ExitStatus) -> Bool {
         guard let process = byPid.removeValue(forKey: pid) else { return false }
-        let spec = process.spec
-        process.pid = 0
+        process.exitedPid = pid
         process.lastExit = status
         process.exitedWallNs = WallClock.nowNanoseconds()
-        // Only a worker that stayed up startsecs has started, whatever its
-        // probes said: one that passed a probe and died 0.3 s later is a
-        // failed start (backoff, startretries, FATAL), not a clean exit.
-        let stayedUp = process.startsecsTimer == nil
-        reactor.cancel(process.startsecsTimer)
-        process.startsecsTimer = nil
+        // Its last words may still sit in the pipe: read them before saying why it died.
         process.errorOutput.readPending()
         process.lastExitOutput = process.errorOutput.lastLines(3, since: process.outputMarkAtSpawn)
-        let lastWords = Self.lastWords(process)
-        cancelProbing(process)
-        reactor.cancel(process.stateTimer)
-        process.stateTimer = nil
         onExit?(process, status)
-
-        switch process.state {
-        case .stopping:
-            // Stragglers of the group (children that ignored the stop signal) go too.
-            if spec.stopasgroup || spec.killasgroup { _ = Signals.send(SIGKILL, toGroup: pid) }
-            transition(process, to: .stopped, detail: "\(status)")
-            let completions = process.stopCompletions
-            process.stopCompletions = []
-            for completion in completions { completion() }
-            if process.restartAfterStop {
-                process.restartAfterStop = false
-                if !shuttingDown && !process.removing { spawn(process) }
-            }
-        case .starting:
-            log.warn(spec.fullName, "exited too quickly (\(status))\(lastWords)")
-            failedStart(process)
-        case .running:
-            let expected: Bool
-            if case .exited(let code) = status { expected = spec.exitcodes.contains(code) } else { expected = false }
-            let uptime = stayedUp ? "" : "; up less than startsecs (\(Self.seconds(spec.startsecs.configSeconds)))"
-            transition(process, to: .exited, detail: "\(status); \(expected ? "expected" : "not expected")\(uptime)\(expected ? "" : lastWords)")
-            let again = spec.autorestart == .always || (spec.autorestart == .unexpected && !expected)
-            guard again, !shuttingDown else { return true }
-            if stayedUp && process.failures == 0 {
-                spawn(process)
-            } else {
-                failedStart(process)
-            }
-        case .stopped, .exited, .fatal, .backoff:
-            log.warn(spec.fullName, "pid \(pid) exited in state \(process.state.rawValue) (\(status))")
-        }
+        send(.exited(status, lastWords: Self.lastWords(process)), to: process)
         return true
     }
 
@@ -384,57 +273,24 @@ package final class Supervisor {
 
     /// Stop with `stopsignal`, then SIGKILL the group after `stopwaitsecs`.
     package func stop(_ process: ManagedProcess, then completion: (() -> Void)? = nil) {
-        let spec = process.spec
-        switch process.state {
-        case .starting, .running:
-            reactor.cancel(process.startsecsTimer)
-            process.startsecsTimer = nil
-            cancelProbing(process)
-            if let completion { process.stopCompletions.append(completion) }
-            process.killedDuringStop = false
-            transition(process, to: .stopping, detail: "sending \(Signals.name(spec.stopsignal))")
-            if spec.stopasgroup {
-                _ = Signals.send(spec.stopsignal, toGroup: process.pid)
-                _ = Signals.send(SIGCONT, toGroup: process.pid)
-            } else {
-                _ = Signals.send(spec.stopsignal, toProcess: process.pid)
-                // A stopped (SIGSTOP) worker acts on the stop signal only once continued, as systemd does.
-                _ = Signals.send(SIGCONT, toProcess: process.pid)
-            }
-            process.stateTimer = reactor.schedule(after: spec.stopwaitsecs) { [unowned self, unowned process] in
-                process.stateTimer = nil
-                guard process.state == .stopping, process.pid > 0 else { return }
-                self.log.warn(spec.fullName, "still running \(Self.seconds(spec.stopwaitsecs.configSeconds)) after \(Signals.name(spec.stopsignal)); sending SIGKILL to its group")
-                self.kill(process)
-            }
-        case .stopping:
-            if let completion { process.stopCompletions.append(completion) }
-        case .backoff:
-            reactor.cancel(process.stateTimer)
-            process.stateTimer = nil
-            process.retryAt = nil
-            transition(process, to: .stopped, detail: "was in backoff")
-            completion?()
-        case .stopped, .exited, .fatal:
-            completion?()
-        }
+        if let completion { process.stopCompletions.append(completion) }
+        send(.stop, to: process)
     }
 
     /// SIGKILL the whole group: each worker leads its own session, so this
     /// reaches everything it started and nothing else.
-    func kill(_ process: ManagedProcess) {
+    private func killGroup(_ process: ManagedProcess) {
         guard process.pid > 0 else { return }
-        process.killedDuringStop = true
         if !Signals.send(SIGKILL, toGroup: process.pid) { _ = Signals.send(SIGKILL, toProcess: process.pid) }
     }
 
     package func restart(_ process: ManagedProcess) {
-        if process.hasProcess {
-            process.restartAfterStop = true
-            stop(process)
-        } else {
-            start(process)
-        }
+        send(.restart, to: process)
+    }
+
+    /// Out of the proxies' upstream, finishing its in-flight requests.
+    func drain(_ process: ManagedProcess) {
+        send(.drain, to: process)
     }
 
     /// Replace a worker that is still working but should not go on (max_memory,
@@ -468,8 +324,7 @@ package final class Supervisor {
 
     private func drainAndRestart(_ process: ManagedProcess, reason: String) {
         log.warn(process.name, "recycling: \(reason)")
-        process.health = .draining
-        changed(process)
+        drain(process)
         // Out of the upstream now; stopped once its in-flight requests finish.
         let pid = process.pid
         var done = false
@@ -483,7 +338,7 @@ package final class Supervisor {
         }
         if process.inflight == 0 { return proceed() }
         process.idleWaiters.append(proceed)
-        reactor.schedule(after: 120) { proceed() }
+        reactor.schedule(after: Self.drainLimit) { proceed() }
     }
 
     package func signal(_ signal: Int32, _ process: ManagedProcess) -> Bool {
@@ -493,14 +348,16 @@ package final class Supervisor {
     /// The shutdown signal came: from now on nothing is started or restarted
     /// (SPEC §8), while the proxies may still be draining for a while.
     package func beginShutdown() {
+        guard !shuttingDown else { return }
         shuttingDown = true
+        for process in processes { send(.shutdownBegan, to: process) }
     }
 
     /// Graceful: stop by priority, highest first, each level waiting for the
     /// one before (supervisord's order). Completes with true when every
     /// process stopped without SIGKILL.
     package func shutdown(completion: @escaping (Bool) -> Void) {
-        shuttingDown = true
+        beginShutdown()
         let levels = Dictionary(grouping: processes, by: { $0.spec.priority }).sorted { $0.key > $1.key }.map(\.value)
         var clean = true
         func stopLevel(_ index: Int) {
@@ -521,20 +378,17 @@ package final class Supervisor {
 
     /// Fast: SIGKILL every group now; completes when all are reaped.
     package func killAll(completion: @escaping () -> Void) {
-        shuttingDown = true
+        beginShutdown()
         let running = processes.filter(\.hasProcess)
         var remaining = running.count
         for process in processes where process.state == .backoff { stop(process) }
         guard remaining > 0 else { return completion() }
         for process in running {
-            if process.state != .stopping {
-                transition(process, to: .stopping, detail: "fast shutdown")
-            }
             process.stopCompletions.append {
                 remaining -= 1
                 if remaining == 0 { completion() }
             }
-            kill(process)
+            send(.kill, to: process)
         }
     }
 
@@ -604,13 +458,8 @@ package final class Supervisor {
     /// and probe are cancelled and it is never started again (`removing`).
     func remove(_ process: ManagedProcess) {
         process.removing = true
-        process.restartAfterStop = false
         processes.removeAll { $0 === process }
-        reactor.cancel(process.stateTimer)
-        process.stateTimer = nil
-        reactor.cancel(process.startsecsTimer)
-        process.startsecsTimer = nil
-        cancelProbing(process)
+        send(.removed, to: process)
         process.stdout.close()
         process.stderr?.close()
         changed(process)
@@ -623,38 +472,24 @@ package final class Supervisor {
 
     // MARK: Health
 
-    private func scheduleProbe(_ process: ManagedProcess, after delay: Double) {
-        reactor.cancel(process.probeTimer)
-        process.probeTimer = reactor.schedule(after: delay) { [unowned self, unowned process] in
-            process.probeTimer = nil
-            guard process.pid > 0, process.probe == nil else { return }
-            self.probe(process)
-        }
-    }
-
-    private func cancelProbing(_ process: ManagedProcess) {
-        reactor.cancel(process.probeTimer)
-        process.probeTimer = nil
-        process.probe?.cancel()
-        process.probe = nil
-        process.healthFailures = 0
-    }
-
     func isProxied(_ spec: ProcessSpec) -> Bool {
         proxiedUpstreams.contains(spec.programName) || proxiedUpstreams.contains(spec.groupName)
     }
 
+    /// The lifecycle asked for a probe: through the proxy that has the
+    /// worker in its upstream when there is one, else on a connection of
+    /// its own. The result goes back to the lifecycle as judged here: an
+    /// answer from someone else's socket, or a timeout while the worker was
+    /// busy with proxied requests, is not the worker's.
     private func probe(_ process: ManagedProcess) {
         guard let port = process.spec.port else { return }
         let pidAtStart = process.pid
         guard let check = process.spec.health else {
-            // No probe configured: ready once the port accepts; asked often,
-            // so a restarted worker rejoins the upstream within milliseconds.
-            process.probe = HealthProbe(reactor: reactor, port: port, path: nil, timeout: 1) {
+            process.probe = HealthProbe(reactor: reactor, port: port, path: nil, timeout: .seconds(1)) {
                 [unowned self, unowned process] outcome in
                 process.probe = nil
                 guard process.pid == pidAtStart, process.pid > 0 else { return }
-                self.portProbeFinished(process, outcome)
+                self.send(.probeFinished(self.judge(outcome, of: process, busy: false)), to: process)
             }
             return
         }
@@ -665,9 +500,9 @@ package final class Supervisor {
             guard process.pid == pidAtStart, process.pid > 0 else { return }
             let busy = inflightAtStart > 0 || process.inflight > 0
             if outcome == .passed && !busy { process.probeSeconds = self.reactor.now.seconds(since: sentAt) }
-            self.probeFinished(process, outcome, busy: busy)
+            self.send(.probeFinished(self.judge(outcome, of: process, busy: busy)), to: process)
         }
-        let timeout = check.timeout.configSeconds
+        let timeout = check.timeout
         if let carried = probeTransport?(process, check.path, timeout, finished) {
             process.probe = carried
             return
@@ -675,83 +510,25 @@ package final class Supervisor {
         process.probe = HealthProbe(reactor: reactor, port: port, path: check.path, timeout: timeout, completion: finished)
     }
 
-    private func portProbeFinished(_ process: ManagedProcess, _ outcome: HealthProbe.Outcome) {
-        let age = Instant.now.seconds(since: process.spawnedAt ?? .now)
-        guard outcome == .passed else {
-            return scheduleProbe(process, after: age < 1 ? 0.005 : 0.05)
+    private func judge(_ outcome: HealthProbe.Outcome, of process: ManagedProcess, busy: Bool) -> Lifecycle.ProbeResult {
+        switch outcome {
+        case .passed:
+            // The first pass makes it ready: it must be the worker's answer.
+            if process.health != .ready, let stranger = strangerAnswers(for: process) {
+                warnOnce(process, stranger)
+                return .passedByStranger(stranger)
+            }
+            return .passed
+        case .busy: return .busy
+        case .timedOut: return busy ? .busy : .timedOut
+        case .failed(let reason): return .failed(reason)
         }
-        guard process.health != .ready else { return }
-        if let stranger = strangerAnswers(for: process) {
-            warnOnce(process, stranger)
-            return scheduleProbe(process, after: 0.1)
-        }
-        process.health = .ready
-        log.info(process.name, "ready (port \(process.spec.port ?? 0) accepts connections)")
-        changed(process)
     }
 
     /// The proxy could not connect to a worker it had as ready: out of the
     /// upstream until its port accepts again.
     package func recheckReadiness(_ process: ManagedProcess) {
-        guard process.health == .ready, process.pid > 0, process.spec.port != nil else { return }
-        process.health = .starting
-        changed(process)
-        scheduleProbe(process, after: 0.005)
-    }
-
-    private func probeFinished(_ process: ManagedProcess, _ outcome: HealthProbe.Outcome, busy: Bool) {
-        let check = process.spec.health!
-        let inStartPeriod = process.health == .starting
-            && Instant.now.seconds(since: process.spawnedAt ?? .now) < check.startPeriod.configSeconds
-        switch outcome {
-        case .passed:
-            process.healthFailures = 0
-            if process.health != .ready, let stranger = strangerAnswers(for: process) {
-                // Not the worker's answer: no proof it started, nothing to count.
-                warnOnce(process, stranger)
-                return scheduleProbe(process, after: min(check.interval.configSeconds, 0.1))
-            }
-            if process.health != .ready {
-                process.health = .ready
-                if process.state == .starting {
-                    // Answering its health check proves the start succeeded.
-                    transition(process, to: .running, detail: "pid \(process.pid), passed health check")
-                }
-                log.info(process.name, "ready (health check passed)")
-                changed(process)
-            }
-            scheduleProbe(process, after: check.interval.configSeconds)
-        case .busy:
-            // Its slots were answering proxied requests: that says nothing
-            // against it (read_timeout bounds a stuck one); ask again later.
-            scheduleProbe(process, after: check.interval.configSeconds)
-        case .failed, .timedOut:
-            if inStartPeriod {
-                // A model loading: keep asking often, count nothing yet.
-                scheduleProbe(process, after: min(check.interval.configSeconds, 0.1))
-                return
-            }
-            if outcome == .timedOut && busy {
-                // A single-threaded worker busy with a proxied request cannot
-                // answer; read_timeout bounds that request instead.
-                scheduleProbe(process, after: check.interval.configSeconds)
-                return
-            }
-            process.healthFailures += 1
-            let failures = process.healthFailures
-            let reason: String
-            if case .failed(let text) = outcome { reason = text } else { reason = "no answer within \(Self.seconds(check.timeout.configSeconds))" }
-            log.warn(process.name, "health check failed (\(failures)/\(check.fails)): \(reason)")
-            if failures >= check.fails {
-                process.healthFailures = 0
-                process.health = .unhealthy
-                log.warn(process.name, "unhealthy; restarting")
-                changed(process)
-                restart(process)
-            } else {
-                scheduleProbe(process, after: check.interval.configSeconds)
-            }
-        }
+        send(.connectRefused, to: process)
     }
 
     // MARK: Port ownership
@@ -792,12 +569,62 @@ package final class Supervisor {
 
     // MARK: Transitions
 
-    private func transition(_ process: ManagedProcess, to state: ProcessState, detail: String) {
-        let previous = process.state
-        process.state = state
-        let level: LogLevel = (state == .fatal || (state == .backoff && process.failures > 1)) ? .warn : .info
-        log.log(level, process.name, "\(state.rawValue) (was \(previous.rawValue)): \(detail)")
-        changed(process)
+    /// One event into a process's lifecycle, and its actions carried out
+    /// in order. The only way a process's state, health or failures change.
+    func send(_ event: Lifecycle.Event, to process: ManagedProcess) {
+        let actions = process.lifecycle.handle(event, now: reactor.now)
+        for action in actions { perform(action, for: process) }
+    }
+
+    private func perform(_ action: Lifecycle.Action, for process: ManagedProcess) {
+        let spec = process.spec
+        switch action {
+        case .transition(let from, let to, let detail):
+            if to == .fatal, let reason = spec.commandError { process.lastSpawnError = reason }
+            let level: LogLevel = (to == .fatal || (to == .backoff && process.failures > 1)) ? .warn : .info
+            log.log(level, process.name, "\(to.rawValue) (was \(from.rawValue)): \(detail)")
+            changed(process)
+        case .healthChanged(let flag, let detail):
+            if !detail.isEmpty { log.log(flag == .unhealthy ? .warn : .info, process.name, detail) }
+            changed(process)
+        case .log(let level, let text):
+            log.log(level, process.name, text)
+        case .launch:
+            launchNow(process)
+        case .sendStopSignal:
+            if spec.stopasgroup {
+                _ = Signals.send(spec.stopsignal, toGroup: process.pid)
+                _ = Signals.send(SIGCONT, toGroup: process.pid)
+            } else {
+                _ = Signals.send(spec.stopsignal, toProcess: process.pid)
+                // A stopped (SIGSTOP) worker acts on the stop signal only once continued, as systemd does.
+                _ = Signals.send(SIGCONT, toProcess: process.pid)
+            }
+        case .killGroup:
+            killGroup(process)
+        case .killStragglers:
+            // Children that ignored the stop signal go with their leader.
+            if (spec.stopasgroup || spec.killasgroup) && process.exitedPid > 0 {
+                _ = Signals.send(SIGKILL, toGroup: process.exitedPid)
+            }
+        case .arm(let timer, let delay):
+            reactor.cancel(process.timers[timer])
+            process.timers[timer] = reactor.schedule(after: delay) { [unowned self, unowned process] in
+                process.timers[timer] = nil
+                self.send(.timerFired(timer), to: process)
+            }
+        case .disarm(let timer):
+            reactor.cancel(process.timers.removeValue(forKey: timer))
+        case .startProbe:
+            probe(process)
+        case .cancelProbe:
+            process.probe?.cancel()
+            process.probe = nil
+        case .completeStops:
+            let completions = process.stopCompletions
+            process.stopCompletions = []
+            for completion in completions { completion() }
+        }
     }
 
     /// Every state or health change goes through here: the proxy's upstream

@@ -85,7 +85,7 @@ extension Supervisor {
     package func restart(_ process: ManagedProcess, completion: @escaping (ActionOutcome) -> Void) {
         if let busy = busyReason(process) { return completion(outcome(process, ok: false, busy)) }
         stop(process) { [unowned self, unowned process] _ in
-            process.failures = 0
+            // Stopped: a start resets the failed-start count (Lifecycle).
             self.start(process, completion: completion)
         }
     }

@@ -44,6 +44,19 @@ package enum WallClock {
         return "\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec))"
     }
 
+    /// `Dec 07 07:25 PM` in local time: how supervisorctl dates a stop or an
+    /// exit in `status` (its `%b %d %I:%M %p`, in the C locale whatever the
+    /// environment says, so scripts parse one form).
+    package static func statusDate(_ ns: Int64) -> String {
+        var seconds = time_t(ns / 1_000_000_000)
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let month = months[Int(max(0, min(11, parts.tm_mon)))]
+        let hour12 = parts.tm_hour % 12 == 0 ? 12 : parts.tm_hour % 12
+        return "\(month) \(pad(parts.tm_mday)) \(pad(hour12)):\(pad(parts.tm_min)) \(parts.tm_hour < 12 ? "AM" : "PM")"
+    }
+
     package static func pad<T: BinaryInteger>(_ value: T, _ width: Int = 2) -> String {
         let text = String(value)
         return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text

@@ -125,13 +125,6 @@ package final class Reactor {
 
     // MARK: Timers
 
-    /// Seconds as a Double: only Sources/Supervision still calls this; it
-    /// goes once the process state machine counts in Duration too.
-    @discardableResult
-    package func schedule(after seconds: Double, _ action: @escaping () -> Void) -> TimerID {
-        schedule(at: now.adding(seconds: seconds), action)
-    }
-
     @discardableResult
     package func schedule(after duration: Duration, _ action: @escaping () -> Void) -> TimerID {
         schedule(at: now + duration, action)

@@ -18,8 +18,9 @@ import Testing
     func managed() -> ManagedProcess {
         let spec = ProcessSpec(programName: "web", groupName: "pool", name: "web_01", number: 1, index: 1,
                                argv: ["/bin/true"], port: 8001)
-        return ManagedProcess(spec: spec, stdout: OutputCapture(ringCapacity: 64, sink: nil, mirror: nil, prefix: "web_01"),
-                              stderr: nil)
+        var policy = Lifecycle.Policy()
+        policy.startsecs = .zero
+        return ManagedProcess.forTest(spec, policy: policy)
     }
 
     @Test func adminNeverStartedProcess() {
@@ -37,36 +38,41 @@ import Testing
 
     @Test func adminRunningProcess() {
         let process = managed()
-        process.state = .running
-        process.health = .ready
-        process.pid = 4242
-        process.spawnedAt = Instant(nanoseconds: 1_000_000_000)
+        for _ in 0..<3 {
+            process.drive(.start, .spawned(pid: 1), .stop, .exited(.signaled(SIGTERM, coreDumped: false), lastWords: ""))
+        }
+        process.drive(.start, .spawned(pid: 4242), at: Instant(nanoseconds: 1_000_000_000))
         process.spawnedWallNs = 1_700_000_000_000_000_000
-        process.everStarted = true
-        process.restarts = 3
         process.inflight = 2
-        let snapshot = ProcessSnapshot(process, now: Instant(nanoseconds: 11_500_000_000), rssBytes: 1024)
+        let snapshot = ProcessSnapshot(process, now: Instant(nanoseconds: 11_500_000_000), rssBytes: 1024, proxied: true)
         #expect(snapshot.pid == 4242)
         #expect(snapshot.uptimeSeconds == 10.5)
         #expect(snapshot.startedWallNs == 1_700_000_000_000_000_000)
         #expect(snapshot.restarts == 3 && snapshot.inflight == 2 && snapshot.rssBytes == 1024)
         #expect(snapshot.description == "pid 4242, uptime 0:00:10, ready, 2 in flight")
+        // Without a proxy or a health check "ready" says nothing: supervisorctl's line.
+        let plain = ProcessSnapshot(process, now: Instant(nanoseconds: 11_500_000_000))
+        #expect(!plain.hasReadiness && plain.description == "pid 4242, uptime 0:00:10, 2 in flight")
+        process.spec.health = HealthCheck(path: "/health")
+        #expect(ProcessSnapshot(process, now: Instant(nanoseconds: 11_500_000_000)).description == "pid 4242, uptime 0:00:10, ready, 2 in flight")
     }
 
     @Test func adminBackoffProcessCountsDownItsRetry() {
         let process = managed()
-        process.state = .backoff
-        process.everStarted = true
+        process.lifecycle.policy.startsecs = .seconds(10)
+        // Killed 4 s into its start: a failed start, BACKOFF for 1 s (until 5 s).
+        process.drive(.start, .spawned(pid: 77), at: Instant(nanoseconds: 0))
+        process.drive(.exited(.signaled(SIGKILL, coreDumped: false), lastWords: ""), at: Instant(nanoseconds: 4_000_000_000))
+        #expect(process.state == .backoff)
         process.spawnedWallNs = 1_700_000_000_000_000_000
         process.exitedWallNs = 1_700_000_005_000_000_000
         process.lastExit = .signaled(SIGKILL, coreDumped: false)
-        process.retryAt = Instant(nanoseconds: 8_000_000_000)
-        let snapshot = ProcessSnapshot(process, now: Instant(nanoseconds: 6_000_000_000))
+        let snapshot = ProcessSnapshot(process, now: Instant(nanoseconds: 4_500_000_000))
         #expect(snapshot.pid == nil && snapshot.uptimeSeconds == nil)
-        #expect(snapshot.retryInSeconds == 2)
+        #expect(snapshot.retryInSeconds == 0.5)
         #expect(snapshot.exitedWallNs == 1_700_000_005_000_000_000)
-        #expect(snapshot.description == "killed by SIGKILL at \(WallClock.timeOfDay(1_700_000_005_000_000_000)), retry in 2.0s")
-        process.state = .fatal
-        #expect(ProcessSnapshot(process, now: Instant(nanoseconds: 6_000_000_000)).retryInSeconds == nil, "no retry outside BACKOFF")
+        #expect(snapshot.description == "killed by SIGKILL at \(WallClock.statusDate(1_700_000_005_000_000_000)), retry in 0.5s")
+        process.drive(.stop)
+        #expect(ProcessSnapshot(process, now: Instant(nanoseconds: 4_500_000_000)).retryInSeconds == nil, "no retry outside BACKOFF")
     }
 }

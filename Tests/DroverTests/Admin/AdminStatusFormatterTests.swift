@@ -38,12 +38,20 @@ enum AdminFixtures {
 }
 
 @Suite struct AdminStatusFormatterTests {
-    let at = WallClock.timeOfDay(AdminFixtures.exitNs)
+    let at = WallClock.statusDate(AdminFixtures.exitNs)
 
-    @Test func adminTimeOfDayIsAClock() {
-        // The wording below embeds it; make sure it is HH:MM:SS.
-        let digits = at.split(separator: ":")
-        #expect(digits.count == 3 && digits.allSatisfy { $0.count == 2 && Int($0) != nil })
+    /// supervisorctl's `%b %d %I:%M %p`: `Dec 07 07:25 PM`, whatever the hour.
+    @Test func adminStatusDateIsSupervisorctls() {
+        #expect(at.range(of: #"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-3]\d (0\d|1[0-2]):[0-5]\d (AM|PM)$"#,
+                         options: .regularExpression) != nil, "\(at)")
+        // Noon and midnight are 12, not 00, in a 12-hour clock (in UTC, whatever TZ the test runs in).
+        setenv("TZ", "UTC", 1)
+        tzset()
+        defer { unsetenv("TZ"); tzset() }
+        #expect(WallClock.statusDate(1_796_644_800_000_000_000) == "Dec 07 12:00 PM")   // 2026-12-07T12:00:00Z
+        #expect(WallClock.statusDate(1_796_601_600_000_000_000) == "Dec 07 12:00 AM")   // 2026-12-07T00:00:00Z
+        #expect(WallClock.statusDate(1_796_689_500_000_000_000) == "Dec 08 12:25 AM")   // 2026-12-08T00:25:00Z
+        #expect(WallClock.statusDate(1_767_300_300_000_000_000) == "Jan 01 08:45 PM")   // 2026-01-01T20:45:00Z
     }
 
     @Test func adminLinesMatchTheSpecExample() {
@@ -52,8 +60,8 @@ enum AdminFixtures {
             AdminFixtures.process("web:web_01", .backoff, exited: AdminFixtures.exitNs, exit: .exited(1), retryIn: 2),
         ])
         #expect(lines == [
-            "web:web_00   RUNNING   pid 4121, uptime 0:12:03, ready, 1 in flight",
-            "web:web_01   BACKOFF   exited with 1 at \(at), retry in 2.0s",
+            "web:web_00                       RUNNING   pid 4121, uptime 0:12:03, ready, 1 in flight",
+            "web:web_01                       BACKOFF   exited with 1 at \(at), retry in 2.0s",
         ])
     }
 
@@ -64,12 +72,12 @@ enum AdminFixtures {
             AdminFixtures.process("web:web_1", .fatal, spawnError: "no such file"),
         ])
         #expect(lines == [
-            "a:a                     STOPPING  pid 7, stopping",
-            "model:model_long_name   STOPPED   Not started",
-            "web:web_1               FATAL     gave up: spawn error: no such file",
+            "a                                STOPPING  pid 7, stopping",
+            "model:model_long_name            STOPPED   Not started",
+            "web:web_1                        FATAL     gave up: spawn error: no such file",
         ])
-        // Every description starts in the same column.
-        let descriptionColumn = "model:model_long_name".count + 3 + 10
+        // Every description starts in the same column: supervisorctl's, at least 30 + 3 + 10.
+        let descriptionColumn = 30 + 3 + 10
         for line in lines {
             let index = line.index(line.startIndex, offsetBy: descriptionColumn)
             #expect(line[line.index(before: index)] == " " && line[index] != " ", "misaligned: \(line)")
@@ -90,9 +98,25 @@ enum AdminFixtures {
     }
 
     @Test func adminEmptyDescriptionLeavesNoTrailingSpaces() {
-        #expect(StatusFormatter.lines([StatusRow(name: "x:y", state: "RUNNING", description: "")]) == ["x:y   RUNNING"])
+        let pad = String(repeating: " ", count: 30)
+        #expect(StatusFormatter.lines([StatusRow(name: "x:y", state: "RUNNING", description: "")]) == ["x:y" + pad + "RUNNING"])
         // An unknown long state from a newer daemon still keeps a gap.
-        #expect(StatusFormatter.lines([StatusRow(name: "x:y", state: "SOMETHINGNEW", description: "d")]) == ["x:y   SOMETHINGNEW d"])
+        #expect(StatusFormatter.lines([StatusRow(name: "x:y", state: "SOMETHINGNEW", description: "d")]) == ["x:y" + pad + "SOMETHINGNEW d"])
+        // A name longer than 30 widens the column to itself plus three.
+        let long = String(repeating: "n", count: 40)
+        #expect(StatusFormatter.lines([StatusRow(name: long, state: "RUNNING", description: "d")]) == [long + "   RUNNING   d"])
+    }
+
+    /// supervisorctl's make_namespec: `cron`, not `cron:cron`; and its order.
+    @Test func adminStandaloneNamesAndNameOrder() {
+        let rows = StatusFormatter.sortedByName([
+            StatusRow(name: "web:web_10", state: "RUNNING", description: ""),
+            StatusRow(name: "web:web_2", state: "RUNNING", description: ""),
+            StatusRow(name: "cron:cron", state: "RUNNING", description: ""),
+            StatusRow(name: "api:api_00", state: "RUNNING", description: ""),
+        ])
+        #expect(rows.map(\.name) == ["api:api_00", "cron", "web:web_10", "web:web_2"])
+        #expect(NameSelector.displayName("cron:cron") == "cron" && NameSelector.displayName("a:b") == "a:b")
     }
 
     @Test func adminRunningDescriptions() {
@@ -137,7 +161,7 @@ enum AdminFixtures {
     @Test func adminStoppedDescriptions() {
         #expect(AdminFixtures.process("web:web_00", .stopped, started: nil).description == "Not started")
         #expect(AdminFixtures.process("web:web_00", .stopped, exited: AdminFixtures.exitNs, exit: .signaled(SIGTERM, coreDumped: false)).description
-                == "stopped at \(at)")
+                == at, "supervisorctl dates a stop and says nothing else")
     }
 
     @Test func adminDurationText() {
@@ -159,7 +183,7 @@ enum AdminFixtures {
         let json = running.json
         #expect(json.objectValue?.map(\.0) == ["name", "group", "program", "process", "state", "health", "pid", "uptime",
                                               "started_at", "exited_at", "exit_status", "exit_code", "exit_signal", "retry_in",
-                                              "spawn_error", "last_output", "restarts", "inflight", "rss_bytes", "port", "requests", "upstream_p50", "upstream_p99", "description"])
+                                              "spawn_error", "last_output", "restarts", "inflight", "rss_bytes", "port", "requests", "upstream_p50", "upstream_p99", "upstream_histogram", "description"])
         #expect(json["name"] == "web:web_00")
         #expect(json["group"] == "web")
         #expect(json["process"] == "web_00")

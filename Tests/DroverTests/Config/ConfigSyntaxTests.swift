@@ -232,6 +232,45 @@ import Testing
         #expect(CPUBudget.usableCPUs() >= 1)
     }
 
+    /// cgroup v1 (issue 15): cpu.cfs_quota_us / cpu.cfs_period_us and
+    /// cpuset.cpus cap `auto` as cpu.max does on v2.
+    @Test func cgroupV1QuotaAndCpuset() {
+        let v1 = fakeRoot(cgroup: "12:memory:/kubepods/pod1/c1\n4:cpu,cpuacct:/kubepods/pod1/c1\n3:cpuset:/kubepods/pod1/c1\n1:name=systemd:/x\n",
+                          files: ["/cpu,cpuacct/kubepods/pod1/c1/cpu.cfs_quota_us": "-1\n",
+                                  "/cpu,cpuacct/kubepods/pod1/c1/cpu.cfs_period_us": "100000\n",
+                                  "/cpu,cpuacct/kubepods/pod1/cpu.cfs_quota_us": "150000\n",
+                                  "/cpu,cpuacct/kubepods/pod1/cpu.cfs_period_us": "100000\n",
+                                  "/cpu,cpuacct/cpu.cfs_quota_us": "-1\n",
+                                  "/cpuset/kubepods/pod1/c1/cpuset.cpus": "\n",
+                                  "/cpuset/kubepods/pod1/cpuset.cpus": "0-5\n",
+                                  "/cpuset/cpuset.cpus": "0-63\n"])
+        defer { v1.cleanup() }
+        #expect(CPUBudget.usableCPUs(affinity: 64, fileRoot: v1.path) == 2, "1.5 CPUs of quota, rounded up")
+        #expect(CPUBudget.cgroupCpuset(fileRoot: v1.path) == 6, "an empty cpuset.cpus is the parent's")
+
+        // Docker without a cgroup namespace: the path is the host's, the mount the container's own cgroup.
+        let docker = fakeRoot(cgroup: "5:cpuset:/docker/abc\n4:cpu,cpuacct:/docker/abc\n",
+                              files: ["/cpu,cpuacct/cpu.cfs_quota_us": "300000\n", "/cpu,cpuacct/cpu.cfs_period_us": "100000\n",
+                                      "/cpuset/cpuset.cpus": "0,2-3,7\n"])
+        defer { docker.cleanup() }
+        #expect(CPUBudget.usableCPUs(affinity: 16, fileRoot: docker.path) == 3)
+        #expect(CPUBudget.cgroupCpuset(fileRoot: docker.path) == 4)
+        #expect(CPUBudget.usableCPUs(affinity: 2, fileRoot: docker.path) == 2, "the affinity mask still caps")
+
+        // The `cpu` link some distributions add beside cpu,cpuacct.
+        let linked = fakeRoot(cgroup: "4:cpu,cpuacct:/\n", files: ["/cpu/cpu.cfs_quota_us": "50000\n"])
+        defer { linked.cleanup() }
+        #expect(CPUBudget.usableCPUs(affinity: 8, fileRoot: linked.path) == 1)
+
+        // v2's cpuset.
+        let v2 = fakeRoot(cgroup: "0::/a/b\n", files: ["/a/b/cpuset.cpus.effective": "0-2,5\n", "/a/b/cpu.max": "max 100000\n"])
+        defer { v2.cleanup() }
+        #expect(CPUBudget.usableCPUs(affinity: 8, fileRoot: v2.path) == 4)
+
+        #expect(CPUBudget.cpuListCount("0-3,8,10-11\n") == 7)
+        #expect(CPUBudget.cpuListCount("") == nil && CPUBudget.cpuListCount("3-1") == nil && CPUBudget.cpuListCount("x") == nil)
+    }
+
     @Test func autoCounts() {
         #expect(CPUBudget.autoCount("auto", usable: 4) == 4)
         #expect(CPUBudget.autoCount("auto-1", usable: 4) == 3)

@@ -24,8 +24,10 @@ import Testing
         let lines = all.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 3)
         let web = lines.first { $0.hasPrefix("web:web_00") } ?? ""
-        #expect(web.range(of: #"^web:web_00\s+RUNNING\s+pid \d+, uptime 0:00:0\d, ready$"#, options: .regularExpression) != nil, "\(web)")
-        #expect(lines.first { $0.hasPrefix("idle:idle") }?.contains("STOPPED") == true)
+        // No health check, no proxy: supervisorctl's line, with no ", ready".
+        #expect(web.range(of: #"^web:web_00\s+RUNNING\s+pid \d+, uptime 0:00:0\d$"#, options: .regularExpression) != nil, "\(web)")
+        #expect(lines.first { $0.hasPrefix("idle ") }?.contains("STOPPED") == true, "a standalone program shows as idle: \(lines)")
+        #expect(lines.map { String($0.prefix { $0 != " " }) } == ["idle", "web:web_00", "web:web_01"], "name order")
         // Columns line up: every state starts at the same offset.
         let offsets = lines.map { $0.range(of: " RUNNING") ?? $0.range(of: " STOPPED") }.compactMap { $0 }.map { $0.lowerBound.utf16Offset(in: lines[0]) }
         #expect(Set(offsets).count == 1, "\(lines)")
@@ -58,7 +60,7 @@ import Testing
         let start = try daemon.cli("start", "web:*", "idle")
         #expect(start.status == 0, "\(start.stdout)\(start.stderr)")
         #expect(start.stdout.contains("web:web_00: started"))
-        #expect(start.stdout.contains("idle:idle: started"))
+        #expect(start.stdout.contains("idle: started"))
 
         let before = daemon.pids("web:")
         let restart = try daemon.cli("restart", "web")
@@ -110,6 +112,87 @@ import Testing
         #expect(waitUntil(timeout: 5) { !follower.isRunning }, "Ctrl-C ends tail -f")
         if follower.isRunning { kill(follower.processIdentifier, SIGKILL) }
         follower.waitUntilExit()
+    }
+
+    /// supervisorctl's argument forms: `tail -BYTES NAME`, `tail NAME stderr`,
+    /// `tail -f NAME stderr`; `pid all`; a standalone program by either name.
+    @Test func supervisorctlFormsOfTailAndPid() throws {
+        let daemon = try ControlledDrover(Self.pool)
+        daemon.drover.waitForLine("web:web_01 RUNNING")
+        daemon.drover.waitForLine("web_00 | err web_00")
+        let bytes = try daemon.cli("tail", "-5", "web:web_00")
+        #expect(bytes.status == 0 && bytes.stdout == "b_00\n", "the last 5 bytes of 'out web_00\\n': \(bytes.stdout)")
+        let channel = try daemon.cli("tail", "web:web_00", "stderr")
+        #expect(channel.status == 0 && channel.stdout == "err web_00\n", "\(channel.stdout)\(channel.stderr)")
+        #expect(try daemon.cli("tail", "web:web_00", "STDOUT").stdout == "out web_00\n")
+
+        // tail -f NAME stderr: the stderr line first, then it keeps following.
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: Binaries.drover)
+        follower.arguments = ["tail", "-f", "web:web_01", "stderr", "-s", daemon.socket]
+        let pipe = Pipe()
+        follower.standardOutput = pipe
+        try follower.run()
+        let seen = LockedData()
+        Thread {
+            while true {
+                let chunk = pipe.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                seen.append(chunk)
+            }
+        }.start()
+        #expect(waitUntil(timeout: 5) { String(decoding: seen.get(), as: UTF8.self) == "err web_01\n" }, "\(String(decoding: seen.get(), as: UTF8.self))")
+        #expect(follower.isRunning, "-f keeps following")
+        follower.interrupt()
+        #expect(waitUntil(timeout: 5) { !follower.isRunning })
+        if follower.isRunning { kill(follower.processIdentifier, SIGKILL) }
+        follower.waitUntilExit()
+
+        // pid all: every process in name order, 0 for one not running; a named one not running is exit 7.
+        let all = try daemon.cli("pid", "all")
+        let expected = ["0"] + daemon.pids("web:").map(String.init)
+        #expect(all.status == 0 && all.stdout.split(separator: "\n").map(String.init) == expected, "\(all.stdout)")
+        let idle = try daemon.cli("pid", "idle")
+        #expect(idle.status == 7 && idle.stdout == "0\n", "\(idle)")
+        // A standalone program answers to `idle` and `idle:idle`, and is shown as `idle`.
+        let stop = try daemon.cli("stop", "idle:idle")
+        #expect(stop.status == 0 && stop.stdout.isEmpty && stop.stderr == "idle: ERROR (not running)\n", "\(stop)")
+    }
+
+    /// supervisorctl's `reread` (what would change, nothing changes) and
+    /// `update` (apply) on drover's reload.
+    @Test func rereadThenUpdate() throws {
+        let daemon = try ControlledDrover(Self.pool)
+        daemon.drover.waitForLine("web:web_01 RUNNING")
+        let none = try daemon.cli("reread")
+        #expect(none.status == 0 && none.stdout == "No config updates to processes\n", "\(none)")
+        let config = daemon.dir.file("supervisor.conf")
+        var text = try String(contentsOfFile: config, encoding: .utf8)
+        text = text.replacingOccurrences(of: "numprocs = 2", with: "numprocs = 3")
+            .replacingOccurrences(of: "[program:idle]", with: "[program:fresh]")
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let before = daemon.pids("web:")
+        let reread = try daemon.cli("reread")
+        #expect(reread.status == 0 && reread.stdout == "fresh: available\nidle: disappeared\nweb: changed\n", "\(reread)")
+        #expect(daemon.pids("web:") == before && daemon.status().count == 3, "reread changes nothing")
+        let update = try daemon.cli("update")
+        #expect(update.status == 0, "\(update)")
+        #expect(update.stdout == "idle: stopped\nidle: removed process group\nweb: updated process group\nfresh: added process group\n", "\(update.stdout)")
+        daemon.drover.waitForLine("web:web_02 RUNNING")
+        #expect(try daemon.cli("reread").stdout == "No config updates to processes\n")
+        let names = try daemon.cli("update", "web")
+        #expect(names.status == 2 && names.stderr.contains("drover update"), "\(names)")
+    }
+
+    /// supervisorctl verbs drover has no twin for answer with the command that does the job.
+    @Test func supervisorctlVerbsWithoutATwinSayWhatToType() throws {
+        for (verb, hint) in [("avail", "drover status"), ("clear", ": > FILE"), ("maintail", "tail -f"), ("fg", "drover tail -f NAME"),
+                             ("add", "drover reload"), ("remove", "drover reload"), ("open", "-s PATH")] {
+            let result = try runCommand(Binaries.drover, [verb, "web"])
+            #expect(result.status == 1 && result.stdout.isEmpty, "\(verb): \(result)")
+            #expect(result.stderr.hasPrefix("drover: no '\(verb)' command: ") && result.stderr.contains(hint)
+                    && result.stderr.filter { $0 == "\n" }.count == 1, "\(verb): \(result.stderr)")
+        }
     }
 
     @Test func scaleSignalPidAndShutdown() throws {
@@ -189,7 +272,7 @@ import Testing
         #expect(try lead("status", "web").status == 0)
         #expect(try runCommand(Binaries.drover, ["--socket=\(daemon.socket)", "status", "web:web_00"]).status == 0)
         let viaConfig = try runCommand(Binaries.drover, ["-c", config, "restart", "web:web_01"], directory: "/")
-        #expect(viaConfig.status == 0 && viaConfig.stdout == "web:web_01: restarted\n", "\(viaConfig.stdout)\(viaConfig.stderr)")
+        #expect(viaConfig.status == 0 && viaConfig.stdout == "web:web_01: stopped\nweb:web_01: started\n", "\(viaConfig.stdout)\(viaConfig.stderr)")
         #expect(try lead("stop", "web:web_00").stdout == "web:web_00: stopped\n")
         #expect(try lead("start", "web:web_00").stdout == "web:web_00: started\n")
         #expect(try lead("signal", "USR1", "web:web_00").status == 0)
@@ -207,21 +290,63 @@ import Testing
         #expect(daemon.drover.waitForExit() == 0)
     }
 
-    /// A usage error is one line saying what and one pointing at the help,
-    /// on stderr, exit 2; errors of a command go to stderr, results to stdout.
+    /// One error style (issue 15): every failure of a client command is one
+    /// line on stderr saying what went wrong and what to type instead, never
+    /// JSON on stdout, with supervisorctl's exit codes.
+    @Test func everyErrorIsOneLineOnStderrSayingWhatToType() throws {
+        let daemon = try ControlledDrover(Self.pool)
+        daemon.drover.waitForLine("web:web_01 RUNNING")
+        func oneLine(_ result: ProcessResult, _ status: Int32, _ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(result.status == status, "\(result)", sourceLocation: sourceLocation)
+            #expect(result.stdout.isEmpty, "nothing on stdout for an error: \(result.stdout)", sourceLocation: sourceLocation)
+            #expect(result.stderr.filter { $0 == "\n" }.count == 1 && result.stderr.hasSuffix("\n"), "one line: \(result.stderr)", sourceLocation: sourceLocation)
+            for fragment in fragments {
+                #expect(result.stderr.contains(fragment), "'\(fragment)' in \(result.stderr)", sourceLocation: sourceLocation)
+            }
+        }
+        // A group of two cannot be tailed: which names to use instead (was raw JSON on stdout).
+        oneLine(try daemon.cli("tail", "web"), 1, ["web: ERROR (names 2 processes (web:web_00, web:web_01)", "drover tail web:web_00"])
+        // An unknown name reads the same in status and in stop.
+        oneLine(try daemon.cli("status", "nosuch"), 4, ["nosuch: ERROR (no such process)"])
+        oneLine(try daemon.cli("stop", "nosuch"), 1, ["nosuch: ERROR (no such process)"])
+        oneLine(try daemon.cli("tail", "nosuch"), 1, ["nosuch: ERROR (no such process name)"])
+        oneLine(try daemon.cli("scale", "nope", "2"), 1, ["nope: ERROR (no program named 'nope')"])
+
+        let dir = TempDir("errors")
+        defer { dir.cleanup() }
+        // The daemon is not there: the socket tried, and how to point at another.
+        oneLine(try runCommand(Binaries.drover, ["status", "-s", dir.file("gone.sock")]), 4, [dir.file("gone.sock"), "-s PATH", "drover run"])
+        // A missing config is named once, with -c and (for run) the config-less form.
+        let run = try runCommand(Binaries.drover, ["run"], directory: dir.path)
+        oneLine(run, 1, ["no config file at \(dir.path)/supervisor.conf", "-c FILE", "drover run -- CMD"])
+        #expect(run.stderr.components(separatedBy: "supervisor.conf").count == 2, "the path once: \(run.stderr)")
+        oneLine(try runCommand(Binaries.drover, ["check", "-c", dir.file("x.conf")]), 1, ["no config file at \(dir.file("x.conf"))", "-c FILE"])
+        oneLine(try runCommand(Binaries.drover, ["-c", dir.file("x.conf"), "status"]), 2, ["no config file at \(dir.file("x.conf"))", "-s PATH"])
+
+        // --help lists the global options.
+        let help = try runCommand(Binaries.drover, ["--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE: drover [-s <path>] [-c <file>] <subcommand>"))
+        #expect(help.stdout.contains("-s, --socket <path>") && help.stdout.contains("-c, --config <file>"), "\(help.stdout)")
+    }
+
+    /// A usage error is one line saying what and where the help is, on
+    /// stderr, exit 2; errors of a command go to stderr, results to stdout.
     @Test func usageErrorsAreOneLineAndAHint() throws {
         let cases: [([String], String)] = [
-            (["status", "--bogus"], "Error: unknown option '--bogus'\nSee 'drover status --help'.\n"),
-            (["-s", "/nowhere.sock", "restart"], "Error: give at least one name (group:process, group, group:* or all)\nSee 'drover restart --help'.\n"),
-            (["scale", "web", "many"], "Error: give a program and a number: drover scale web 4\nSee 'drover scale --help'.\n"),
-            (["pid", "a", "b"], "Error: give at most one name\nSee 'drover pid --help'.\n"),
-            (["tail", "-n"], "Error: missing value for '-n'\nSee 'drover tail --help'.\n"),
-            (["check", "extra"], "Error: unexpected argument 'extra'\nSee 'drover check --help'.\n"),
-            (["frobnicate"], "Error: unknown subcommand 'frobnicate'\nSee 'drover --help'.\n"),
-            (["--frobnicate"], "Error: unknown option '--frobnicate'\nSee 'drover --help'.\n"),
-            ([], "Error: missing subcommand\nSee 'drover --help'.\n"),
-            (["-s"], "Error: missing value for '-s'\nSee 'drover --help'.\n"),
-            (["-c", "x.conf"], "Error: missing subcommand after '-c x.conf'\nSee 'drover --help'.\n"),
+            (["status", "--bogus"], "drover: unknown option '--bogus'; see 'drover status --help'\n"),
+            (["-s", "/nowhere.sock", "restart"], "drover: give at least one name (group:process, group:*, program or all); see 'drover restart --help'\n"),
+            (["scale", "web", "many"], "drover: give a program and a number: drover scale web 4; see 'drover scale --help'\n"),
+            (["tail", "web", "stdin"], "drover: bad channel 'stdin': give stdout or stderr, e.g. drover tail web stderr; see 'drover tail --help'\n"),
+            (["tail", "a", "b", "c"], "drover: give one process name, e.g. drover tail web:web_00 (add stderr for its stderr); see 'drover tail --help'\n"),
+            (["reread", "web"], "drover: reread takes no names: drover reread; see 'drover reread --help'\n"),
+            (["tail", "-n"], "drover: missing value for '-n'; see 'drover tail --help'\n"),
+            (["check", "extra"], "drover: unexpected argument 'extra'; see 'drover check --help'\n"),
+            (["frobnicate"], "drover: unknown subcommand 'frobnicate'; see 'drover --help'\n"),
+            (["stauts"], "drover: unknown subcommand 'stauts' (did you mean 'status'?); see 'drover --help'\n"),
+            (["--frobnicate"], "drover: unknown option '--frobnicate'; see 'drover --help'\n"),
+            ([], "drover: missing subcommand; see 'drover --help'\n"),
+            (["-s"], "drover: missing value for '-s'; see 'drover --help'\n"),
+            (["-c", "x.conf"], "drover: missing subcommand after '-c x.conf'; see 'drover --help'\n"),
         ]
         for (arguments, expected) in cases {
             let r = try runCommand(Binaries.drover, arguments)

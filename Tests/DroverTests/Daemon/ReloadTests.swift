@@ -79,6 +79,43 @@ import Testing
         if let keepPid { #expect(processExists(keepPid)) }
     }
 
+    /// `drover scale` survives a reload that leaves the file's numprocs
+    /// alone (issue 15: 3 -> 2 on every reload), and yields to one that changes it.
+    @Test func aRunTimeScaleSurvivesAReloadUnlessNumprocsChanged() throws {
+        let pool = """
+            [program:pool]
+            command = /bin/sleep 60
+            process_name = pool_%(process_num)02d
+            numprocs = 2
+            startsecs = 0
+            """
+        let daemon = try ControlledDrover(pool, label: "scale-reload")
+        daemon.drover.waitForLine("pool:pool_01 RUNNING")
+        #expect(try daemon.cli("scale", "pool", "3").status == 0)
+        daemon.drover.waitForLine("pool:pool_02 RUNNING")
+        let config = daemon.dir.file("supervisor.conf")
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        try (text + "\n[program:extra]\ncommand = /bin/sleep 60\nstartsecs = 0\n").write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(try daemon.cli("reread").stdout == "extra: available\n", "the scaled pool is not a change")
+        let reload = try daemon.cli("reload")
+        #expect(reload.status == 0 && reload.stdout == "reloaded: added extra\n", "\(reload)")
+        daemon.drover.waitForLine("extra:extra RUNNING")
+        #expect(daemon.pids("pool:").count == 3, "still 3 after the reload: \(daemon.status())")
+        #expect(daemon.drover.lines(containing: "pool:pool_02 STOPPING").isEmpty)
+        // SIGHUP is the same reload.
+        daemon.drover.signal(SIGHUP)
+        daemon.drover.waitForLine("SIGHUP: config re-read: no changes")
+        #expect(daemon.pids("pool:").count == 3)
+
+        // The file's numprocs changed: it wins over the run-time size.
+        try (text.replacingOccurrences(of: "numprocs = 2", with: "numprocs = 1")
+             + "\n[program:extra]\ncommand = /bin/sleep 60\nstartsecs = 0\n").write(toFile: config, atomically: true, encoding: .utf8)
+        #expect(try daemon.cli("reread").stdout == "pool: changed\n")
+        let shrink = try daemon.cli("reload")
+        #expect(shrink.stdout == "reloaded: scaled pool 3 -> 1\n", "\(shrink)")
+        #expect(waitUntil { daemon.pids("pool:").count == 1 }, "\(daemon.status())")
+    }
+
     @Test func brokenConfigIsRejectedAndNothingChanges() throws {
         let dir = TempDir("badreload")
         defer { dir.cleanup() }

@@ -50,11 +50,19 @@ import Testing
     func systemdAnalyzeVerifies() throws {
         let dir = TempDir("unit")
         defer { dir.cleanup() }
-        // The unit as installed, pointing at the binary this build made.
+        // The unit as installed, pointing at the binary this build made and
+        // at its own example config (deploy/systemd/supervisor.conf).
+        let config = Binaries.packageRoot.appendingPathComponent("deploy/systemd/supervisor.conf").path
         let text = try String(contentsOfFile: Self.path, encoding: .utf8)
             .replacingOccurrences(of: "/usr/local/bin/drover", with: Binaries.drover)
+            .replacingOccurrences(of: "/etc/drover/supervisor.conf", with: config)
         let unit = dir.write("drover.service", text)
         let result = try runCommand("/usr/bin/systemd-analyze", ["verify", unit])
         #expect(result.status == 0 && result.stderr.isEmpty, "\(result.stdout)\(result.stderr)")
+        // Its ExecStartPre, as systemd would run it, accepts that config.
+        let pre = try #require(Self.parse(text)["Service"]?["ExecStartPre"]?.first)
+        let words = pre.split(separator: " ").map(String.init)
+        let check = try runCommand(words[0], Array(words.dropFirst()))
+        #expect(check.status == 0 && !check.stderr.contains("error"), "\(pre): \(check.stderr)")
     }
 }

@@ -20,7 +20,7 @@ final class EmbeddedProxy {
     let reactor: Reactor
     let proxy: ProxyServer
     let port: Int
-    private(set) var workers: [(process: ManagedProcess, listener: Int32)] = []
+    private(set) var workers: [(id: WorkerID, listener: Int32)] = []
 
     /// drover's log at info level, when `captureLog` asked for it.
     private let logPath: String?
@@ -52,15 +52,10 @@ final class EmbeddedProxy {
     func addWorker() -> Int {
         let listener = RawSocket.listen()
         let port = RawSocket.localPort(listener)
-        let spec = ProcessSpec(programName: "w", groupName: "w", name: "w_\(workers.count)", number: workers.count,
-                               index: workers.count, argv: ["test"], port: port)
-        let process = ManagedProcess(spec: spec, stdout: OutputCapture(ringCapacity: 1024, sink: nil, mirror: nil, prefix: ""),
-                                     stderr: nil)
-        process.state = .running
-        process.health = .ready
-        process.pid = 99_999
-        proxy.processChanged(process)
-        workers.append((process, listener))
+        // The supervisor's word, as the daemon passes it on (PoolMembership).
+        let id = WorkerID(1000 + workers.count)
+        proxy.apply(.joined(id, name: "w:w_\(workers.count)", port: port, probeSeconds: nil))
+        workers.append((id, listener))
         return workers.count - 1
     }
 

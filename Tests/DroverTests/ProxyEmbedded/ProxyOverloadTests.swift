@@ -105,7 +105,7 @@ import Testing
     /// route), the first burst is admitted by queue position against it:
     /// refused on arrival, before any request was answered.
     @Test func probeRoundTripLetsTheFirstBurstBeRefusedOnArrival() throws {
-        let b = try Burst(count: 24) { t in t.workers[0].process.probeSeconds = 0.3 }
+        let b = try Burst(count: 24) { t in t.proxy.pool.workers[0].probeSeconds = 0.3 }
         b.collect()
         // (p + 1) × 0.3 + 0.3 ≤ 2 for p ≤ 4: r1…r5 wait, r6… are refused now.
         #expect(b.indices(withStatus: 503) == Set(6..<24))

@@ -24,7 +24,7 @@ final class ProxyUnitFixture {
     let proxy: ProxyServer
     private var descriptors: [Int32] = []
     private var clients: [ProxyClientConnection] = []
-    private var processes: [ManagedProcess] = []
+    private var processes: [TestWorker] = []
 
     static func config(_ adjust: (inout ProxyConfig) -> Void = { _ in }) -> ProxyConfig {
         var config = ProxyConfig(name: "front", listen: .tcp(host: "127.0.0.1", port: 0), upstream: "w")
@@ -66,14 +66,11 @@ final class ProxyUnitFixture {
                         isHead: false, clientIsHTTP10: false, requestID: tag, receivedAt: .now)
     }
 
-    /// A worker process as the supervisor would hand it to the pool.
-    func process(_ name: String, port: Int) -> ManagedProcess {
-        let spec = ProcessSpec(programName: "w", groupName: "w", name: name, number: 0, index: 0,
-                               argv: ["/bin/true"], port: port)
-        let process = ManagedProcess(spec: spec, stdout: OutputCapture(ringCapacity: 64, sink: nil, mirror: nil, prefix: name),
-                                     stderr: nil)
-        processes.append(process)
-        return process
+    /// A worker as the supervisor names it to the pool (PoolMembership).
+    func process(_ name: String, port: Int) -> TestWorker {
+        let worker = TestWorker(id: WorkerID(5000 + processes.count), name: name)
+        processes.append(worker)
+        return worker
     }
 
     func close() {
@@ -82,4 +79,16 @@ final class ProxyUnitFixture {
     }
 
     deinit { close() }
+}
+
+/// A worker the pool tests add and remove by its id.
+struct TestWorker {
+    let id: WorkerID
+    let name: String
+}
+
+extension WorkerPool {
+    func add(_ worker: TestWorker, port: Int) { add(worker.id, name: worker.name, port: port) }
+    func remove(_ worker: TestWorker) { remove(worker.id) }
+    func slot(for worker: TestWorker) -> WorkerSlot? { slot(for: worker.id) }
 }

@@ -68,7 +68,7 @@ import Testing
         }
 
         @discardableResult
-        func addWorkers(_ count: Int) -> [ManagedProcess] {
+        func addWorkers(_ count: Int) -> [TestWorker] {
             (0..<count).map { i in
                 let process = fixture.process("w_\(i)", port: 20000 + i)
                 pool.add(process, port: 20000 + i)
@@ -252,8 +252,8 @@ import Testing
     @Test func coldPoolAdmitsByTheProbeRoundTrip() throws {
         let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = .seconds(2) }
         let processes = h.addWorkers(2)
-        processes[0].probeSeconds = 0.1
-        processes[1].probeSeconds = 0.25
+        h.pool.slot(for: processes[0])?.probeSeconds = 0.1
+        h.pool.slot(for: processes[1])?.probeSeconds = 0.25
         // The slower worker's round trip counts: (p + 1) × 0.25 / 2 + 0.25 ≤ 2 for p ≤ 13.
         #expect(h.pool.estimatedWait(position: 0) == 0.375)
         _ = try h.submit((0..<30).map { "r\($0)" })
