@@ -20,22 +20,14 @@ package struct HTTPResponseParser: Sendable {
     }
 
     private var state: State = .head
-    /// The bytes of the head being read (the scanner needs them in one
-    /// buffer); never more than `maxPendingBytes`.
-    private var pending: [UInt8] = []
-    private var scanner: HTTPHeadScanner
+    private var head: HTTPHeadCollector
     private var body = HTTPBodyDecoder(framing: .none, limits: HTTPLimits(), boundsBody: false)
-    /// Enough for the leading empty lines the scanner tolerates plus the
-    /// largest head: by then the scanner has found the head or failed.
-    private let maxPendingBytes: Int
 
     package init(requestMethod: String = "GET", limits: HTTPLimits = HTTPLimits()) {
         self.requestMethod = requestMethod
         self.limits = limits
-        scanner = HTTPHeadScanner(limits: .init(maxHeadBytes: limits.maxHeaderBytes, maxStartLineBytes: limits.maxHeaderBytes,
-                                                maxFields: limits.maxHeaderCount, tooLargeStatus: 502))
-        let (sum, overflow) = limits.maxHeaderBytes.addingReportingOverflow(HTTPHeadScanner.maxLeadingEmptyLineBytes + 3)
-        maxPendingBytes = overflow ? Int.max : sum
+        head = HTTPHeadCollector(limits: .init(maxHeadBytes: limits.maxHeaderBytes, maxStartLineBytes: limits.maxHeaderBytes,
+                                               maxFields: limits.maxHeaderCount, tooLargeStatus: 502))
     }
 
     package var hasFailed: Bool {
@@ -45,7 +37,7 @@ package struct HTTPResponseParser: Sendable {
 
     /// True between responses: no byte of a next response has arrived.
     package var isAtMessageBoundary: Bool {
-        if case .head = state { return pending.isEmpty }
+        if case .head = state { return head.pending.isEmpty }
         return false
     }
 
@@ -95,7 +87,7 @@ package struct HTTPResponseParser: Sendable {
 
     private mutating func fail(_ error: HTTPParseError, _ events: inout [HTTPResponseEvent]) {
         state = .failed
-        pending = []
+        head.reset()
         events.append(.error(HTTPParseError(status: 502, reason: error.reason)))
     }
 
@@ -104,56 +96,34 @@ package struct HTTPResponseParser: Sendable {
         state = .head
     }
 
-    /// Adds input to the head being read and scans it; once the head is
-    /// complete, reports it (an interim 1xx, or the final head and its body's
-    /// start). Returns how many bytes of `input` belong to the head.
+    /// Adds input to the head being read; once it is complete, reports it
+    /// (an interim 1xx, or the final head and its body's start). Returns how
+    /// many bytes of `input` belong to the head.
     private mutating func readHead(_ input: UnsafeRawBufferPointer, _ events: inout [HTTPResponseEvent]) -> Int {
-        let before = pending.count
-        let take = min(input.count, maxPendingBytes - before)
-        pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[0..<take]))
-        let scanned = pending.withUnsafeBytes { raw in
-            Result { () throws(HTTPParseError) in try scanner.scan(raw) }
+        let method = requestMethod
+        let (consumed, outcome) = head.collect(input) { raw, scanner throws(HTTPParseError) in
+            try Self.completeHead(raw, scanner, requestMethod: method)
         }
-        switch scanned {
-        case .failure(let error):
-            fail(error, &events)
-            return input.count
-        case .success(.incomplete):
-            guard take == input.count else {
-                // Unreachable with maxPendingBytes as chosen; refuse rather than spin.
-                fail(HTTPParseError(status: 502, reason: "header section too large"), &events)
-                return input.count
-            }
-            return take
-        case .success(.complete(let length)):
-            let interpreted = pending.withUnsafeBytes { raw in
-                Result { () throws(HTTPParseError) in try completeHead(raw) }
-            }
-            pending.removeAll(keepingCapacity: true)
-            scanner.reset()
-            switch interpreted {
-            case .failure(let error):
-                fail(error, &events)
-                return input.count
-            case .success(let head):
-                if head.status < 200 {
-                    events.append(.informational(head))
-                } else {
-                    events.append(.head(head))
-                    body = HTTPBodyDecoder(framing: head.framing, limits: limits, boundsBody: false)
-                    state = .body
-                    if case .none = head.framing { endMessage(&events) }
-                    if case .length(0) = head.framing { endMessage(&events) }
-                }
-                return length - before
-            }
+        switch outcome {
+        case .incomplete: break
+        case .failed(let error): fail(error, &events)
+        case .head(let head) where head.status < 200:
+            events.append(.informational(head))
+        case .head(let head):
+            events.append(.head(head))
+            body = HTTPBodyDecoder(framing: head.framing, limits: limits, boundsBody: false)
+            state = .body
+            if case .none = head.framing { endMessage(&events) }
+            if case .length(0) = head.framing { endMessage(&events) }
         }
+        return consumed
     }
 
     /// RFC 9112 §6.3 in order. Ambiguous framing (CL with TE, differing
     /// lengths, codings other than plain chunked) is refused rather than
     /// repaired: the worker is local, so a broken one should be noticed.
-    private func completeHead(_ raw: UnsafeRawBufferPointer) throws(HTTPParseError) -> HTTPResponseHead {
+    private static func completeHead(_ raw: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner,
+                                     requestMethod: String) throws(HTTPParseError) -> HTTPResponseHead {
         let line = try HTTPStatusLine.parse(raw, scanner.startLine)
         let (version, status, reason) = (line.version, line.status, HTTPHeadBytes.string(raw, line.reason))
         var headers = HTTPHeaders()
