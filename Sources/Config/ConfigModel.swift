@@ -195,6 +195,9 @@ package struct ProcessSpec: Sendable, Equatable {
     package var fatalAction: FatalAction = .ignore
     /// `[fcgi-program:x]`: the socket drover binds and passes as fd 0.
     package var fcgiSocket: FcgiSocket?
+    /// The worker's slot (CPUs, pinned cores, GPU); nil outside a
+    /// `[program:x]` (config-less `drover run`).
+    package var slot: Slot?
 
     /// `group:name`, how the CLI and the logs name a process.
     package var fullName: String { "\(groupName):\(name)" }
