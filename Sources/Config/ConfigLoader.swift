@@ -78,6 +78,7 @@ struct ConfigLoadContext {
 
     mutating func build(path: String, sections: [IniSection]) -> DroverConfig {
         var config = DroverConfig(path: path)
+        config.machine = machine
         // Groups first: a program's group name feeds its %(group_name)s.
         var groupSections: [IniSection] = []
         var programSections: [IniSection] = []

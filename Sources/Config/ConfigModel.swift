@@ -256,6 +256,10 @@ package struct ProgramConfig: Sendable {
     /// Builds the worker for any process_num, so `scale` can grow a pool
     /// past the configured numprocs with the same expansions and checks.
     package var template: ProcessTemplate
+    /// The pool's slots when the program shapes them (any of
+    /// cpus_per_worker, cpu_affinity, gpus, thread_env set, or numprocs =
+    /// auto): what `drover check` shows as the slot table.
+    package var slots: SlotPlan?
 
     package init(name: String, groupName: String, priority: Int, numprocs: Int, numprocsStart: Int, port: Int?,
                 processes: [ProcessSpec], template: ProcessTemplate) {
@@ -458,6 +462,8 @@ package struct DroverConfig: Sendable {
     /// The `[group:x]` sections, in file order (programs not in one form
     /// their own group, named like the program, and are not listed here).
     package var groups: [GroupConfig] = []
+    /// The machine the slots were laid out on (`drover check`'s slot table).
+    package var machine: MachineShape?
 
     package init(path: String?, supervisord: SupervisordSettings = SupervisordSettings(),
                 unixHTTPServer: UnixHTTPServerSettings? = nil, supervisorctlServerURL: String? = nil,

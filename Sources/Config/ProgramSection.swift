@@ -236,8 +236,11 @@ extension ConfigLoadContext {
         let template = ProcessTemplate { (number: Int, port: Int?) throws(ConfigDiagnostic) -> ProcessSpec in
             try recipe.makeForScaling(number, port: port)
         }
-        return ProgramConfig(name: programName, groupName: groupName, priority: proto.priority, numprocs: numprocs,
-                             numprocsStart: numprocsStart, port: port, processes: processes, template: template)
+        var program = ProgramConfig(name: programName, groupName: groupName, priority: proto.priority, numprocs: numprocs,
+                                    numprocsStart: numprocsStart, port: port, processes: processes, template: template)
+        let shapingKeys = ["cpus_per_worker", "thread_env", "cpu_affinity", "gpus", "workers_per_gpu"]
+        if isAuto || shapingKeys.contains(where: { section[$0] != nil }) { program.slots = slots }
+        return program
     }
 
     /// Process names must be unique within a group (supervisord keys

@@ -256,6 +256,35 @@ import Testing
         #expect(noGPU.contains("gpu"))
     }
 
+    @Test func checkPrintsTheSlotTableOnlyForShapedPrograms() throws {
+        let f = ConfigFixture()
+        let machine = MachineShape(usableCPUs: 4, allowedCPUs: [0, 1, 2, 3], numaNodes: [0: [0, 1], 1: [2, 3]], gpus: ["0"])
+        let config = try f.load("""
+            [program:m]
+            command = /bin/true
+            numprocs = auto
+            process_name = m_%(process_num)d
+            cpus_per_worker = 2
+            cpu_affinity = auto
+            [program:plain]
+            command = /bin/true
+            """, machine: machine)
+        let text = checkSummary(config)
+        #expect(text.contains("""
+            slots of m: cpus_per_worker 2, cpu_affinity auto, gpus none, thread_env auto
+              slot 0  m:m_0  cpus 2  cores 0-1  node 0  gpu -  threads 2
+              slot 1  m:m_1  cpus 2  cores 2-3  node 1  gpu -  threads 2
+            machine: 4 usable CPUs, allowed 0-3, NUMA node 0: 0-1, node 1: 2-3, GPUs 0
+
+            """))
+        #expect(!text.contains("slots of plain"))
+        let unshaped = try f.load("""
+            [program:plain]
+            command = /bin/true
+            """, machine: machine)
+        #expect(!checkSummary(unshaped).contains("slot"))
+    }
+
     @Test func cpuListsRoundTrip() {
         #expect(MachineShape.cpuList("0-3,8,10-11\n") == [0, 1, 2, 3, 8, 10, 11])
         #expect(MachineShape.cpuList("") == nil && MachineShape.cpuList("3-1") == nil && MachineShape.cpuList("a") == nil)

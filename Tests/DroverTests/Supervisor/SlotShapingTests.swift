@@ -43,6 +43,7 @@ import Testing
             process_name = m_%(process_num)d
             numprocs = 2
             cpu_affinity = auto
+            gpus = 3,7
             environment = NUMEXPR_NUM_THREADS="5"
             """, in: dir)
         defer { drover.terminate() }
@@ -59,6 +60,7 @@ import Testing
             #expect(env["OMP_NUM_THREADS"] == "1" && env["OPENBLAS_NUM_THREADS"] == "1" && env["MKL_NUM_THREADS"] == "1")
             #expect(env["TF_NUM_INTEROP_THREADS"] == "1")
             #expect(env["NUMEXPR_NUM_THREADS"] == "5")  // the config's value stays
+            #expect(env["CUDA_VISIBLE_DEVICES"] == ["3", "7"][slot] && env["DROVER_GPU"] == ["3", "7"][slot])
         }
         // drover itself is not left pinned by a spawn.
         #expect(Self.cpusAllowed(drover.pid) == Self.cpusAllowed(getpid()))
