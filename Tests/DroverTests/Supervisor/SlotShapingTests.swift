@@ -89,4 +89,27 @@ import Testing
         #expect(Self.environment(pid)["OMP_NUM_THREADS"] == nil)
         #expect(Self.environment(pid)["DROVER_SLOT"] == "0")
     }
+
+    @Test func statusJSONNamesEachWorkersSlot() throws {
+        let daemon = try ControlledDrover("""
+            [program:m]
+            command = /bin/sleep 60
+            process_name = m_%(process_num)d
+            numprocs = 2
+            cpu_affinity = auto
+            gpus = 5
+            """, label: "slotstatus")
+        daemon.drover.waitForLine("m:m_1 RUNNING")
+        let cpus = Self.ownCPUs()
+        let json = try daemon.cli("status", "--json")
+        let parsed = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let processes = parsed?["processes"] as? [[String: Any]] ?? []
+        for index in 0..<2 {
+            let slot = processes.first { $0["name"] as? String == "m:m_\(index)" }?["slot"] as? [String: Any]
+            #expect(slot?["index"] as? Int == index)
+            #expect(slot?["cpus"] as? Int == 1)
+            #expect(slot?["cores"] as? [Int] == [cpus[index % cpus.count]])
+            #expect(slot?["gpu"] as? String == "5")
+        }
+    }
 }
