@@ -85,10 +85,10 @@ final class WorkerProbe: ProbeInFlight {
 extension ProxyServer {
     /// Probes worker `id` through this pool (WorkerProbe); nil when it is not
     /// in the upstream, to be probed on a connection of its own.
-    package func probe(_ id: WorkerID, path: String, timeout seconds: Double,
+    package func probe(_ id: WorkerID, path: String, timeout: Duration,
                        completion: @escaping (ProbeOutcome) -> Void) -> ProbeInFlight? {
         guard let slot = pool.slot(for: id), slot.isMember, slot.waitingProbe == nil else { return nil }
-        let probe = WorkerProbe(reactor: reactor, slot: slot, path: path, timeout: .seconds(checked: seconds),
+        let probe = WorkerProbe(reactor: reactor, slot: slot, path: path, timeout: timeout,
                                 completion: completion) { [unowned self] probe in self.stopWaiting(probe) }
         if slot.hasCapacity {
             sendProbe(probe, on: slot)

@@ -69,7 +69,7 @@ final class PoolMembership {
     /// A pool member is probed through that pool's connections to it
     /// (WorkerProbe), never on a second one it may not accept; nil leaves
     /// the probe to a connection of its own.
-    func probe(_ process: ManagedProcess, path: String, timeout: Double,
+    func probe(_ process: ManagedProcess, path: String, timeout: Duration,
                completion: @escaping (ProbeOutcome) -> Void) -> ProbeInFlight? {
         for proxy in proxies where Self.serves(proxy, process) {
             if let probe = proxy.probe(Self.id(of: process), path: path, timeout: timeout, completion: completion) {

@@ -20,12 +20,12 @@ package final class HealthProbe: ProbeInFlight {
 
     private let connectOnly: Bool
 
-    init(reactor: Reactor, port: Int, path: String?, timeout seconds: Double, completion: @escaping (Outcome) -> Void) {
+    init(reactor: Reactor, port: Int, path: String?, timeout: Duration, completion: @escaping (Outcome) -> Void) {
         self.reactor = reactor
         self.completion = completion
         connectOnly = path == nil
         request = path.map { Array("GET \($0) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUser-Agent: drover-health\r\nConnection: close\r\n\r\n".utf8) } ?? []
-        timeout = reactor.schedule(after: seconds) { [unowned self] in self.finish(.timedOut) }
+        self.timeout = reactor.schedule(after: timeout) { [unowned self] in self.finish(.timedOut) }
         do {
             switch try TCPSocket.connect(port: port) {
             case .connected(let socket), .inProgress(let socket):
@@ -36,8 +36,8 @@ package final class HealthProbe: ProbeInFlight {
             }
         } catch {
             // Report asynchronously so callers never see a re-entrant completion.
-            reactor.cancel(timeout)
-            timeout = reactor.schedule(after: 0) { [unowned self] in self.finish(.failed(error.description)) }
+            reactor.cancel(self.timeout)
+            self.timeout = reactor.schedule(after: .zero) { [unowned self] in self.finish(.failed(error.description)) }
         }
     }
 

@@ -349,8 +349,8 @@ package struct Lifecycle: Sendable {
             move(to: .fatal, "gave up after \(failures) failed starts in a row\(lastWords)", &actions)
             return
         }
-        let delay = Duration.seconds(Backoff.delay(afterFailures: failures, cap: policy.backoffMax.configSeconds))
-        retryAt = now.adding(seconds: delay.configSeconds)
+        let delay = Backoff.delay(afterFailures: failures, cap: policy.backoffMax)
+        retryAt = now + delay
         move(to: .backoff, "retry in \(Self.seconds(delay)) (failed start \(failures))", &actions)
         actions.append(.arm(.backoff, after: delay))
     }

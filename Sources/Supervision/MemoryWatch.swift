@@ -6,7 +6,7 @@ import System
 /// worker past its limit. Runs only while some program sets max_memory, so
 /// an idle drover without it still never wakes.
 package final class MemoryWatch {
-    static let interval = 5.0
+    static let interval: Duration = .seconds(5)
     private unowned let supervisor: Supervisor
     private var timer: TimerID?
 

@@ -23,9 +23,9 @@ package enum HealthFlag: String, Sendable {
 
 /// The exponential restart delay: 1s, 2s, 4s … capped at `backoff_max`.
 package enum Backoff {
-    package static func delay(afterFailures failures: Int, cap: Double) -> Double {
-        guard failures > 0 else { return 0 }
+    package static func delay(afterFailures failures: Int, cap: Duration) -> Duration {
+        guard failures > 0 else { return .zero }
         let exponent = min(failures - 1, 30)
-        return min(Double(1 << exponent), max(cap, 0))
+        return min(.seconds(1 << exponent), max(cap, .zero))
     }
 }

@@ -112,7 +112,7 @@ extension Supervisor {
     }
 
     /// Longest a draining worker may take to finish its requests.
-    static var drainLimit: Double { 120 }
+    static var drainLimit: Duration { .seconds(120) }
 
     /// Runs replacement jobs of one program one at a time.
     func serially(_ program: String, _ job: @escaping (_ done: @escaping () -> Void) -> Void) {

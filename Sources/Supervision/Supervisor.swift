@@ -341,7 +341,7 @@ package final class Supervisor {
         }
         if process.inflight == 0 { return proceed() }
         process.idleWaiters.append(proceed)
-        reactor.schedule(after: 120) { proceed() }
+        reactor.schedule(after: Self.drainLimit) { proceed() }
     }
 
     package func signal(_ signal: Int32, _ process: ManagedProcess) -> Bool {
@@ -488,7 +488,7 @@ package final class Supervisor {
         guard let port = process.spec.port else { return }
         let pidAtStart = process.pid
         guard let check = process.spec.health else {
-            process.probe = HealthProbe(reactor: reactor, port: port, path: nil, timeout: 1) {
+            process.probe = HealthProbe(reactor: reactor, port: port, path: nil, timeout: .seconds(1)) {
                 [unowned self, unowned process] outcome in
                 process.probe = nil
                 guard process.pid == pidAtStart, process.pid > 0 else { return }
@@ -505,7 +505,7 @@ package final class Supervisor {
             if outcome == .passed && !busy { process.probeSeconds = self.reactor.now.seconds(since: sentAt) }
             self.send(.probeFinished(self.judge(outcome, of: process, busy: busy)), to: process)
         }
-        let timeout = check.timeout.configSeconds
+        let timeout = check.timeout
         if let carried = probeTransport?(process, check.path, timeout, finished) {
             process.probe = carried
             return

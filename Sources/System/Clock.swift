@@ -86,7 +86,7 @@ extension Duration {
 }
 
 extension Instant {
-    static func + (lhs: Instant, rhs: Duration) -> Instant {
+    package static func + (lhs: Instant, rhs: Duration) -> Instant {
         let (sum, overflow) = lhs.nanoseconds.addingReportingOverflow(rhs.clampedNanoseconds)
         return Instant(nanoseconds: overflow ? UInt64.max : sum)
     }

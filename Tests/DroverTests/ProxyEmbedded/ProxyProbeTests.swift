@@ -39,7 +39,7 @@ import Testing
         func outcome() -> HealthProbe.Outcome? { reported }
     }
 
-    private static func probe(_ t: EmbeddedProxy, timeout: Double = 2) -> Probing {
+    private static func probe(_ t: EmbeddedProxy, timeout: Duration = .seconds(2)) -> Probing {
         let probing = Probing()
         probing.probe = t.proxy.probe(t.workers[0].id, path: "/health", timeout: timeout) { [unowned probing] in
             probing.reported = $0
@@ -125,7 +125,7 @@ import Testing
         t.addWorker()
         let (a, upstream, _) = try t.forward("GET /long HTTP/1.1\r\nHost: a\r\n\r\n")
         defer { close(a); close(upstream) }
-        let probing = Self.probe(t, timeout: 2)
+        let probing = Self.probe(t, timeout: .seconds(2))
         t.advance(.milliseconds(1999))
         #expect(probing.outcome() == nil)
         t.advance(.milliseconds(2))
@@ -144,7 +144,7 @@ import Testing
         t.addWorker()
         let (client, upstream) = try Self.servedOnce(t)
         defer { close(client); close(upstream) }
-        let probing = Self.probe(t, timeout: 1)
+        let probing = Self.probe(t, timeout: .seconds(1))
         t.step()
         #expect(RawSocket.receive(upstream).hasPrefix("GET /health"))
         t.advance(.milliseconds(1001))
@@ -183,7 +183,7 @@ import Testing
         t.addWorker()
         let id = t.workers[0].id
         t.proxy.apply(.left(id))
-        #expect(t.proxy.probe(id, path: "/health", timeout: 1) { _ in } == nil)
+        #expect(t.proxy.probe(id, path: "/health", timeout: .seconds(1)) { _ in } == nil)
     }
 
     @Test func aCancelledWaitingProbeGivesUpItsTurn() throws {

@@ -132,48 +132,7 @@ import Testing
     }
 }
 
-@Suite struct BackoffTests {
-    @Test func delaysDoubleUpToBackoffMax() throws {
-        let dir = TempDir("backoff")
-        defer { dir.cleanup() }
-        let drover = try DroverHarness(config: """
-            [program:crash]
-            command = /bin/sh -c "exit 1"
-            startsecs = 1
-            startretries = 0
-            backoff_max = 2
-            """, in: dir)
-        defer { drover.terminate() }
-        drover.waitForLine("crash:crash STARTING", occurrence: 5, timeout: 15)
-        let times = drover.lines(containing: "crash:crash STARTING").compactMap(logTime)
-        #expect(times.count >= 5)
-        let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
-        // 1s, 2s, then capped at 2s (startretries = 0 retries forever).
-        let expected = [1.0, 2.0, 2.0, 2.0]
-        for (gap, want) in zip(gaps, expected) {
-            #expect(abs(gap - want) < 0.35, "gaps \(gaps) should be \(expected)")
-        }
-        #expect(drover.lines(containing: "FATAL").isEmpty)
-    }
-
-    @Test func stayingUpForStartsecsResetsTheBackoff() throws {
-        let dir = TempDir("reset")
-        defer { dir.cleanup() }
-        // Up 0.4s > startsecs 0.2 each time: every exit restarts at once.
-        let drover = try DroverHarness(config: """
-            [program:steady]
-            command = /bin/sh -c "sleep 0.4; exit 1"
-            startsecs = 0.2
-            """, in: dir)
-        defer { drover.terminate() }
-        drover.waitForLine("steady:steady STARTING", occurrence: 4)
-        #expect(drover.lines(containing: "steady:steady BACKOFF").isEmpty)
-        let times = drover.lines(containing: "steady:steady STARTING").compactMap(logTime)
-        for gap in zip(times.dropFirst(), times).map({ $0 - $1 }) {
-            #expect(gap < 0.8, "restarted without backoff delay")
-        }
-    }
-}
+// Backoff delays and their cap are LifecycleTests' (on a test clock, no waiting).
 
 @Suite struct RespawnTests {
     @Test func sigkilledWorkerIsRespawnedWithinMilliseconds() throws {
