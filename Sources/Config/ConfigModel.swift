@@ -164,8 +164,11 @@ package struct ProcessSpec: Sendable, Equatable {
     package var directory: String?
     package var umask: UInt32?
     /// Variables the config adds: `[supervisord] environment`, the program's
-    /// `environment`, then PORT, DROVER_PROCESS_NAME, DROVER_PROCESS_NUM,
-    /// SUPERVISOR_PROCESS_NAME, SUPERVISOR_GROUP_NAME. Layered on drover's own.
+    /// `environment`, the slot's thread variables and CUDA_VISIBLE_DEVICES
+    /// where neither those nor drover's own environment set them, then
+    /// DROVER_SLOT, DROVER_CPUS, DROVER_GPU, PORT, DROVER_PROCESS_NAME,
+    /// DROVER_PROCESS_NUM, SUPERVISOR_PROCESS_NAME, SUPERVISOR_GROUP_NAME.
+    /// Layered on drover's own.
     package var environment: [String: String]
     package var user: UserIdentity?
     package var port: Int?
