@@ -59,7 +59,11 @@ package enum Spawner {
                 return call(nil)
             }
         }
-        if code != 0 { throw SystemError("posix_spawn", errno: code, context: program) }
+        if code != 0 {
+            // EINVAL with a CPU list: none of those CPUs is allowed to drover now.
+            let pinned = request.cpus.isEmpty ? "" : " (pinned to CPUs \(request.cpus.map(String.init).joined(separator: ",")))"
+            throw SystemError("posix_spawn", errno: code, context: program + pinned)
+        }
         return pid
     }
 }
