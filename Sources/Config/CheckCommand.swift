@@ -86,6 +86,7 @@ package func checkSummary(_ config: DroverConfig) -> String {
             out += line + "\n"
         }
     }
+    out += slotTables(config)
     for proxy in config.proxies {
         var line = "proxy \(proxy.name): listen \(proxy.listen) -> \(proxy.upstream), balance \(proxy.balance.rawValue)"
         line += ", max_inflight \(proxy.maxInflight == 0 ? "0 (no cap)" : String(proxy.maxInflight))"

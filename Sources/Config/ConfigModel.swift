@@ -164,8 +164,11 @@ package struct ProcessSpec: Sendable, Equatable {
     package var directory: String?
     package var umask: UInt32?
     /// Variables the config adds: `[supervisord] environment`, the program's
-    /// `environment`, then PORT, DROVER_PROCESS_NAME, DROVER_PROCESS_NUM,
-    /// SUPERVISOR_PROCESS_NAME, SUPERVISOR_GROUP_NAME. Layered on drover's own.
+    /// `environment`, the slot's thread variables and CUDA_VISIBLE_DEVICES
+    /// where neither those nor drover's own environment set them, then
+    /// DROVER_SLOT, DROVER_CPUS, DROVER_GPU, PORT, DROVER_PROCESS_NAME,
+    /// DROVER_PROCESS_NUM, SUPERVISOR_PROCESS_NAME, SUPERVISOR_GROUP_NAME.
+    /// Layered on drover's own.
     package var environment: [String: String]
     package var user: UserIdentity?
     package var port: Int?
@@ -195,6 +198,9 @@ package struct ProcessSpec: Sendable, Equatable {
     package var fatalAction: FatalAction = .ignore
     /// `[fcgi-program:x]`: the socket drover binds and passes as fd 0.
     package var fcgiSocket: FcgiSocket?
+    /// The worker's slot (CPUs, pinned cores, GPU); nil outside a
+    /// `[program:x]` (config-less `drover run`).
+    package var slot: Slot?
 
     /// `group:name`, how the CLI and the logs name a process.
     package var fullName: String { "\(groupName):\(name)" }
@@ -253,6 +259,10 @@ package struct ProgramConfig: Sendable {
     /// Builds the worker for any process_num, so `scale` can grow a pool
     /// past the configured numprocs with the same expansions and checks.
     package var template: ProcessTemplate
+    /// The pool's slots when the program shapes them (any of
+    /// cpus_per_worker, cpu_affinity, gpus, thread_env set, or numprocs =
+    /// auto): what `drover check` shows as the slot table.
+    package var slots: SlotPlan?
 
     package init(name: String, groupName: String, priority: Int, numprocs: Int, numprocsStart: Int, port: Int?,
                 processes: [ProcessSpec], template: ProcessTemplate) {
@@ -458,6 +468,8 @@ package struct DroverConfig: Sendable {
     /// The `[group:x]` sections, in file order (programs not in one form
     /// their own group, named like the program, and are not listed here).
     package var groups: [GroupConfig] = []
+    /// The machine the slots were laid out on (`drover check`'s slot table).
+    package var machine: MachineShape?
 
     package init(path: String?, supervisord: SupervisordSettings = SupervisordSettings(),
                 unixHTTPServer: UnixHTTPServerSettings? = nil, supervisorctlServerURL: String? = nil,

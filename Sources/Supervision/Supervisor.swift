@@ -200,6 +200,7 @@ package final class Supervisor {
             var request = SpawnRequest(argv: spec.argv, environment: environmentList(for: spec),
                                        directory: spec.directory, umask: spec.umask)
             request.newSession = false
+            request.cpus = spec.slot?.cores ?? []
             let pid = try Spawner.spawn(request)
             Spawner.giveTerminalForeground(to: pid)
             return pid
@@ -217,10 +218,12 @@ package final class Supervisor {
         // /dev/null, or an fcgi-program's socket (a duplicate this spawn owns).
         let stdin = try standardInput(for: spec)
         let stdoutWrite = stdoutPipe.writeEnd.borrowed
-        let request = SpawnRequest(argv: argv, environment: environmentList(for: spec),
+        var request = SpawnRequest(argv: argv, environment: environmentList(for: spec),
                                    directory: spec.directory, umask: spec.umask,
                                    stdin: stdin.borrowed, stdout: stdoutWrite,
                                    stderr: PipePair.writeEnd(of: stderrPipe) ?? stdoutWrite)
+        // Pinned from its first instruction, and again on every restart.
+        request.cpus = spec.slot?.cores ?? []
         let pid = try Spawner.spawn(request)
         stdin.close()
         let stdoutRead = stdoutPipe.closingWriteEnd()

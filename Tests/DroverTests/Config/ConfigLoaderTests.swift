@@ -32,9 +32,10 @@ struct ConfigFixture {
     func write(_ name: String, _ text: String) -> String { dir.write(name, text) }
 
     func load(_ text: String, env: [String: String] = [:], isRoot: Bool = true, mode: ConfigMode = .run,
-              cpus: Int = 4) throws(ConfigErrors) -> DroverConfig {
+              cpus: Int = 4, machine: MachineShape? = nil) throws(ConfigErrors) -> DroverConfig {
         let path = write("supervisor.conf", text)
-        return try ConfigLoader.load(path: path, environment: env, isRoot: isRoot, for: mode, usableCPUs: cpus, users: users)
+        return try ConfigLoader.load(path: path, environment: env, isRoot: isRoot, for: mode, usableCPUs: cpus,
+                                     machine: machine, users: users)
     }
 
     /// The errors of a config that must fail.
