@@ -195,6 +195,9 @@ package struct ProcessSpec: Sendable, Equatable {
     package var fatalAction: FatalAction = .ignore
     /// `[fcgi-program:x]`: the socket drover binds and passes as fd 0.
     package var fcgiSocket: FcgiSocket?
+    /// `preload = true`: `command` runs one template that loads the model and
+    /// forks this worker from it (docs/preload-protocol.md).
+    package var preload = false
 
     /// `group:name`, how the CLI and the logs name a process.
     package var fullName: String { "\(groupName):\(name)" }
