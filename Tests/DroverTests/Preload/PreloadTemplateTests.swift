@@ -21,6 +21,12 @@ import Testing
             MODEL = [float(i) for i in range(200000)]
             LOADED_BY = os.getpid()
 
+        def load_large():
+            # 100 MiB actually written (not lazily zero-mapped), shared with every worker.
+            global MODEL, LOADED_BY
+            MODEL = bytes(range(256)) * (400 * 1024)
+            LOADED_BY = os.getpid()
+
         def load_with_thread():
             threading.Thread(name="tokenizer-pool", target=time.sleep, args=(60,), daemon=True).start()
 
