@@ -166,7 +166,6 @@ extension ConfigLoadContext {
                 diags.error(e.file, e.line, sectionName, "preload", refusal)
             } else {
                 proto.preload = true
-                diags.warn(e.file, e.line, sectionName, "preload", PreloadRule.notStartedYet)
             }
         }
 
