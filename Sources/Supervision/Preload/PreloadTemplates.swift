@@ -122,16 +122,30 @@ final class PreloadTemplates {
         }
     }
 
-    /// drover is stopping: closing each channel is every template's cue to exit.
+    /// drover is stopping: closing each channel is every template's cue to
+    /// exit; launches still owed fail (the lifecycle, shutting down, stops them).
     func closeAll() {
-        for template in templates.values { template.channel.close() }
+        let closing = templates.values
         templates = [:]
+        for template in closing {
+            template.channel.close()
+            for process in template.awaiting + template.queued {
+                supervisor.preloadFailed(process, "drover is shutting down")
+            }
+            template.awaiting = []
+            template.queued = []
+        }
     }
 }
 
 extension Supervisor {
     /// The template forked `process`'s worker: what a successful spawn does.
     func preloadForked(_ process: ManagedProcess, pid: pid_t) {
+        // Asked for before a shutdown or removal that came while the template forked: not wanted now.
+        if shuttingDown || process.removing {
+            _ = Signals.send(SIGKILL, toProcess: pid)
+            return preloadFailed(process, "no longer wanted")
+        }
         if let line = process.spawnNotice.succeeded() {
             log.info(process.spec.fullName, "forked again: \(line)")
         }
