@@ -15,8 +15,9 @@ final class PreloadTemplates {
         let channel: PreloadChannel
         let spawnedPid: pid_t
         var ready = false
-        /// Launches not answered yet, in request order (the template answers in that order).
-        var awaiting: [ManagedProcess] = []
+        /// Launches not answered yet, in request order (the template answers in
+        /// that order); `wanted` goes false when the worker is stopped meanwhile.
+        var awaiting: [(process: ManagedProcess, wanted: Bool)] = []
         /// Launches that arrived before the template said hello.
         var queued: [ManagedProcess] = []
         /// Why it refused to start, from its `error` before `hello`.
@@ -54,7 +55,8 @@ final class PreloadTemplates {
             }
         }
         guard let template = templates[program] else { return }
-        if template.awaiting.contains(where: { $0 === process }) || template.queued.contains(where: { $0 === process }) {
+        if template.awaiting.contains(where: { $0.process === process && $0.wanted })
+            || template.queued.contains(where: { $0 === process }) {
             return  // a launch already under way for it
         }
         if template.ready { requestFork(process, from: template, program: program) } else { template.queued.append(process) }
@@ -85,7 +87,7 @@ final class PreloadTemplates {
         do throws(PreloadProtocolError) {
             try template.channel.requestFork(slot: UInt32(clamping: spec.number), port: UInt16(clamping: spec.port ?? 0),
                                              environment: environment)
-            template.awaiting.append(process)
+            template.awaiting.append((process, true))
         } catch {
             supervisor.preloadFailed(process, "cannot ask the template for a worker: \(error)")
         }
@@ -101,7 +103,13 @@ final class PreloadTemplates {
             for process in queued { requestFork(process, from: template, program: program) }
         case .forked(_, let pid):
             guard !template.awaiting.isEmpty else { return }
-            supervisor.preloadForked(template.awaiting.removeFirst(), pid: pid)
+            let launch = template.awaiting.removeFirst()
+            if launch.wanted {
+                supervisor.preloadForked(launch.process, pid: pid)
+            } else {
+                // Stopped while the template forked it: its exit comes back as a stranger's.
+                _ = Signals.send(SIGKILL, toProcess: pid)
+            }
         case .exited(let pid, let status):
             supervisor.childExited(pid: pid, status: status)
         case .failed(let slot, let message):
@@ -109,16 +117,35 @@ final class PreloadTemplates {
                 template.refusal = message
                 supervisor.log.error(program, "preload template: \(message)")
             } else if !template.awaiting.isEmpty {
-                supervisor.preloadFailed(template.awaiting.removeFirst(), message)
+                let launch = template.awaiting.removeFirst()
+                if launch.wanted { supervisor.preloadFailed(launch.process, message) }
             }
         case .closed(let reason):
             if templates[program] === template { templates[program] = nil }
             let why = template.refusal ?? reason ?? "the preload template exited"
             supervisor.log.warn(program, "preload template gone (pid \(template.spawnedPid)): \(why)")
-            let owed = template.awaiting + template.queued
+            let owed = template.awaiting.filter(\.wanted).map(\.process) + template.queued
             template.awaiting = []
             template.queued = []
             for process in owed { supervisor.preloadFailed(process, why) }
+        }
+    }
+
+    /// Whether `process` waits on a fork (its lifecycle still in the state it launched from).
+    func isLaunching(_ process: ManagedProcess) -> Bool {
+        templates.values.contains { template in
+            template.queued.contains { $0 === process }
+                || template.awaiting.contains { $0.process === process && $0.wanted }
+        }
+    }
+
+    /// A stop for a worker whose fork is still owed: it must not start when the answer comes.
+    func cancelLaunch(of process: ManagedProcess) {
+        for template in templates.values {
+            template.queued.removeAll { $0 === process }
+            for index in template.awaiting.indices where template.awaiting[index].process === process {
+                template.awaiting[index].wanted = false
+            }
         }
     }
 
@@ -129,7 +156,7 @@ final class PreloadTemplates {
         templates = [:]
         for template in closing {
             template.channel.close()
-            for process in template.awaiting + template.queued {
+            for process in template.awaiting.filter(\.wanted).map(\.process) + template.queued {
                 supervisor.preloadFailed(process, "drover is shutting down")
             }
             template.awaiting = []

@@ -90,6 +90,43 @@ import Testing
         #expect(!isZombie(Int32(survivor)))
     }
 
+    @Test func aWorkerStoppedWhileTheTemplateLoadsIsNotStartedByTheLateFork() throws {
+        let port = TestPorts.block(2)
+        let daemon = try ControlledDrover(Self.config(port: port, load: "load_slowly"), label: "preload-stop",
+                                          files: ["preloadapp.py": PreloadTemplateTests.app])
+        // The template sleeps 1.5 s before its hello: both launches wait on it.
+        let stopped = try daemon.cli("stop", "model:model_0")
+        #expect(stopped.status == 0, "\(stopped.stderr)")
+        #expect(waitUntil(timeout: 20) { Self.running(daemon)["model_1"] != nil }, "\(daemon.status())")
+        #expect(Self.answer(port + 1) != nil)
+        // model_1's fork was answered; model_0's was never asked for, and nothing serves its port.
+        #expect(daemon.status().first { $0["process"] as? String == "model_0" }?["state"] as? String == "STOPPED")
+        #expect(RawHTTP.get(port: port, "/") == nil)
+
+        // Started again, it forks from the template that is now ready, behind the proxy like any worker.
+        let started = try daemon.cli("start", "model:model_0")
+        #expect(started.status == 0, "\(started.stdout) \(started.stderr)")
+        #expect(waitUntil(timeout: 20) { Self.running(daemon)["model_0"] != nil }, "\(daemon.status())")
+        #expect(Self.answer(port)?["loaded_by"] as? Int == Self.answer(port + 1)?["loaded_by"] as? Int)
+    }
+
+    @Test func preloadedWorkersServeBehindTheProxy() throws {
+        let port = TestPorts.block(3)
+        let daemon = try ControlledDrover(Self.config(port: port) + """
+
+            [proxy:front]
+            listen = 127.0.0.1:\(port + 2)
+            upstream = model
+            """, label: "preload-proxy", files: ["preloadapp.py": PreloadTemplateTests.app])
+        #expect(waitUntil(timeout: 20) { Self.running(daemon).count == 2 }, "\(daemon.status())")
+        var servedBy: Set<Int> = []
+        #expect(waitUntil(timeout: 10) {
+            if let pid = RawHTTP.json(RawHTTP.get(port: port + 2, "/"))?["pid"] as? Int { servedBy.insert(pid) }
+            return servedBy.count == 2
+        }, "both forked workers take requests through the proxy: \(servedBy)")
+        #expect(servedBy == Set(Self.running(daemon).values))
+    }
+
     @Test func aTemplateThatRefusesToStartMakesItsWorkersFatalWithTheReason() throws {
         let port = TestPorts.block(2)
         let daemon = try ControlledDrover(Self.config(port: port, load: "load_with_thread")

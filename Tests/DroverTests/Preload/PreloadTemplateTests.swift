@@ -27,6 +27,11 @@ import Testing
             MODEL = bytes(range(256)) * (400 * 1024)
             LOADED_BY = os.getpid()
 
+        def load_slowly():
+            # A model that takes a while to load: launches wait on the template.
+            time.sleep(1.5)
+            load()
+
         def load_with_thread():
             threading.Thread(name="tokenizer-pool", target=time.sleep, args=(60,), daemon=True).start()
 
