@@ -69,7 +69,16 @@ final class PreloadTemplates {
             guard let template = holder else { return }
             self.handle(event, from: template, program: program)
         }
-        var request = SpawnRequest(argv: spec.argv, environment: supervisor.environmentList(for: spec)
+        var argv = spec.argv
+        if let user = spec.user, user.uid != geteuid() {
+            // As for a spawned worker: the template (and so every fork) runs as `user =`.
+            guard geteuid() == 0 else {
+                throw SystemError("setuid", errno: EPERM, context: "to user \(user.name) (drover is not root)")
+            }
+            argv = [supervisor.options.selfExecutable, "__exec-as", String(user.uid), String(user.gid),
+                    user.groups.map(String.init).joined(separator: ","), "--"] + argv
+        }
+        var request = SpawnRequest(argv: argv, environment: supervisor.environmentList(for: spec)
                                     + [PreloadChannel.templateEnvironment],
                                    directory: spec.directory, umask: spec.umask)
         request.stdin = channel.templateEnd
@@ -77,7 +86,7 @@ final class PreloadTemplates {
         channel.templateStarted()
         let template = Template(channel: channel, spawnedPid: pid)
         holder = template
-        supervisor.log.info(program, "preload template started (pid \(pid)): \(spec.argv.joined(separator: " "))")
+        supervisor.log.info(program, "preload template started (pid \(pid)): \(argv.joined(separator: " "))")
         return template
     }
 
