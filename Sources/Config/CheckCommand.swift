@@ -71,6 +71,7 @@ package func checkSummary(_ config: DroverConfig) -> String {
         if let port = program.port {
             head += n > 1 ? ", ports \(port)-\(port + n - 1)" : ", port \(port)"
         }
+        if program.processes.first?.preload == true { head += ", " + PreloadRule.checkNote }
         out += head + "\n"
         for p in program.processes {
             var line = "  \(p.fullName)"

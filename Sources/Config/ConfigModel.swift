@@ -201,6 +201,9 @@ package struct ProcessSpec: Sendable, Equatable {
     /// The worker's slot (CPUs, pinned cores, GPU); nil outside a
     /// `[program:x]` (config-less `drover run`).
     package var slot: Slot?
+    /// `preload = true`: `command` runs one template that loads the model and
+    /// forks this worker from it (docs/preload-protocol.md).
+    package var preload = false
 
     /// `group:name`, how the CLI and the logs name a process.
     package var fullName: String { "\(groupName):\(name)" }

@@ -1,6 +1,6 @@
 import Glibc
 // [group:x] and [program:x]: supervisord's keys and defaults, drover's
-// additions (port, health_*, max_*, backoff_max, stdout_mirror,
+// additions (port, health_*, max_*, backoff_max, stdout_mirror, preload,
 // numprocs = auto), and the ProcessTemplate that builds any worker of a
 // pool, so `scale` can go past numprocs with the same expansions and checks.
 
@@ -162,6 +162,13 @@ extension ConfigLoadContext {
         if let n = r.size("stderr_logfile_maxbytes", extra: first, &diags) { logs.stderrMaxBytes = n }
         if let n = r.int("stderr_logfile_backups", extra: first, &diags, ConfigLimits.backups) { logs.stderrBackups = n }
         if isFcgi { proto.fcgiSocket = readFcgiSocket(&r, section, programName: programName) }
+        if r.typed("preload", extra: first, &diags, ConfigValues.boolean) == true, let e = section["preload"] {
+            if let refusal = PreloadRule.refusal(isFcgi: isFcgi, port: port) {
+                diags.error(e.file, e.line, sectionName, "preload", refusal)
+            } else {
+                proto.preload = true
+            }
+        }
 
         // Health checks: any health_* key without health_path is a mistake.
         var health: HealthCheck?
