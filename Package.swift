@@ -16,6 +16,16 @@ let staticRuntime: [LinkerSetting] = [
 
 let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
+// The proxy's hot path (the loop, HTTP parsing, the proxy) in release
+// builds: no run-time exclusivity checks. They cost a quarter of the
+// instructions per proxied request (measured with callgrind: 44k -> 34k;
+// each stored property of a class touched through a method is a
+// swift_beginAccess/endAccess pair). Debug builds, which `swift test`
+// runs, keep every check, so a violation still fails the tests.
+let hotPath: [SwiftSetting] = swift6 + [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
 // One target per layer, each importing only the layers below it, so the
 // compiler enforces the architecture (docs/architecture.md):
 //   System, JSON, HTTP (pure)  →  HTTPServing, Config  →  Logs
@@ -34,12 +44,12 @@ let package = Package(
         // eventfd, pipe2, accept4, prctl, posix_spawn extensions, W* macros.
         .target(name: "CSystem"),
         // Typed descriptors, the reactor, timers, clocks, spawning, signals.
-        .target(name: "System", dependencies: ["CSystem"], swiftSettings: swift6),
+        .target(name: "System", dependencies: ["CSystem"], swiftSettings: hotPath),
         // JSON values, parser and writer (the daemon carries no Foundation).
         .target(name: "JSON", swiftSettings: swift6),
         // HTTP/1.1 heads, bodies, parsers and writers: pure, no syscalls
         // (scripts/fuzz builds it alone).
-        .target(name: "HTTP", swiftSettings: swift6),
+        .target(name: "HTTP", swiftSettings: hotPath),
         // A generic HTTP/1.1 server on the reactor (control socket, admin).
         .target(name: "HTTPServing", dependencies: ["HTTP", "System", "JSON", "CSystem"], swiftSettings: swift6),
         // supervisor.conf: reading, expansion, validation, `drover check`.
@@ -51,7 +61,7 @@ let package = Package(
         // The control API and the status snapshot it and the admin serve.
         .target(name: "Control", dependencies: ["Supervision", "Proxy", "Config", "HTTP", "HTTPServing", "JSON", "Logs", "System"], swiftSettings: swift6),
         // The front proxy: clients, upstream connections, pool and queue.
-        .target(name: "Proxy", dependencies: ["Config", "HTTP", "Logs", "System", "JSON", "CSystem"], swiftSettings: swift6),
+        .target(name: "Proxy", dependencies: ["Config", "HTTP", "Logs", "System", "JSON", "CSystem"], swiftSettings: hotPath),
         // The admin listener: /healthz, /readyz, /metrics, the status page.
         .target(name: "Admin", dependencies: ["Control", "Proxy", "HTTP", "HTTPServing", "Supervision", "Config", "System", "JSON", "Logs", "CSystem"], swiftSettings: swift6),
         // The daemon: wires supervisor, proxies, control and admin on one reactor.

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Finds and splits an HTTP/1.1 message head in a buffer without copying:
 /// the start line and every field line as offsets. One scanner serves every
 /// listener (the proxy on its input buffer, `HTTPRequestParser` on the head
@@ -60,7 +62,8 @@ package struct HTTPHeadScanner {
         searchedUpTo = 0
         startLineEnd = nil
         startLine = 0..<0
-        fields.removeAll(keepingCapacity: true)
+        // (Emptying an empty array still costs a generic call.)
+        if !fields.isEmpty { fields.removeAll(keepingCapacity: true) }
     }
 
     /// Whether nothing has been scanned since the last reset.
@@ -81,42 +84,55 @@ package struct HTTPHeadScanner {
         var index = max(searchedUpTo, first)
 
         if startLineEnd == nil {
-            while index < bytes.count {
-                let b = bytes[index]
-                if b == HTTPSyntax.lf {
-                    // At one byte, a limit is reported before a bare LF.
-                    if index >= headLimit { throw headTooLarge }
-                    guard index > first, bytes[index - 1] == HTTPSyntax.cr else { throw bareLF }
-                    startLineEnd = index
-                    startLine = first..<(index - 1)
-                    index += 1
-                    break
-                }
+            // The first byte that fails a limit unless it is the LF: the
+            // LF is looked for up to and including it (memchr, not a loop
+            // per byte), with the same outcome as reading byte by byte.
+            let firstOver = min(lineLimit, headLimit)
+            let searchEnd = min(bytes.count, firstOver + 1)
+            if index < searchEnd, let lf = Self.firstLF(bytes, from: index, to: searchEnd) {
+                // At one byte, a limit is reported before a bare LF.
+                if lf >= headLimit { throw headTooLarge }
+                guard lf > first, bytes[lf - 1] == HTTPSyntax.cr else { throw bareLF }
+                startLineEnd = lf
+                startLine = first..<(lf - 1)
+                index = lf + 1
+            } else if bytes.count > firstOver {
                 // A request line over its own limit is 414 even when the
                 // head limit is crossed at the same byte.
-                if index >= lineLimit { throw startLineTooLong }
-                if index >= headLimit { throw headTooLarge }
-                index += 1
+                throw firstOver >= lineLimit ? startLineTooLong : headTooLarge
+            } else {
+                index = bytes.count
             }
         }
         if startLineEnd != nil {
             let stop = min(bytes.count, headLimit)
             while index < stop {
-                if bytes[index] == HTTPSyntax.lf {
-                    guard bytes[index - 1] == HTTPSyntax.cr else { throw bareLF }
-                    // Every LF so far had its CR, so LF CR LF is the blank line.
-                    if bytes[index - 2] == HTTPSyntax.lf {
-                        try split(bytes, from: startLineEnd! + 1, to: index + 1)
-                        searchedUpTo = index + 1
-                        return .complete(length: index + 1)
-                    }
+                guard let lf = Self.firstLF(bytes, from: index, to: stop) else {
+                    index = stop
+                    break
                 }
-                index += 1
+                guard bytes[lf - 1] == HTTPSyntax.cr else { throw bareLF }
+                // Every LF so far had its CR, so LF CR LF is the blank line.
+                if bytes[lf - 2] == HTTPSyntax.lf {
+                    try split(bytes, from: startLineEnd! + 1, to: lf + 1)
+                    searchedUpTo = lf + 1
+                    return .complete(length: lf + 1)
+                }
+                index = lf + 1
             }
             if index < bytes.count { throw headTooLarge }
         }
         searchedUpTo = index
         return .incomplete
+    }
+
+    /// The index of the first LF in `bytes[start..<end]` (glibc's memchr
+    /// reads a vector at a time).
+    @inline(__always)
+    private static func firstLF(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int? {
+        guard start < end, let base = bytes.baseAddress,
+              let found = memchr(base + start, Int32(HTTPSyntax.lf), end - start) else { return nil }
+        return UnsafeRawPointer(found) - base
     }
 
     private var bareLF: HTTPParseError { .badRequest("line ending without CR (bare LF)") }
@@ -132,11 +148,11 @@ package struct HTTPHeadScanner {
 
     /// The field lines between the start line and the blank line ending at `end`.
     private mutating func split(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) throws(HTTPParseError) {
-        fields.removeAll(keepingCapacity: true)
+        if !fields.isEmpty { fields.removeAll(keepingCapacity: true) }
         var lineStart = start
         while lineStart < end {
-            var lf = lineStart
-            while bytes[lf] != HTTPSyntax.lf { lf += 1 }
+            // The blank line's LF ends the range, so every line has one.
+            guard let lf = Self.firstLF(bytes, from: lineStart, to: end) else { break }
             let line = lineStart..<(lf - 1)
             lineStart = lf + 1
             if line.isEmpty { break }
@@ -164,7 +180,7 @@ package struct HTTPHeadScanner {
         var valueStart = index + 1, valueEnd = line.upperBound
         while valueStart < valueEnd, HTTPSyntax.isWhitespace(bytes[valueStart]) { valueStart += 1 }
         while valueEnd > valueStart, HTTPSyntax.isWhitespace(bytes[valueEnd - 1]) { valueEnd -= 1 }
-        for i in valueStart..<valueEnd where !HTTPSyntax.isFieldValueByte(bytes[i]) {
+        guard HTTPSyntax.allFieldValueBytes(bytes, valueStart..<valueEnd) else {
             throw .badRequest("control character in field value")
         }
         return HTTPFieldRange(line: line, name: name, value: valueStart..<valueEnd, field: HTTPKnownField.classify(bytes, name))

@@ -26,21 +26,30 @@ package enum HTTPKnownField: UInt8 {
         }
     }
 
-    private static let table: [(name: String, field: HTTPKnownField)] = [
-        ("host", .host), ("content-length", .contentLength), ("transfer-encoding", .transferEncoding),
-        ("connection", .connection), ("keep-alive", .keepAlive), ("te", .te), ("trailer", .trailer),
-        ("proxy-connection", .proxyConnection), ("upgrade", .upgrade), ("expect", .expect),
-        ("x-forwarded-for", .xForwardedFor), ("x-real-ip", .xRealIP), ("x-forwarded-proto", .xForwardedProto),
-        ("x-request-id", .xRequestID), ("date", .date), ("max-forwards", .maxForwards),
-    ]
-
+    /// Names by length and first letter, so a field name is compared
+    /// with at most one name (the literal's bytes, no String).
     package static func classify(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPKnownField {
-        let length = range.count
-        // Shorter or longer than every name in the table: no comparison needed.
-        guard length >= 2, length <= 17 else { return .other }
-        for (name, field) in table where name.utf8.count == length {
-            if HTTPHeadBytes.equalsLowercase(bytes, range, name) { return field }
+        guard range.count >= 2, range.count <= 17 else { return .other }
+        func named(_ name: StaticString) -> Bool { HTTPHeadBytes.equalsLowercase(bytes, range, name) }
+        let first = HTTPSyntax.lowercased(bytes[range.lowerBound])
+        switch (range.count, first) {
+        case (2, UInt8(ascii: "t")): return named("te") ? .te : .other
+        case (4, UInt8(ascii: "h")): return named("host") ? .host : .other
+        case (4, UInt8(ascii: "d")): return named("date") ? .date : .other
+        case (6, UInt8(ascii: "e")): return named("expect") ? .expect : .other
+        case (7, UInt8(ascii: "t")): return named("trailer") ? .trailer : .other
+        case (7, UInt8(ascii: "u")): return named("upgrade") ? .upgrade : .other
+        case (9, UInt8(ascii: "x")): return named("x-real-ip") ? .xRealIP : .other
+        case (10, UInt8(ascii: "c")): return named("connection") ? .connection : .other
+        case (10, UInt8(ascii: "k")): return named("keep-alive") ? .keepAlive : .other
+        case (12, UInt8(ascii: "x")): return named("x-request-id") ? .xRequestID : .other
+        case (12, UInt8(ascii: "m")): return named("max-forwards") ? .maxForwards : .other
+        case (14, UInt8(ascii: "c")): return named("content-length") ? .contentLength : .other
+        case (15, UInt8(ascii: "x")): return named("x-forwarded-for") ? .xForwardedFor : .other
+        case (16, UInt8(ascii: "p")): return named("proxy-connection") ? .proxyConnection : .other
+        case (17, UInt8(ascii: "t")): return named("transfer-encoding") ? .transferEncoding : .other
+        case (17, UInt8(ascii: "x")): return named("x-forwarded-proto") ? .xForwardedProto : .other
+        default: return .other
         }
-        return .other
     }
 }

@@ -9,15 +9,19 @@ package enum HTTPSyntax {
     static let comma: UInt8 = 0x2C
     static let semicolon: UInt8 = 0x3B
 
-    /// tchar: the characters of a method, field name or transfer coding.
+    /// tchar: the characters of a method, field name or transfer coding:
+    /// DIGIT, ALPHA and ! # $ % & ' * + - . ^ _ ` | ~ (RFC 9110 §5.6.2), as
+    /// a bitmap over ASCII (bit b of the pair), so a byte costs a shift,
+    /// not a chain of comparisons.
     @inline(__always)
     static func isTokenByte(_ b: UInt8) -> Bool {
-        switch b {
-        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
-        case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: return true
-        default: return false
-        }
+        if b < 64 { return (tokenBytesBelow64 >> UInt64(b)) & 1 != 0 }
+        if b < 128 { return (tokenBytesFrom64 >> UInt64(b - 64)) & 1 != 0 }
+        return false
     }
+
+    static let tokenBytesBelow64: UInt64 = 0x03FF_6CFA_0000_0000
+    static let tokenBytesFrom64: UInt64 = 0x57FF_FFFF_C7FF_FFFE
 
     /// field-vchar / SP / HTAB / obs-text: every byte except the controls
     /// (NUL, CR, LF, DEL, ...). A bare CR or NUL in a value is how header
@@ -25,6 +29,31 @@ package enum HTTPSyntax {
     @inline(__always)
     package static func isFieldValueByte(_ b: UInt8) -> Bool {
         b == tab || (b >= 0x20 && b != 0x7F)
+    }
+
+    /// Whether every byte of `bytes[range]` is a field value byte, eight at
+    /// a time: a word with no byte below 0x20 and none equal to 0x7F is
+    /// all value bytes; only a word that has one (a tab, or the control
+    /// byte to refuse) is looked at byte by byte.
+    static func allFieldValueBytes(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        var index = range.lowerBound
+        while index + 8 <= range.upperBound {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            // Some byte < 0x20, or some byte == 0x7F (zero after the xor).
+            let below20 = (word &- ones &* 0x20) & ~word & highs
+            let del = word ^ (ones &* 0x7F)
+            let isDEL = (del &- ones) & ~del & highs
+            if below20 | isDEL != 0 {
+                for offset in index..<(index + 8) where !isFieldValueByte(bytes[offset]) { return false }
+            }
+            index += 8
+        }
+        while index < range.upperBound {
+            if !isFieldValueByte(bytes[index]) { return false }
+            index += 1
+        }
+        return true
     }
 
     /// A request-target byte: visible ASCII only. Non-ASCII is rejected so the

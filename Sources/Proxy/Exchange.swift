@@ -14,7 +14,10 @@ final class Exchange {
     let isIdempotent: Bool
     let isHead: Bool
     let clientIsHTTP10: Bool
-    let requestID: String
+    /// Where the X-Request-Id value sits in `request`: the id drover logs
+    /// and answers with is read from there, not kept as a second copy.
+    let requestIDRange: Range<Int>
+    var requestID: String { String(decoding: request[requestIDRange], as: UTF8.self) }
     /// For the access log: `METHOD target HTTP/1.x`, only built when it is on.
     var requestLine: String = ""
     var userAgent: String = ""
@@ -50,13 +53,13 @@ final class Exchange {
     weak var probe: WorkerProbe?
 
     init(client: ProxyClientConnection, request: [UInt8], isIdempotent: Bool, isHead: Bool,
-         clientIsHTTP10: Bool, requestID: String, receivedAt: Instant) {
+         clientIsHTTP10: Bool, requestIDRange: Range<Int>, receivedAt: Instant) {
         self.client = client
         self.request = request
         self.isIdempotent = isIdempotent
         self.isHead = isHead
         self.clientIsHTTP10 = clientIsHTTP10
-        self.requestID = requestID
+        self.requestIDRange = requestIDRange
         self.receivedAt = receivedAt
         isProbe = false
     }
@@ -67,7 +70,7 @@ final class Exchange {
         isIdempotent = true
         isHead = false
         clientIsHTTP10 = false
-        requestID = ""
+        requestIDRange = 0..<0
         receivedAt = .now
         isProbe = true
         self.probe = probe

@@ -36,7 +36,7 @@ final class ProxyClientConnection: StreamConnectionDelegate {
     private var head: HTTPRequestHeadRanges?
     private var bodyDecoder = HTTPBodyDecoder(framing: .none, limits: HTTPLimits(), boundsBody: true)
     private var body: [UInt8] = []
-    private var pendingRequestID = ""
+    private var pendingRequestID = 0..<0
     private var pendingLogFields: (line: String, agent: String, referer: String) = ("", "", "")
     /// A TRACE/OPTIONS with Max-Forwards: 0, answered here once its body is read.
     private var maxForwardsAnswer: ProxyMaxForwardsAnswer?
@@ -94,11 +94,13 @@ final class ProxyClientConnection: StreamConnectionDelegate {
                     requestStartedAt = .now
                     stream.setDeadline(after: proxy.clientTimeout)
                 }
+                let scanned = input.withReadableBytes { raw in
+                    Result { () throws(HTTPParseError) -> HTTPHeadScanner.Outcome in try scanner.scan(raw) }
+                }
                 let outcome: HTTPHeadScanner.Outcome
-                do throws(HTTPParseError) {
-                    outcome = try input.withReadableBytes { raw throws(HTTPParseError) in try scanner.scan(raw) }
-                } catch {
-                    return reject(error)
+                switch scanned {
+                case .failure(let error): return reject(error)
+                case .success(let scannedOutcome): outcome = scannedOutcome
                 }
                 guard case .complete(let length) = outcome else { return }
                 if !beginRequest(headLength: length) { return }
@@ -204,11 +206,11 @@ final class ProxyClientConnection: StreamConnectionDelegate {
             bytes.append(contentsOf: "Content-Length: \(body.count)\r\n\r\n".utf8)
             bytes.append(contentsOf: body)
         } else {
-            bytes.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+            HTTPHeadBytes.appendCRLF(to: &bytes)
         }
         body.removeAll(keepingCapacity: body.capacity <= 64 * 1024)
         let exchange = Exchange(client: self, request: bytes, isIdempotent: request.isIdempotent, isHead: request.isHead,
-                                clientIsHTTP10: request.version == .http10, requestID: pendingRequestID,
+                                clientIsHTTP10: request.version == .http10, requestIDRange: pendingRequestID,
                                 receivedAt: requestStartedAt)
         if proxy.accessLogEnabled {
             exchange.clientAddress = peer
@@ -266,24 +268,54 @@ final class ProxyClientConnection: StreamConnectionDelegate {
 
     /// The Connection field for the answer, settling whether this
     /// connection carries another request.
-    func connectionField(closeDelimited: Bool) -> String {
+    func connectionField(closeDelimited: Bool) -> StaticString {
         closeDelimitedResponse = closeDelimited
         if closeDelimited || proxy.isShuttingDown || stream.peerClosedWrite { keepAliveAfterResponse = false }
         if !keepAliveAfterResponse { return "Connection: close\r\n" }
         return exchange?.clientIsHTTP10 == true ? "Connection: keep-alive\r\n" : ""
     }
 
-    func sendInterim(_ bytes: [UInt8]) {
-        stream.enqueue(bytes)
+    func sendInterim(copying bytes: UnsafeRawBufferPointer) {
+        stream.enqueue(copying: bytes)
     }
 
-    func sendResponseHead(_ bytes: [UInt8], closeDelimited: Bool) {
-        stream.enqueue(bytes)
+    func sendResponseHead(copying bytes: UnsafeRawBufferPointer) {
+        stream.enqueue(copying: bytes)
     }
-
-    func sendBody(_ bytes: [UInt8]) { stream.enqueue(bytes) }
 
     func sendBody(copying bytes: UnsafeRawBufferPointer) { stream.enqueue(copying: bytes) }
+
+    /// One chunk of a chunked answer: size line, the bytes, CRLF.
+    func sendChunk(copying payload: UnsafeRawBufferPointer) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 18) { line in
+            // Hex digits of the size, most significant first, then CRLF.
+            var digits = 0
+            var rest = payload.count
+            repeat {
+                digits += 1
+                rest >>= 4
+            } while rest > 0
+            rest = payload.count
+            for index in stride(from: digits - 1, through: 0, by: -1) {
+                let digit = UInt8(truncatingIfNeeded: rest & 0xF)
+                line[index] = digit < 10 ? 0x30 + digit : 0x61 + digit - 10
+                rest >>= 4
+            }
+            line[digits] = HTTPSyntax.cr
+            line[digits + 1] = HTTPSyntax.lf
+            stream.enqueue(copying: UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(line)[0..<(digits + 2)]))
+        }
+        stream.enqueue(copying: payload)
+        Self.crlf.withUnsafeBytes { stream.enqueue(copying: $0) }
+    }
+
+    /// The end of a chunked answer: the last chunk and an empty trailer section.
+    func sendLastChunk() {
+        Self.lastChunk.withUnsafeBytes { stream.enqueue(copying: $0) }
+    }
+
+    private static let crlf: [UInt8] = [HTTPSyntax.cr, HTTPSyntax.lf]
+    private static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
 
     func flushOutput() { stream.flush() }
 

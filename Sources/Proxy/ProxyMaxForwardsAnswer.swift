@@ -27,12 +27,12 @@ struct ProxyMaxForwardsAnswer {
         }
         var echo: [UInt8] = []
         echo.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[scanner.startLine]))
-        echo.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+        HTTPHeadBytes.appendCRLF(to: &echo)
         for field in scanner.fields where !Self.isCredential(raw, field.name) {
             echo.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[field.line]))
-            echo.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+            HTTPHeadBytes.appendCRLF(to: &echo)
         }
-        echo.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+        HTTPHeadBytes.appendCRLF(to: &echo)
         content = echo
     }
 
@@ -52,7 +52,7 @@ struct ProxyMaxForwardsAnswer {
             out.append(contentsOf: "Allow: \(Self.allow)\r\nContent-Length: 0\r\n".utf8)
         }
         out.append(contentsOf: connection.utf8)
-        out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+        HTTPHeadBytes.appendCRLF(to: &out)
         out.append(contentsOf: content)
         return out
     }

@@ -5,7 +5,15 @@ import System
 package final class ProxyMetrics {
     typealias Histogram = LatencyHistogram
 
-    var requestsByStatus: [Int: UInt64] = [:]
+    /// Indexed by status (three digits): a count per answer is an array
+    /// store, not a hash.
+    private var countsByStatus = [UInt64](repeating: 0, count: 1000)
+    /// The statuses seen, with their counts.
+    var requestsByStatus: [Int: UInt64] {
+        var seen: [Int: UInt64] = [:]
+        for (status, count) in countsByStatus.enumerated() where count > 0 { seen[status] = count }
+        return seen
+    }
     var queueLength = 0
     var queueWait = Histogram()
     var upstreamTime = Histogram()
@@ -18,7 +26,7 @@ package final class ProxyMetrics {
     var openUpstreamConnections = 0
 
     func count(status: Int) {
-        requestsByStatus[status, default: 0] += 1
+        countsByStatus[min(max(status, 0), countsByStatus.count - 1)] += 1
     }
 
     func observeQueueWait(_ seconds: Double) { queueWait.observe(seconds) }

@@ -18,11 +18,11 @@ package final class ProxyServer {
     /// Recycles workers past max_requests; set by the daemon.
     package var report: ((WorkerReport) -> Void)?
 
-    let connectTimeout: Duration
-    let readTimeout: Duration
-    let clientTimeout: Duration
-    let keepaliveTimeout: Duration
-    let queueTimeout: Duration
+    let connectTimeout: Timeout
+    let readTimeout: Timeout
+    let clientTimeout: Timeout
+    let keepaliveTimeout: Timeout
+    let queueTimeout: Timeout
     let bodyLimits: HTTPLimits
     let rateLimiter: RateLimiter?
     private let accessLog: AccessLogWriter?
@@ -52,11 +52,11 @@ package final class ProxyServer {
         self.reactor = reactor
         self.log = log
         pool = WorkerPool(config: config, metrics: metrics)
-        connectTimeout = config.connectTimeout
-        readTimeout = config.readTimeout
-        clientTimeout = config.clientTimeout
-        keepaliveTimeout = config.keepaliveTimeout
-        queueTimeout = config.queueTimeout
+        connectTimeout = Timeout(config.connectTimeout)
+        readTimeout = Timeout(config.readTimeout)
+        clientTimeout = Timeout(config.clientTimeout)
+        keepaliveTimeout = Timeout(config.keepaliveTimeout)
+        queueTimeout = Timeout(config.queueTimeout)
         bodyLimits = HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: config.clientMaxBodySize)
         let (scaled, overflow) = config.clientMaxBodySize.multipliedReportingOverflow(by: 8)
         bodyBudget = max(256 << 20, overflow ? Int.max : scaled)
@@ -222,7 +222,7 @@ package final class ProxyServer {
         keepOrClose(upstream, for: worker, reusable: reusable)
         var seconds: Double?
         if let dispatched = exchange.dispatchedAt {
-            let measured = reactor.now.duration(since: dispatched).secondsValue
+            let measured = reactor.now.seconds(since: dispatched)
             metrics.upstreamTime.observe(measured)
             pool.observeService(seconds: measured)
             seconds = measured
@@ -361,9 +361,12 @@ package final class ProxyServer {
     /// `Connection` names, removed before our own are added: H2; Host never
     /// is), a TRACE/OPTIONS Max-Forwards one less, then
     /// X-Forwarded-For/-Proto, X-Real-IP, X-Request-Id, Via. Content-Length
-    /// and the blank line are added once the body is read.
+    /// and the blank line are added once the body is read. `requestID` is
+    /// where the X-Request-Id value sits in `head` (the client's, or the one
+    /// generated here): the exchange reads it from there when it logs, so no
+    /// String is made per request.
     func forwardedHead(_ raw: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner, _ request: HTTPRequestHeadRanges,
-                       peer: String) -> (head: [UInt8], requestID: String) {
+                       peer: String) -> (head: [UInt8], requestID: Range<Int>) {
         var out: [UInt8] = []
         out.reserveCapacity(scanner.startLine.count + 256 + scanner.fields.count * 32)
         out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[request.method]))
@@ -374,91 +377,87 @@ package final class ProxyServer {
             if raw[request.originTarget.lowerBound] == UInt8(ascii: "?") { out.append(UInt8(ascii: "/")) }
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[request.originTarget]))
         }
-        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        HTTPHeadBytes.appendLiteral(" HTTP/1.1\r\n", to: &out)
         if let authority = request.authority {
-            out.append(contentsOf: "Host: ".utf8)
+            HTTPHeadBytes.appendLiteral("Host: ", to: &out)
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[authority]))
-            out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+            HTTPHeadBytes.appendCRLF(to: &out)
         } else if !request.hasHost {
             // An HTTP/1.0 client may leave Host out; the HTTP/1.1 request
             // drover sends must have one (RFC 9112 §3.2).
-            out.append(contentsOf: "Host: localhost\r\n".utf8)
+            HTTPHeadBytes.appendLiteral("Host: localhost\r\n", to: &out)
         }
         func isNominated(_ name: Range<Int>) -> Bool {
-            for token in request.nominated where token.count == name.count {
-                var same = true
-                for offset in 0..<name.count where HTTPSyntax.lowercased(raw[name.lowerBound + offset]) != HTTPSyntax.lowercased(raw[token.lowerBound + offset]) {
-                    same = false
-                    break
-                }
-                if same { return true }
-            }
-            return false
+            request.nominated.contains { HTTPHeadBytes.equalsIgnoringCase(raw, name, $0) }
         }
         var forwardedFor: [Range<Int>] = []
         var requestID: Range<Int>?
+        var kept = FieldLineRuns()
         for field in scanner.fields {
             if field.field.isHopByHop { continue }
             if !request.nominated.isEmpty && isNominated(field.name) { continue }
             switch field.field {
             case .contentLength, .expect, .xRealIP, .xForwardedProto:
                 continue
-            case .host where request.authority != nil:
-                continue
             case .xForwardedFor:
                 if !field.value.isEmpty { forwardedFor.append(field.value) }
+                continue
+            case .host where request.authority != nil:
                 continue
             case .xRequestID:
                 // One id goes upstream, the one drover logs: the client's
                 // first usable one, else a generated one; never two.
                 guard requestID == nil, !field.value.isEmpty, field.value.count <= 200 else { continue }
-                requestID = field.value
+                // Written now, so where its value lands in `out` is known.
+                kept.keep(field.line, into: &out, from: raw)
+                kept.flush(into: &out, from: raw)
+                let valueEnd = out.count - 2 - (field.line.upperBound - field.value.upperBound)
+                requestID = (valueEnd - field.value.count)..<valueEnd
+                continue
             case .maxForwards:
                 // TRACE/OPTIONS go on with one less, in the field's place
                 // (RFC 9110 §7.6.2; at 0 drover answered them itself).
                 if let hops = request.maxForwards, hops > 0 {
-                    out.append(contentsOf: "Max-Forwards: ".utf8)
+                    kept.flush(into: &out, from: raw)
+                    HTTPHeadBytes.appendLiteral("Max-Forwards: ", to: &out)
                     HTTPHeadBytes.appendDecimal(hops - 1, to: &out)
-                    out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+                    HTTPHeadBytes.appendCRLF(to: &out)
                     continue
                 }
             default:
                 break
             }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[field.line]))
-            out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+            kept.keep(field.line, into: &out, from: raw)
         }
-        out.append(contentsOf: "X-Forwarded-For: ".utf8)
+        kept.flush(into: &out, from: raw)
+        HTTPHeadBytes.appendLiteral("X-Forwarded-For: ", to: &out)
         for value in forwardedFor {
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[value]))
-            out.append(contentsOf: ", ".utf8)
+            HTTPHeadBytes.appendLiteral(", ", to: &out)
         }
         out.append(contentsOf: peer.utf8)
-        out.append(contentsOf: "\r\nX-Real-IP: ".utf8)
+        HTTPHeadBytes.appendLiteral("\r\nX-Real-IP: ", to: &out)
         out.append(contentsOf: peer.utf8)
-        out.append(contentsOf: "\r\nX-Forwarded-Proto: http\r\n".utf8)
-        let id: String
-        if let requestID {
-            id = HTTPHeadBytes.string(raw, requestID)
+        HTTPHeadBytes.appendLiteral("\r\nX-Forwarded-Proto: http\r\n", to: &out)
+        if requestID == nil {
+            HTTPHeadBytes.appendLiteral("X-Request-Id: ", to: &out)
+            let start = out.count
+            appendNewRequestID(to: &out)
+            requestID = start..<out.count
+            HTTPHeadBytes.appendCRLF(to: &out)
+        }
+        if request.version == .http10 {
+            HTTPHeadBytes.appendLiteral("Via: 1.0 drover\r\nConnection: keep-alive\r\n", to: &out)
         } else {
-            id = nextRequestID()
-            out.append(contentsOf: "X-Request-Id: ".utf8)
-            out.append(contentsOf: id.utf8)
-            out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+            HTTPHeadBytes.appendLiteral("Via: 1.1 drover\r\nConnection: keep-alive\r\n", to: &out)
         }
-        out.append(contentsOf: (request.version == .http10 ? "Via: 1.0 drover\r\n" : "Via: 1.1 drover\r\n").utf8)
-        out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
-        return (out, id)
+        return (out, requestID!)
     }
 
     /// 128 random bits as 32 hex digits.
-    private func nextRequestID() -> String {
-        let a = requestIDs.next(), b = requestIDs.next()
-        var text = String(a, radix: 16)
-        if text.count < 16 { text = String(repeating: "0", count: 16 - text.count) + text }
-        var second = String(b, radix: 16)
-        if second.count < 16 { second = String(repeating: "0", count: 16 - second.count) + second }
-        return text + second
+    private func appendNewRequestID(to out: inout [UInt8]) {
+        HTTPHeadBytes.appendHex16(requestIDs.next(), to: &out)
+        HTTPHeadBytes.appendHex16(requestIDs.next(), to: &out)
     }
 
     /// Request line, User-Agent and Referer for the access log.

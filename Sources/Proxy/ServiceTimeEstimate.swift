@@ -30,6 +30,8 @@ struct ServiceTimeEstimate {
     private(set) var deviation = 0.0
     private(set) var p95 = 0.0
     private var recent: [Double] = []
+    /// Scratch for the percentile, reused (no array per look).
+    private var selection: [Double] = []
     private var nextRecent = 0
     private var recentSum = 0.0
     private var recentSquares = 0.0
@@ -66,18 +68,47 @@ struct ServiceTimeEstimate {
         }
         recentSum += seconds
         recentSquares += seconds * seconds
-        // The percentile needs a sort: after every sample while the history
+        // The percentile is looked for after every sample while the history
         // is young (it moves fastest then), every 32 after that. The sums
         // are made exact again at the same time (no drift).
         if samples <= 64 || samples % 32 == 0 {
-            let sorted = recent.sorted()
-            p95 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.95))]
-            recentSum = sorted.reduce(0, +)
-            recentSquares = sorted.reduce(0) { $0 + $1 * $1 }
+            selection.removeAll(keepingCapacity: true)
+            selection.append(contentsOf: recent)
+            p95 = Self.select(&selection, rank: min(selection.count - 1, Int(Double(selection.count) * 0.95)))
+            recentSum = recent.reduce(0, +)
+            recentSquares = recent.reduce(0) { $0 + $1 * $1 }
         }
         let count = Double(recent.count)
         let average = recentSum / count
         deviation = max(0, recentSquares / count - average * average).squareRoot()
+    }
+
+    /// The value of rank `rank` in sorted order (Hoare's selection, in
+    /// place: linear on average, where a sort would be n log n and
+    /// allocate its merge buffer).
+    static func select(_ values: inout [Double], rank: Int) -> Double {
+        var low = 0, high = values.count - 1
+        while low < high {
+            let pivot = values[low + (high - low) / 2]
+            var i = low, j = high
+            while i <= j {
+                while values[i] < pivot { i += 1 }
+                while values[j] > pivot { j -= 1 }
+                if i <= j {
+                    values.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            if rank <= j {
+                high = j
+            } else if rank >= i {
+                low = i
+            } else {
+                return values[rank]
+            }
+        }
+        return values[rank]
     }
 
     /// Seconds the requests at a worker have run so far, all together.

@@ -47,6 +47,9 @@ final class UpstreamConnection: StreamConnectionDelegate {
     /// The connect completed (a failure before that is a refused connect).
     private var connected: Bool
     private var isTCP = false
+    /// The response head as the client gets it, rebuilt in place for each
+    /// answer (the client's connection copies it into its output).
+    private var headOut: [UInt8] = []
 
     init(stream: StreamConnection, proxy: ProxyServer, worker: WorkerSlot) {
         self.stream = stream
@@ -150,27 +153,19 @@ final class UpstreamConnection: StreamConnectionDelegate {
 
     private func parseHeads(_ exchange: Exchange) {
         while head == nil {
-            let outcome: HTTPHeadScanner.Outcome
-            do throws(HTTPParseError) {
-                outcome = try input.withReadableBytes { raw throws(HTTPParseError) in try scanner.scan(raw) }
-            } catch {
-                return invalid(error.reason)
-            }
-            guard case .complete(let length) = outcome else { return }
-            let parsed: ProxyResponseHead
-            do throws(HTTPParseError) {
-                parsed = try input.withReadableBytes { raw throws(HTTPParseError) in
-                    try ProxyResponseHead.parse(raw, scanner, requestIsHead: exchange.isHead)
-                }
-            } catch {
-                return invalid(error.reason)
+            let length: Int, parsed: ProxyResponseHead
+            switch scanHead(requestIsHead: exchange.isHead) {
+            case .failure(let error): return invalid(error.reason)
+            case .success(nil): return
+            case .success(let whole?): (length, parsed) = whole
             }
             if parsed.isInterim {
                 if parsed.status == 101 { return invalid("101 Switching Protocols: upgrades are not proxied") }
                 // 100 answers an Expect the proxy handled itself; other 1xx
                 // (103 Early Hints) reach HTTP/1.1 clients only (RFC 9110 §15.2).
                 if parsed.status != 100, !exchange.clientIsHTTP10, let client = exchange.client {
-                    client.sendInterim(input.withReadableBytes { responseHeadBytes($0, parsed, length: length, final: false) })
+                    input.withReadableBytes { buildResponseHead($0, parsed, length: length, final: false) }
+                    headOut.withUnsafeBytes { client.sendInterim(copying: $0) }
                 }
                 input.consume(length)
                 scanner.reset()
@@ -181,9 +176,9 @@ final class UpstreamConnection: StreamConnectionDelegate {
             exchange.respondedAt = .now
             exchange.phase = .responding
             if !parsed.reusable { reusable = false }
-            let bytes = input.withReadableBytes { responseHeadBytes($0, parsed, length: length, final: true) }
+            input.withReadableBytes { buildResponseHead($0, parsed, length: length, final: true) }
             input.consume(length)
-            exchange.client?.sendResponseHead(bytes, closeDelimited: closeDelimitedToClient(parsed, exchange))
+            if let client = exchange.client { headOut.withUnsafeBytes { client.sendResponseHead(copying: $0) } }
             switch parsed.framing {
             case .none: body = HTTPBodyDecoder(framing: .none, limits: HTTPLimits(), boundsBody: false)
             case .length(let n): body = HTTPBodyDecoder(framing: .length(n), limits: HTTPLimits(), boundsBody: false)
@@ -205,6 +200,18 @@ final class UpstreamConnection: StreamConnectionDelegate {
         }
     }
 
+    /// The next head in the input, once whole, read: nil while it is not.
+    private func scanHead(requestIsHead: Bool) -> Result<(length: Int, head: ProxyResponseHead)?, HTTPParseError> {
+        input.withReadableBytes { raw in
+            do throws(HTTPParseError) {
+                guard case .complete(let length) = try scanner.scan(raw) else { return .success(nil) }
+                return .success((length, try ProxyResponseHead.parse(raw, scanner, requestIsHead: requestIsHead)))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
     private func closeDelimitedToClient(_ head: ProxyResponseHead, _ exchange: Exchange) -> Bool {
         switch head.framing {
         case .none, .length: return false
@@ -212,42 +219,48 @@ final class UpstreamConnection: StreamConnectionDelegate {
         }
     }
 
-    /// The head the client gets: our status line, our Date when the worker
-    /// sent none, the worker's fields minus hop-by-hop and framing ones,
-    /// then our framing and connection fields.
-    private func responseHeadBytes(_ raw: UnsafeRawBufferPointer, _ head: ProxyResponseHead, length: Int, final: Bool) -> [UInt8] {
-        var out: [UInt8] = []
+    /// The head the client gets, into `headOut`: our status line, our Date
+    /// when the worker sent none, the worker's fields minus hop-by-hop and
+    /// framing ones, then our framing and connection fields.
+    private func buildResponseHead(_ raw: UnsafeRawBufferPointer, _ head: ProxyResponseHead, length: Int, final: Bool) {
+        var out = headOut
+        headOut = []
+        defer { headOut = out }
+        out.removeAll(keepingCapacity: out.capacity <= 16 * 1024)
         out.reserveCapacity(length + 64)
-        out.append(contentsOf: "HTTP/1.1 ".utf8)
-        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[head.statusAndReason]))
-        out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+        HTTPHeadBytes.appendLiteral("HTTP/1.1 ", to: &out)
+        // The status and reason with the status line's CRLF.
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[head.statusAndReason.lowerBound..<(head.statusAndReason.upperBound + 2)]))
         // A recipient with a clock adds the Date a forwarded answer lacks (RFC 9110 §6.6.1).
         if !head.hasDate { out.append(contentsOf: proxy.dateLine) }
+        var kept = FieldLineRuns()
         for field in scanner.fields {
             if field.field.isHopByHop { continue }
             if field.field == .contentLength && !(head.passContentLength || !final) { continue }
-            if !head.nominated.isEmpty && head.nominated.contains(where: { token in
-                token.count == field.name.count && HTTPHeadBytes.equalsLowercase(raw, field.name, HTTPHeadBytes.string(raw, token).lowercased())
-            }) { continue }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[field.line]))
-            out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
+            if !head.nominated.isEmpty && head.nominated.contains(where: { HTTPHeadBytes.equalsIgnoringCase(raw, field.name, $0) }) {
+                continue
+            }
+            kept.keep(field.line, into: &out, from: raw)
         }
+        kept.flush(into: &out, from: raw)
         if final, let exchange {
             switch head.framing {
-            case .none: if head.emptyByLength { out.append(contentsOf: "Content-Length: 0\r\n".utf8) }
-            case .length(let n): out.append(contentsOf: "Content-Length: \(n)\r\n".utf8)
+            case .none: if head.emptyByLength { HTTPHeadBytes.appendLiteral("Content-Length: 0\r\n", to: &out) }
+            case .length(let n):
+                HTTPHeadBytes.appendLiteral("Content-Length: ", to: &out)
+                HTTPHeadBytes.appendDecimal(n, to: &out)
+                HTTPHeadBytes.appendCRLF(to: &out)
             case .chunked, .untilClose:
                 if !exchange.clientIsHTTP10 {
                     chunkedToClient = true
-                    out.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
+                    HTTPHeadBytes.appendLiteral("Transfer-Encoding: chunked\r\n", to: &out)
                 }
             }
             if let client = exchange.client {
-                out.append(contentsOf: client.connectionField(closeDelimited: closeDelimitedToClient(head, exchange)).utf8)
+                HTTPHeadBytes.appendLiteral(client.connectionField(closeDelimited: closeDelimitedToClient(head, exchange)), to: &out)
             }
         }
-        out.append(contentsOf: [HTTPSyntax.cr, HTTPSyntax.lf])
-        return out
+        HTTPHeadBytes.appendCRLF(to: &out)
     }
 
     private func forwardBody(_ bytes: UnsafeRawBufferPointer, _ exchange: Exchange) {
@@ -257,9 +270,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
             guard let client, !payload.isEmpty else { return }
             exchange.bytesToClient += payload.count
             if chunked {
-                client.sendBody(Array((String(payload.count, radix: 16) + "\r\n").utf8))
-                client.sendBody(copying: payload)
-                client.sendBody([HTTPSyntax.cr, HTTPSyntax.lf])
+                client.sendChunk(copying: payload)
             } else {
                 client.sendBody(copying: payload)
             }
@@ -273,7 +284,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
             return abortMidResponse()
         case .end:
             if consumed < bytes.count { reusable = false }
-            if chunked { client?.sendBody(Array("0\r\n\r\n".utf8)) }
+            if chunked { client?.sendLastChunk() }
             complete(exchange)
         }
     }
@@ -331,7 +342,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
         }
         if body.endsAtClose {
             reusable = false
-            if chunkedToClient { exchange.client?.sendBody(Array("0\r\n\r\n".utf8)) }
+            if chunkedToClient { exchange.client?.sendLastChunk() }
             stream.close()
             exchange.client?.flushOutput()
             return proxy.exchangeCompleted(exchange, on: self, reusable: false)

@@ -15,8 +15,11 @@ final class PoolMembership {
     /// proxies know it by (a draining worker still reports its requests).
     private var members: [WorkerID: Member] = [:]
 
-    private struct Member {
+    /// A class, so looking one up (three times per proxied request, in
+    /// `report`) moves a reference, not a copy of a weak one.
+    private final class Member {
         weak var process: ManagedProcess?
+        init(process: ManagedProcess) { self.process = process }
     }
 
     init(supervisor: Supervisor, proxies: [ProxyServer]) {

@@ -70,16 +70,13 @@ package struct ByteBuffer {
         storage[(readerIndex + range.lowerBound)..<(readerIndex + range.upperBound)]
     }
 
-    package func withReadableBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    /// Not throwing, and nothing generic built inside: `package` code is
+    /// not inlined across modules, so a caller runs this unspecialized, and
+    /// a Result<R, E> made here cost a metadata lookup per call (more than
+    /// parsing the head). A caller that throws wraps its own Result.
+    package func withReadableBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
         let start = readerIndex
-        let result: Result<R, E> = storage.withUnsafeBytes { raw in
-            do throws(E) {
-                return .success(try body(UnsafeRawBufferPointer(rebasing: raw[start...])))
-            } catch {
-                return .failure(error)
-            }
-        }
-        return try result.get()
+        return storage.withUnsafeBytes { raw in body(UnsafeRawBufferPointer(rebasing: raw[start...])) }
     }
 
     var readableArray: [UInt8] { Array(storage[readerIndex...]) }

@@ -85,7 +85,24 @@ extension Duration {
     }
 }
 
+/// A span of time fixed once (a configured timeout) and kept in whole
+/// nanoseconds: adding it to an instant is one addition, where a Duration
+/// goes through 128-bit attoseconds every time (deadlines are set several
+/// times per proxied request).
+package struct Timeout: Sendable, Equatable {
+    package let nanoseconds: UInt64
+
+    package init(_ duration: Duration) { nanoseconds = duration.clampedNanoseconds }
+
+    package var duration: Duration { .nanoseconds(Int64(min(nanoseconds, UInt64(Int64.max)))) }
+}
+
 extension Instant {
+    package static func + (lhs: Instant, rhs: Timeout) -> Instant {
+        let (sum, overflow) = lhs.nanoseconds.addingReportingOverflow(rhs.nanoseconds)
+        return Instant(nanoseconds: overflow ? UInt64.max : sum)
+    }
+
     package static func + (lhs: Instant, rhs: Duration) -> Instant {
         let (sum, overflow) = lhs.nanoseconds.addingReportingOverflow(rhs.clampedNanoseconds)
         return Instant(nanoseconds: overflow ? UInt64.max : sum)

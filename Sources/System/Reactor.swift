@@ -37,6 +37,8 @@ package final class Reactor {
     /// One receive buffer for every connection on the loop: a read lands here
     /// and the owner copies only what it must keep.
     let receiveBuffer: UnsafeMutableRawBufferPointer
+    /// Output buffers the loop's connections share between writes.
+    package let outputBuffers = OutputBufferPool()
 
     private var stopped = false
     /// Wake-ups of epoll_wait, for the idle-CPU measurement.
@@ -137,7 +139,15 @@ package final class Reactor {
         return id
     }
 
-    /// Moves a pending timer; false when it already fired or was cancelled.
+    /// A timer whose slot and action its owner keeps for its whole life,
+    /// not armed yet: `reschedule` arms it, `disarm` stops it, and `cancel`
+    /// frees it (the owner must, when it goes away).
+    package func holdTimer(_ action: @escaping () -> Void) -> TimerID {
+        timers.hold(action)
+    }
+
+    /// Moves a pending timer, or arms a held one; false when it already
+    /// fired (one-shot) or was cancelled.
     @discardableResult
     package func reschedule(_ id: TimerID, at deadline: Instant) -> Bool {
         guard timers.reschedule(id, at: deadline.nanoseconds) else { return false }
@@ -157,8 +167,17 @@ package final class Reactor {
         // timerfd_settime per cancel.
     }
 
+    /// Stops a held timer, keeping it for the next `reschedule` (a
+    /// one-shot timer is cancelled). No syscall, as for `cancel`.
+    package func disarm(_ id: TimerID?) {
+        guard let id else { return }
+        timers.disarm(id)
+    }
+
     /// Live timers, for the memory and leak checks.
     package var pendingTimers: Int { timers.count }
+    /// Held timers, armed or not (one per connection that ever had a deadline).
+    package var heldTimers: Int { timers.heldCount }
 
     private func fireDueTimers() {
         let now = self.now.nanoseconds

@@ -41,15 +41,31 @@ package final class StreamConnection {
     /// The socket itself, owned from accept or connect until `close`/`abort`
     /// or a failure closes it (once: it is taken out to be closed).
     private var socket: OwnedDescriptor?
-    private unowned let reactor: Reactor
-    package weak var delegate: StreamConnectionDelegate?
+    /// Strong: the reactor never holds a connection strongly (its handler
+    /// and timer capture it unowned), so there is no cycle, and reaching
+    /// the loop costs no unowned-reference check per call.
+    private let reactor: Reactor
+    /// Strong until the connection closes (then dropped): its owner holds
+    /// the connection and the connection its owner, a cycle that the close
+    /// breaks. A weak reference here would give every owner a side table,
+    /// which makes each retain and release of it a slow path.
+    package var delegate: StreamConnectionDelegate?
     package private(set) var state: State
     /// The peer's end of file was read.
     package private(set) var peerClosedWrite = false
     private var readingWanted = true
     private var interest: UInt32 = 0
 
-    private var chunks: [[UInt8]] = []
+    /// Output waiting for the socket, in order. Small pieces are copied
+    /// into pooled buffers of the loop's (`owned`), so a request/answer
+    /// round allocates no output array; a large array is queued as it is,
+    /// without a copy.
+    private struct Chunk {
+        var bytes: [UInt8]
+        /// A pool buffer: appended to in place, and given back once written.
+        let owned: Bool
+    }
+    private var chunks: [Chunk] = []
     /// Bytes of `chunks[0]` already written.
     private var headOffset = 0
     package private(set) var pendingBytes = 0
@@ -77,6 +93,12 @@ package final class StreamConnection {
         self.lowWatermark = lowWatermark
     }
 
+    deinit {
+        // Dropped without a close (its owner's bug): its held timer must
+        // not stay behind it.
+        reactor.cancel(deadline)
+    }
+
     /// Registers with the reactor. On failure the descriptor is closed.
     package func start() throws(SystemError) {
         interest = wantedInterest()
@@ -85,6 +107,7 @@ package final class StreamConnection {
         } catch {
             state = .closed
             socket.take()?.close()
+            delegate = nil
             throw error
         }
     }
@@ -149,7 +172,9 @@ package final class StreamConnection {
     private func readAvailable() {
         let buffer = reactor.receiveBuffer
         for _ in 0..<4 {
-            let n = Glibc.read(fd.rawValue, buffer.baseAddress, buffer.count)
+            // recv/send rather than read/write: a socket's bytes without the
+            // file layer (position lock, fsnotify) on every call.
+            let n = Glibc.recv(fd.rawValue, buffer.baseAddress, buffer.count, 0)
             if n > 0 {
                 delegate?.connection(self, received: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 if state == .closed || !readingWanted || n < buffer.count { return }
@@ -172,15 +197,15 @@ package final class StreamConnection {
 
     // MARK: Writing
 
-    /// Queues bytes (taking the array without copying).
+    /// Queues bytes: a large array as it is (no copy), a small one copied
+    /// into the pooled tail buffer.
     package func enqueue(_ bytes: [UInt8]) {
         guard state != .closed, !bytes.isEmpty else { return }
-        pendingBytes += bytes.count
-        // Coalesce small pieces into an unstarted tail chunk: fewer iovecs.
-        if bytes.count < 4096, let last = chunks.indices.last, chunks[last].count < 16 * 1024 {
-            chunks[last].append(contentsOf: bytes)
+        if bytes.count < Self.copyBelow {
+            bytes.withUnsafeBytes { appendOwned($0) }
         } else {
-            chunks.append(bytes)
+            pendingBytes += bytes.count
+            chunks.append(Chunk(bytes: bytes, owned: false))
         }
         noteQueued()
     }
@@ -188,13 +213,26 @@ package final class StreamConnection {
     /// Queues a copy of `bytes`.
     package func enqueue(copying bytes: UnsafeRawBufferPointer) {
         guard state != .closed, !bytes.isEmpty else { return }
-        pendingBytes += bytes.count
-        if let last = chunks.indices.last, chunks[last].count + bytes.count <= 64 * 1024 {
-            chunks[last].append(contentsOf: bytes)
-        } else {
-            chunks.append(Array(bytes))
-        }
+        appendOwned(bytes)
         noteQueued()
+    }
+
+    /// Arrays below this are copied when queued; at or above, referenced.
+    static let copyBelow = 4096
+    /// A pooled tail buffer takes more bytes while it stays below this.
+    static let coalesceUpTo = 64 * 1024
+
+    /// Appends to the last chunk when it is a pool buffer with room (fewer
+    /// iovecs), else to a buffer from the pool.
+    private func appendOwned(_ bytes: UnsafeRawBufferPointer) {
+        pendingBytes += bytes.count
+        if let last = chunks.indices.last, chunks[last].owned, chunks[last].bytes.count + bytes.count <= Self.coalesceUpTo {
+            chunks[last].bytes.append(contentsOf: bytes)
+            return
+        }
+        var buffer = reactor.outputBuffers.take()
+        buffer.append(contentsOf: bytes)
+        chunks.append(Chunk(bytes: buffer, owned: true))
     }
 
     private func noteQueued() {
@@ -239,15 +277,15 @@ package final class StreamConnection {
     private func writeQueued() -> Int {
         writes &+= 1
         if chunks.count == 1 {
-            return chunks[0].withUnsafeBytes { raw in
-                Glibc.write(fd.rawValue, raw.baseAddress! + headOffset, raw.count - headOffset)
+            return chunks[0].bytes.withUnsafeBytes { raw in
+                Glibc.send(fd.rawValue, raw.baseAddress! + headOffset, raw.count - headOffset, Int32(MSG_NOSIGNAL))
             }
         }
         // One writev over up to 64 chunks: a response head and its body go out together.
         let count = min(chunks.count, 64)
         return withUnsafeTemporaryAllocation(of: iovec.self, capacity: count) { iov in
             for index in 0..<count {
-                chunks[index].withUnsafeBytes { raw in
+                chunks[index].bytes.withUnsafeBytes { raw in
                     let skip = index == 0 ? headOffset : 0
                     iov[index] = iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress! + skip),
                                        iov_len: raw.count - skip)
@@ -264,10 +302,11 @@ package final class StreamConnection {
         pendingBytes -= written
         bytesWritten &+= written
         while remaining > 0, !chunks.isEmpty {
-            let available = chunks[0].count - headOffset
+            let available = chunks[0].bytes.count - headOffset
             if remaining >= available {
                 remaining -= available
-                chunks.removeFirst()
+                var written = chunks.removeFirst()
+                if written.owned { reactor.outputBuffers.give(&written.bytes) }
                 headOffset = 0
             } else {
                 headOffset += remaining
@@ -313,21 +352,29 @@ package final class StreamConnection {
     /// Sets the connection's one deadline, moving it in place when it exists.
     /// A closed connection takes no deadline: its owner may already be
     /// letting it go, and a timer must never outlive it.
+    /// The timer is held for the connection's life (set and cleared a few
+    /// times per request, it costs a heap sift, never a new closure) and
+    /// freed at teardown.
     package func setDeadline(after duration: Duration) {
+        setDeadline(after: Timeout(duration))
+    }
+
+    package func setDeadline(after timeout: Timeout) {
         guard state != .closed else { return }
-        let at = reactor.now + duration
-        if let deadline, reactor.reschedule(deadline, at: at) { return }
-        deadline = reactor.schedule(at: at) { [weak self] in
-            guard let self else { return }
-            self.deadline = nil
+        let at = reactor.now + timeout
+        // Unowned, not weak: a weakly referenced object gets a side table
+        // that slows every retain and release of it; the timer cannot
+        // outlive the connection (freed at teardown, or in deinit).
+        let timer = deadline ?? reactor.holdTimer { [unowned self] in
             guard self.state != .closed else { return }
             self.delegate?.connectionDeadline(self)
         }
+        deadline = timer
+        reactor.reschedule(timer, at: at)
     }
 
     package func clearDeadline() {
-        reactor.cancel(deadline)
-        deadline = nil
+        reactor.disarm(deadline)
     }
 
     // MARK: Closing
@@ -337,6 +384,7 @@ package final class StreamConnection {
         teardown()
         delegate?.connectionFailed(self, errno: code)
         delegate?.connectionDidClose(self)
+        delegate = nil
     }
 
     /// Closes now; queued output is dropped.
@@ -344,6 +392,7 @@ package final class StreamConnection {
         guard state != .closed else { return }
         teardown()
         delegate?.connectionDidClose(self)
+        delegate = nil
     }
 
     /// Closes with RST: the peer must not take what it got for a whole answer.
@@ -352,11 +401,13 @@ package final class StreamConnection {
         _ = cs_set_linger_zero(fd.rawValue)
         teardown()
         delegate?.connectionDidClose(self)
+        delegate = nil
     }
 
     private func teardown() {
         state = .closed
-        clearDeadline()
+        reactor.cancel(deadline)
+        deadline = nil
         reactor.unregister(fd)
         socket.take()?.close()
         chunks = []

@@ -62,8 +62,10 @@ final class ProxyUnitFixture {
             client = try self.client()
             sharedClient = client
         }
-        return Exchange(client: client, request: Array("GET /\(tag) HTTP/1.1\r\n\r\n".utf8), isIdempotent: idempotent,
-                        isHead: false, clientIsHTTP10: false, requestID: tag, receivedAt: .now)
+        let request = Array("GET /\(tag) HTTP/1.1\r\nX-Request-Id: \(tag)\r\n\r\n".utf8)
+        let idStart = "GET /\(tag) HTTP/1.1\r\nX-Request-Id: ".utf8.count
+        return Exchange(client: client, request: request, isIdempotent: idempotent, isHead: false, clientIsHTTP10: false,
+                        requestIDRange: idStart..<(idStart + tag.utf8.count), receivedAt: .now)
     }
 
     /// A worker as the supervisor names it to the pool (PoolMembership).

@@ -32,7 +32,7 @@ import Testing
             }
             let request = try HTTPRequestHeadRanges.parse(raw, scanner, maxBody: 1 << 20)
             let built = fixture.proxy.forwardedHead(raw, scanner, request, peer: peer)
-            return (String(decoding: built.head, as: UTF8.self), built.requestID)
+            return (String(decoding: built.head, as: UTF8.self), String(decoding: built.head[built.requestID], as: UTF8.self))
         }
     }
 

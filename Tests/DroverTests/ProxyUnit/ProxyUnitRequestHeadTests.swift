@@ -514,7 +514,8 @@ import Testing
             ("Connection", .connection), ("Keep-Alive", .keepAlive), ("TE", .te), ("Trailer", .trailer),
             ("Proxy-Connection", .proxyConnection), ("Upgrade", .upgrade), ("Expect", .expect),
             ("X-Forwarded-For", .xForwardedFor), ("X-Real-IP", .xRealIP), ("X-Forwarded-Proto", .xForwardedProto),
-            ("X-Request-ID", .xRequestID), ("Hosts", .other), ("T", .other), ("Trailers", .other), ("Content-Type", .other),
+            ("X-Request-ID", .xRequestID), ("Date", .date), ("Max-Forwards", .maxForwards),
+            ("Hosts", .other), ("T", .other), ("Trailers", .other), ("Content-Type", .other),
         ]
         for (name, expected) in names {
             let bytes = Array(name.utf8)

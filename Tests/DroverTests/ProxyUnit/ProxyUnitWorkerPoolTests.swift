@@ -637,3 +637,37 @@ import Testing
         #expect(allowed == 21)
     }
 }
+
+/// The overload estimate's percentile, found by selection in place of a
+/// sort: the same value a sort gives, for any mix of times and ties.
+@Suite struct ProxyUnitServiceTimeSelectionTests {
+    @Test func selectionAgreesWithSorting() {
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<300 {
+            let count = 1 + round % 256
+            // Few distinct values in some rounds: ties around the pivot.
+            let distinct = round % 3 == 0 ? 3 : 1000
+            let values = (0..<count).map { _ in Double(Int.random(in: 0..<distinct, using: &generator)) / 100 }
+            let sorted = values.sorted()
+            for rank in [0, count / 2, min(count - 1, Int(Double(count) * 0.95)), count - 1] {
+                var scratch = values
+                let selected = ServiceTimeEstimate.select(&scratch, rank: rank)
+                #expect(selected == sorted[rank], "rank \(rank) of \(values)")
+                if selected != sorted[rank] { return }
+            }
+        }
+    }
+
+    @Test func p95FollowsTheRecentServices() {
+        var estimate = ServiceTimeEstimate()
+        // 90 fast, 10 slow: the 95th percentile is a slow one.
+        for index in 0..<100 { estimate.observe(seconds: index % 10 == 0 ? 0.2 : 0.01) }
+        let figures = estimate.figures(now: Instant(nanoseconds: 0), floor: nil)
+        #expect(figures?.p95 == 0.2)
+        // 256 more fast ones push the slow ones out of the recent window.
+        for _ in 0..<256 { estimate.observe(seconds: 0.01) }
+        // (The figure is never below the weighted mean, still a hair above 0.01.)
+        let later = estimate.figures(now: Instant(nanoseconds: 0), floor: nil)?.p95 ?? 1
+        #expect(abs(later - 0.01) < 0.001, "\(later)")
+    }
+}

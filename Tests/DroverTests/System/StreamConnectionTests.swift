@@ -239,6 +239,67 @@ private final class PeerReader {
         #expect(reactor.pendingTimers == 0)
     }
 
+    /// Per request a connection sets and clears its deadline a few times:
+    /// one held timer for its whole life, freed when it closes.
+    @Test func oneHeldDeadlineForTheConnectionsLife() throws {
+        let reactor = try Reactor()
+        let (ours, theirs) = makeSocketPair()
+        defer { Glibc.close(theirs) }
+        let connection = StreamConnection(socket: OwnedDescriptor(adopting: ours), reactor: reactor)
+        try connection.start()
+        #expect(reactor.heldTimers == 0, "no deadline, no timer")
+        for round in 0..<1000 {
+            connection.setDeadline(after: Duration.seconds(5) + .milliseconds(round))
+            connection.clearDeadline()
+            connection.setDeadline(after: .seconds(60))
+        }
+        #expect(reactor.heldTimers == 1)
+        #expect(reactor.pendingTimers == 1)
+        connection.clearDeadline()
+        #expect(reactor.pendingTimers == 0 && reactor.heldTimers == 1)
+        connection.close()
+        #expect(reactor.heldTimers == 0, "freed with the connection")
+    }
+
+    /// Small answers are copied into a pooled buffer that goes back to the
+    /// loop once written: a request/answer round allocates no output array,
+    /// and an idle connection holds none.
+    @Test func smallWritesReuseOnePooledBuffer() throws {
+        let reactor = try Reactor()
+        let (ours, theirs) = makeSocketPair()
+        defer { Glibc.close(theirs) }
+        let connection = StreamConnection(socket: OwnedDescriptor(adopting: ours), reactor: reactor)
+        try connection.start()
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        for round in 0..<100 {
+            let answer = Array("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n".utf8)
+            connection.enqueue(answer)
+            patternBytes(3, from: round).withUnsafeBytes { connection.enqueue(copying: $0) }
+            #expect(reactor.outputBuffers.count == 0, "the buffer is in use")
+            connection.flush()
+            #expect(connection.pendingBytes == 0)
+            #expect(reactor.outputBuffers.count == 1, "written: back in the pool, the same one each round")
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(theirs, $0.baseAddress, $0.count) }
+            #expect(n == answer.count + 3)
+            if n > 0 { received.append(contentsOf: buffer[0..<n]) }
+        }
+        #expect(received.count == 100 * (38 + 3))
+        #expect(Array(received[38..<41]) == patternBytes(3, from: 0))
+        // A large array is queued as it is, after what is before it.
+        let large = patternBytes(64 * 1024)
+        connection.enqueue(Array("head".utf8))
+        connection.enqueue(large)
+        var got: [UInt8] = []
+        while got.count < large.count + 4 {
+            connection.flush()
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(theirs, $0.baseAddress, $0.count) }
+            if n > 0 { got.append(contentsOf: buffer[0..<n]) }
+        }
+        #expect(got == Array("head".utf8) + large)
+        connection.close()
+    }
+
     @Test func failedOnPeerReset() throws {
         let driver = try LoopDriver()
         let reactor = driver.reactor

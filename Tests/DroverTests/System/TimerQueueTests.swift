@@ -152,4 +152,60 @@ import Testing
         for id in live.prefix(100) { queue.cancel(id) }
         #expect(queue.isScheduled(fresh) && queue.count == 1)
     }
+
+    /// A connection's deadline: held for its life, armed and disarmed per
+    /// request without a new slot or closure, kept after it fires, freed
+    /// only by cancel.
+    @Test func heldTimerKeepsItsSlotUntilCancelled() {
+        var queue = TimerQueue()
+        let log = Log()
+        let held = queue.hold(log.action(1))
+        #expect(queue.count == 0 && queue.heldCount == 1, "held, not armed")
+        #expect(!queue.isScheduled(held))
+        for round in 0..<1000 {
+            let armed = queue.reschedule(held, at: UInt64(100 + round))
+            #expect(armed, "arms it")
+            #expect(queue.isScheduled(held) && queue.count == 1)
+            queue.disarm(held)
+            #expect(!queue.isScheduled(held) && queue.count == 0)
+        }
+        Self.drain(&queue, now: .max)
+        #expect(log.fired.isEmpty, "a disarmed timer does not fire")
+        queue.reschedule(held, at: 50)
+        Self.drain(&queue, now: 60)
+        #expect(log.fired == [1])
+        #expect(queue.count == 0 && queue.heldCount == 1, "fired, still held")
+        let rearmed = queue.reschedule(held, at: 70)
+        #expect(rearmed, "re-armed after firing")
+        Self.drain(&queue, now: 80)
+        #expect(log.fired == [1, 1])
+        queue.cancel(held)
+        #expect(queue.heldCount == 0)
+        let afterCancel = queue.reschedule(held, at: 90)
+        #expect(!afterCancel, "cancelled: gone")
+        // A one-shot timer is freed when disarmed.
+        let once = queue.schedule(at: 10, log.action(2))
+        queue.disarm(once)
+        let onceMoved = queue.reschedule(once, at: 20)
+        #expect(!onceMoved)
+        Self.drain(&queue, now: .max)
+        #expect(log.fired == [1, 1])
+    }
+
+    /// The memory given back after a burst of one-shot timers never takes a
+    /// held timer's slot with it.
+    @Test func heldTimerSurvivesTheBurstGiveBack() {
+        var queue = TimerQueue()
+        let log = Log()
+        let held = queue.hold(log.action(-1))
+        let burst = (0..<2000).map { queue.schedule(at: UInt64(1000 + $0), log.action($0)) }
+        for id in burst { queue.cancel(id) }
+        #expect(queue.count == 0 && queue.heldCount == 1)
+        let other = queue.schedule(at: 5, log.action(7))
+        let armed = queue.reschedule(held, at: 6)
+        #expect(armed)
+        Self.drain(&queue, now: .max)
+        #expect(log.fired == [7, -1])
+        #expect(!queue.isScheduled(other))
+    }
 }
