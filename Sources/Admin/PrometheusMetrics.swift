@@ -1,3 +1,4 @@
+import Config
 import Control
 import Proxy
 import Supervision
@@ -62,6 +63,23 @@ package enum PrometheusMetrics {
         for process in processes {
             if let rss = process.rssBytes {
                 out.sample("drover_process_resident_memory_bytes", labels(process), Double(rss))
+            }
+        }
+
+        let slotted = processes.filter { $0.slot != nil }
+        if !slotted.isEmpty {
+            out.family("drover_process_slot", .gauge,
+                       "The worker's slot index; labels say its pinned cores (empty: not pinned), NUMA node and GPU.")
+            for process in slotted {
+                let slot = process.slot!
+                out.sample("drover_process_slot", labels(process) + [
+                    ("cores", slot.cores.map(String.init).joined(separator: ",")),
+                    ("node", slot.node.map(String.init) ?? ""), ("gpu", slot.gpu ?? ""),
+                ], Double(slot.index))
+            }
+            out.family("drover_process_slot_cpus", .gauge, "CPUs of the worker's slot (its numeric thread count).")
+            for process in slotted {
+                out.sample("drover_process_slot_cpus", labels(process), Double(process.slot!.cpus))
             }
         }
 

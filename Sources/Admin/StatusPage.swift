@@ -1,3 +1,4 @@
+import Config
 import Control
 import Supervision
 
@@ -55,7 +56,7 @@ package enum StatusPage {
             <h2>Processes</h2>
             <table>
             <thead><tr><th>name</th><th>state</th><th>health</th><th class="n">pid</th><th class="n">uptime</th>\
-            <th class="n">restarts</th><th class="n">in flight</th><th class="n">port</th><th>description</th></tr></thead>
+            <th class="n">restarts</th><th class="n">in flight</th><th class="n">port</th><th>slot</th><th>description</th></tr></thead>
             <tbody>
 
             """
@@ -71,10 +72,20 @@ package enum StatusPage {
             html += "<td class=\"n\">\(process.restarts)</td>"
             html += "<td class=\"n\">\(process.inflight)</td>"
             html += "<td class=\"n\">\(process.port.map { String($0) } ?? dash)</td>"
+            html += "<td class=\"slot\">\(process.slot.map { e(slotText($0)) } ?? dash)</td>"
             html += "<td class=\"desc\">\(e(process.description))</td>"
             html += "</tr>\n"
         }
         return html + "</tbody>\n</table>\n</section>\n"
+    }
+
+    /// `0 · cores 2-3 · node 1 · gpu 1`: the slot index, then what it pins.
+    static func slotText(_ slot: Slot) -> String {
+        var parts = [String(slot.index)]
+        if !slot.cores.isEmpty { parts.append("cores " + MachineShape.cpuListText(slot.cores)) }
+        if let node = slot.node { parts.append("node \(node)") }
+        if let gpu = slot.gpu { parts.append("gpu \(gpu)") }
+        return parts.joined(separator: " · ")
     }
 
     static func proxyTable(_ proxies: [ProxySnapshot]) -> String {

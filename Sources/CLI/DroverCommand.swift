@@ -31,9 +31,10 @@ package enum DroverCommand {
 
     static let subcommands: [Subcommand] = [
         Subcommand(name: "run", abstract: "Run the supervisor in the foreground; built to be PID 1.",
-                   usage: "drover run [-c <file>] [--workers <n>|auto] [--listen <addr>] [--health <path>] [--port <port>] [-- <command> ...]",
+                   usage: "drover run [-c <file>] [--dry-run] [--workers <n>|auto] [--listen <addr>] [--health <path>] [--port <port>] [-- <command> ...]",
                    options: [
                        ("-c, --config <file>", "The config file (default: ./supervisor.conf)."),
+                       ("--dry-run", "Do everything start-up does with the config short of binding, writing or spawning; say what would start or why it would not (exit 0 or 1)."),
                        ("--workers <n>|auto", "Config-less: how many copies of <command> (default: 1; auto = one per usable CPU)."),
                        ("--listen <addr>", "Config-less: the proxy's listen address (HOST:PORT, :PORT or unix:/path)."),
                        ("--health <path>", "Config-less: the workers' health check path, e.g. /health."),

@@ -20,12 +20,18 @@ enum RunCommand {
         var health: String?
         var portText: String?
         var command: [String] = []
+        var dryRun = false
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
             if argument == "--" {
                 command = Array(arguments[(index + 1)...])
                 break
+            }
+            if argument == "--dry-run" {
+                dryRun = true
+                index += 1
+                continue
             }
             let takesValue = ["-c", "--config", "--workers", "--listen", "--health", "--port"]
             var name = argument, inlineValue: String?
@@ -100,6 +106,7 @@ enum RunCommand {
             settings = Daemon.Settings(config: config)
             settings.tiniMode = workers == 1 && proxy == nil
         }
+        if dryRun { return DryRun.report(settings, environment: environment) }
         let daemon = try Daemon(settings: settings, selfExecutable: ProcessEnvironment.executablePath(), environment: environment)
         return daemon.run()
     }

@@ -156,7 +156,32 @@ int cs_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0,
 
 int cs_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
 
+static int cs_spawn_now(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+             const char *dir, int fd0, int fd1, int fd2,
+             int new_session, int new_pgroup, int search_path);
+
 int cs_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+             const char *dir, int fd0, int fd1, int fd2,
+             int new_session, int new_pgroup, int search_path,
+             const int *cpus, int ncpus) {
+    /* A CPU affinity is inherited through fork and kept across exec:
+       the calling thread takes the child's mask for the call and gets its
+       own back, so the child runs pinned from its first instruction. */
+    cpu_set_t saved, wanted;
+    if (ncpus > 0) {
+        CPU_ZERO(&wanted);
+        for (int i = 0; i < ncpus; i++) {
+            if (cpus[i] >= 0 && cpus[i] < CPU_SETSIZE) CPU_SET(cpus[i], &wanted);
+        }
+        if (sched_getaffinity(0, sizeof saved, &saved) != 0) return errno;
+        if (sched_setaffinity(0, sizeof wanted, &wanted) != 0) return errno;
+    }
+    int rc = cs_spawn_now(pid, path, argv, envp, dir, fd0, fd1, fd2, new_session, new_pgroup, search_path);
+    if (ncpus > 0) (void)sched_setaffinity(0, sizeof saved, &saved);
+    return rc;
+}
+
+static int cs_spawn_now(pid_t *pid, const char *path, char *const argv[], char *const envp[],
              const char *dir, int fd0, int fd1, int fd2,
              int new_session, int new_pgroup, int search_path) {
     posix_spawn_file_actions_t actions;
@@ -211,6 +236,17 @@ pid_t cs_reap_one(int *status) {
     } while (pid < 0 && errno == EINTR);
     if (pid < 0 && errno == ECHILD) return 0;
     return pid;
+}
+
+int cs_affinity_list(int *cpus, int max) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+    int n = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && n < max; cpu++) {
+        if (CPU_ISSET(cpu, &set)) cpus[n++] = cpu;
+    }
+    return n;
 }
 
 int cs_cpu_count_affinity(void) {

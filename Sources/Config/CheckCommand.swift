@@ -71,6 +71,7 @@ package func checkSummary(_ config: DroverConfig) -> String {
         if let port = program.port {
             head += n > 1 ? ", ports \(port)-\(port + n - 1)" : ", port \(port)"
         }
+        if program.processes.first?.preload == true { head += ", " + PreloadRule.checkNote }
         out += head + "\n"
         for p in program.processes {
             var line = "  \(p.fullName)"
@@ -86,6 +87,7 @@ package func checkSummary(_ config: DroverConfig) -> String {
             out += line + "\n"
         }
     }
+    out += slotTables(config)
     for proxy in config.proxies {
         var line = "proxy \(proxy.name): listen \(proxy.listen) -> \(proxy.upstream), balance \(proxy.balance.rawValue)"
         line += ", max_inflight \(proxy.maxInflight == 0 ? "0 (no cap)" : String(proxy.maxInflight))"

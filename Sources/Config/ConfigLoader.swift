@@ -15,14 +15,16 @@ package enum ConfigMode: Sendable, Equatable {
 
 package enum ConfigLoader {
     /// Loads `path`. `environment` feeds `%(ENV_X)s` (not the process
-    /// environment, so callers and tests decide); `usableCPUs` and `users`
-    /// default to this host's (CPUBudget, /etc/passwd).
+    /// environment, so callers and tests decide); `machine` and `users`
+    /// default to this host's (MachineShape, /etc/passwd); `usableCPUs`
+    /// alone stands for a plain machine of that many CPUs.
     package static func load(path: String, environment: [String: String], isRoot: Bool = geteuid() == 0,
-                            for mode: ConfigMode = .run, usableCPUs: Int? = nil,
+                            for mode: ConfigMode = .run, usableCPUs: Int? = nil, machine: MachineShape? = nil,
                             users: UserDatabase? = nil) throws(ConfigErrors) -> DroverConfig {
         let absolute = ConfigIncludeReader.absolute(path)
+        let shape = machine ?? usableCPUs.map(MachineShape.plain) ?? MachineShape.current(environment: environment)
         var context = ConfigLoadContext(environment: environment, isRoot: isRoot, mode: mode,
-                                  usableCPUs: usableCPUs ?? CPUBudget.usableCPUs(), users: users ?? UserDatabase())
+                                  machine: shape, users: users ?? UserDatabase())
         var reader = ConfigIncludeReader(environmentValues: context.base)
         reader.read(absolute, from: nil)
         context.diags.merge(reader.diags)
@@ -43,7 +45,8 @@ package enum ConfigLoader {
 /// diagnostics.
 struct ConfigLoadContext {
     let host: ConfigHostFacts
-    let usableCPUs: Int
+    let machine: MachineShape
+    var usableCPUs: Int { machine.usableCPUs }
     var users: UserDatabase { host.users }
     var currentUID: UInt32 { host.currentUID }
     /// `ENV_*` and `host_node_name`; `here` is added per key.
@@ -56,9 +59,9 @@ struct ConfigLoadContext {
     /// `program:x` or `fcgi-program:x`, by program name.
     var programSectionNames: [String: String] = [:]
 
-    init(environment: [String: String], isRoot: Bool, mode: ConfigMode, usableCPUs: Int, users: UserDatabase) {
+    init(environment: [String: String], isRoot: Bool, mode: ConfigMode, machine: MachineShape, users: UserDatabase) {
         self.host = ConfigHostFacts(environment: environment, isRoot: isRoot, mode: mode, users: users, currentUID: geteuid())
-        self.usableCPUs = usableCPUs
+        self.machine = machine
         var base: [String: ExpansionValue] = [:]
         for (k, v) in environment { base["ENV_" + k] = .string(v) }
         base["host_node_name"] = .string(Self.nodeName())
@@ -75,6 +78,7 @@ struct ConfigLoadContext {
 
     mutating func build(path: String, sections: [IniSection]) -> DroverConfig {
         var config = DroverConfig(path: path)
+        config.machine = machine
         // Groups first: a program's group name feeds its %(group_name)s.
         var groupSections: [IniSection] = []
         var programSections: [IniSection] = []
@@ -153,6 +157,14 @@ struct ConfigLoadContext {
             for program in config.programs where program.name == proxy.upstream || program.groupName == proxy.upstream {
                 guard let base = program.port else { continue }
                 let spare = (base + program.numprocs)..<(base + 2 * program.numprocs)
+                if spare.upperBound > 65536 {
+                    let first = max(spare.lowerBound, 65536), last = spare.upperBound - 1
+                    let ports = first == last ? "port \(first)" : "ports \(first)-\(last)"
+                    diags.warn(section.file, section.line, section.name, "upstream",
+                               "replacements of \(program.name) would need \(ports), past 65535; "
+                               + "rolling restarts there fall back to stopping a worker before starting its successor")
+                    continue
+                }
                 for claim in portClaims where claim.range.overlaps(spare) && !claim.range.overlaps(base..<(base + program.numprocs)) {
                     diags.warn(section.file, section.line, section.name, "upstream",
                                "replacements of \(program.name) start on ports \(spare.lowerBound)-\(spare.upperBound - 1), which overlap \(claim.owner); "

@@ -164,8 +164,11 @@ package struct ProcessSpec: Sendable, Equatable {
     package var directory: String?
     package var umask: UInt32?
     /// Variables the config adds: `[supervisord] environment`, the program's
-    /// `environment`, then PORT, DROVER_PROCESS_NAME, DROVER_PROCESS_NUM,
-    /// SUPERVISOR_PROCESS_NAME, SUPERVISOR_GROUP_NAME. Layered on drover's own.
+    /// `environment`, the slot's thread variables and CUDA_VISIBLE_DEVICES
+    /// where neither those nor drover's own environment set them, then
+    /// DROVER_SLOT, DROVER_CPUS, DROVER_GPU, PORT, DROVER_PROCESS_NAME,
+    /// DROVER_PROCESS_NUM, SUPERVISOR_PROCESS_NAME, SUPERVISOR_GROUP_NAME.
+    /// Layered on drover's own.
     package var environment: [String: String]
     package var user: UserIdentity?
     package var port: Int?
@@ -195,6 +198,12 @@ package struct ProcessSpec: Sendable, Equatable {
     package var fatalAction: FatalAction = .ignore
     /// `[fcgi-program:x]`: the socket drover binds and passes as fd 0.
     package var fcgiSocket: FcgiSocket?
+    /// The worker's slot (CPUs, pinned cores, GPU); nil outside a
+    /// `[program:x]` (config-less `drover run`).
+    package var slot: Slot?
+    /// `preload = true`: `command` runs one template that loads the model and
+    /// forks this worker from it (docs/preload-protocol.md).
+    package var preload = false
 
     /// `group:name`, how the CLI and the logs name a process.
     package var fullName: String { "\(groupName):\(name)" }
@@ -253,6 +262,10 @@ package struct ProgramConfig: Sendable {
     /// Builds the worker for any process_num, so `scale` can grow a pool
     /// past the configured numprocs with the same expansions and checks.
     package var template: ProcessTemplate
+    /// The pool's slots when the program shapes them (any of
+    /// cpus_per_worker, cpu_affinity, gpus, thread_env set, or numprocs =
+    /// auto): what `drover check` shows as the slot table.
+    package var slots: SlotPlan?
 
     package init(name: String, groupName: String, priority: Int, numprocs: Int, numprocsStart: Int, port: Int?,
                 processes: [ProcessSpec], template: ProcessTemplate) {
@@ -279,7 +292,9 @@ package struct ProgramConfig: Sendable {
     /// `port … port + 2 × numprocs − 1`: where a pool's workers and their
     /// replacements listen.
     package var portRange: Range<Int>? {
-        port.map { $0..<($0 + 2 * max(numprocs, 1)) }
+        // Never past 65535: at the top of the port space a pool has fewer
+        // spare ports (the loader warns), not ports that do not exist.
+        port.map { $0..<min($0 + 2 * max(numprocs, 1), 65536) }
     }
 }
 
@@ -299,7 +314,8 @@ package enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
     package var description: String {
         switch self {
-        case .tcp(let host, let port): "\(host):\(port)"
+        // An IPv6 host in brackets, as it is written: `[::1]:9000`.
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         case .unix(let path): "unix:\(path)"
         }
     }
@@ -334,8 +350,8 @@ package struct AccessLog: Sendable, Equatable {
 }
 
 /// One `[proxy:x]` section (served by the front proxy). Timeouts are
-/// seconds, parsed as a checked Duration and bounded by
-/// `ConfigValues.maxDuration`, so always finite, 0 or more.
+/// Durations as parsed (checked, bounded by `ConfigValues.maxDuration`, so
+/// 0 or more), carried to the proxy's timers unconverted.
 package struct ProxyConfig: Sendable, Equatable {
     package var name: String
     package var listen: ListenAddress
@@ -346,11 +362,11 @@ package struct ProxyConfig: Sendable, Equatable {
     /// worker with the rest in the proxy's queue; 0 is no cap (async workers).
     package var maxInflight: Int = 1
     package var queueSize: Int = 1024
-    package var queueTimeout: Double = 30
-    package var connectTimeout: Double = 2
-    package var readTimeout: Double = 120
-    package var clientTimeout: Double = 30
-    package var keepaliveTimeout: Double = 75
+    package var queueTimeout: Duration = .seconds(30)
+    package var connectTimeout: Duration = .seconds(2)
+    package var readTimeout: Duration = .seconds(120)
+    package var clientTimeout: Duration = .seconds(30)
+    package var keepaliveTimeout: Duration = .seconds(75)
     package var retries: Int = 1
     package var retryNonIdempotent: Bool = false
     package var clientMaxBodySize: Int = 10 * 1024 * 1024
@@ -455,6 +471,8 @@ package struct DroverConfig: Sendable {
     /// The `[group:x]` sections, in file order (programs not in one form
     /// their own group, named like the program, and are not listed here).
     package var groups: [GroupConfig] = []
+    /// The machine the slots were laid out on (`drover check`'s slot table).
+    package var machine: MachineShape?
 
     package init(path: String?, supervisord: SupervisordSettings = SupervisordSettings(),
                 unixHTTPServer: UnixHTTPServerSettings? = nil, supervisorctlServerURL: String? = nil,

@@ -1,6 +1,6 @@
 import Glibc
 // [group:x] and [program:x]: supervisord's keys and defaults, drover's
-// additions (port, health_*, max_*, backoff_max, stdout_mirror,
+// additions (port, health_*, max_*, backoff_max, stdout_mirror, preload,
 // numprocs = auto), and the ProcessTemplate that builds any worker of a
 // pool, so `scale` can go past numprocs with the same expansions and checks.
 
@@ -86,10 +86,11 @@ extension ConfigLoadContext {
         var r = ConfigSectionReader(section, base: base)
 
         // numprocs, numprocs_start and port see only here/ENV (as in supervisord).
+        let slots = SlotPlan(settings: readSlotSettings(&r, sectionName), machine: machine)
         var numprocs = 1
         var isAuto = false
         if let (v, e) = r.string("numprocs", &diags) {
-            if let n = CPUBudget.autoCount(v, usable: usableCPUs) {
+            if let n = slots.autoCount(v, machine: machine) {
                 numprocs = n
                 isAuto = true
             } else {
@@ -131,7 +132,7 @@ extension ConfigLoadContext {
         // Values every worker shares, expanded as for the first one.
         let first: [String: ExpansionValue] = ProgramRecipe.values(
             program: programName, group: groupName, number: numprocsStart, numprocs: numprocs,
-            port: port)
+            port: port, slot: slots.slot(0))
         var proto = ProcessSpec(programName: programName, groupName: groupName, name: programName,
                                 number: numprocsStart, index: 0, argv: [])
         if let p = r.int("priority", extra: first, &diags, ConfigLimits.priority) { proto.priority = p }
@@ -161,6 +162,13 @@ extension ConfigLoadContext {
         if let n = r.size("stderr_logfile_maxbytes", extra: first, &diags) { logs.stderrMaxBytes = n }
         if let n = r.int("stderr_logfile_backups", extra: first, &diags, ConfigLimits.backups) { logs.stderrBackups = n }
         if isFcgi { proto.fcgiSocket = readFcgiSocket(&r, section, programName: programName) }
+        if r.typed("preload", extra: first, &diags, ConfigValues.boolean) == true, let e = section["preload"] {
+            if let refusal = PreloadRule.refusal(isFcgi: isFcgi, port: port) {
+                diags.error(e.file, e.line, sectionName, "preload", refusal)
+            } else {
+                proto.preload = true
+            }
+        }
 
         // Health checks: any health_* key without health_path is a mistake.
         var health: HealthCheck?
@@ -215,7 +223,7 @@ extension ConfigLoadContext {
             processName: processName.raw, processNameEntry: processName.entry, perProcess: perProcess,
             numprocs: numprocs, numprocsStart: numprocsStart, port: port, prototype: proto, logs: logs,
             supervisordEnvironment: settings.environment,
-            childlogdir: settings.childlogdir, host: host)
+            childlogdir: settings.childlogdir, host: host, slots: slots)
 
         var processes: [ProcessSpec] = []
         var reported: Set<String> = []
@@ -235,8 +243,11 @@ extension ConfigLoadContext {
         let template = ProcessTemplate { (number: Int, port: Int?) throws(ConfigDiagnostic) -> ProcessSpec in
             try recipe.makeForScaling(number, port: port)
         }
-        return ProgramConfig(name: programName, groupName: groupName, priority: proto.priority, numprocs: numprocs,
-                             numprocsStart: numprocsStart, port: port, processes: processes, template: template)
+        var program = ProgramConfig(name: programName, groupName: groupName, priority: proto.priority, numprocs: numprocs,
+                                    numprocsStart: numprocsStart, port: port, processes: processes, template: template)
+        let shapingKeys = ["cpus_per_worker", "thread_env", "cpu_affinity", "gpus", "workers_per_gpu"]
+        if isAuto || shapingKeys.contains(where: { section[$0] != nil }) { program.slots = slots }
+        return program
     }
 
     /// Process names must be unique within a group (supervisord keys
@@ -281,13 +292,16 @@ struct ProgramRecipe: Sendable {
     let supervisordEnvironment: [String: String]
     let childlogdir: String
     let host: ConfigHostFacts
+    let slots: SlotPlan
 
-    static func values(program: String, group: String, number: Int, numprocs: Int, port: Int?) -> [String: ExpansionValue] {
+    static func values(program: String, group: String, number: Int, numprocs: Int, port: Int?, slot: Slot) -> [String: ExpansionValue] {
         var v: [String: ExpansionValue] = [
             "program_name": .string(program), "group_name": .string(group),
             "process_num": .int(number), "numprocs": .int(numprocs),
+            "slot": .int(slot.index), "cpus": .int(slot.cpus),
         ]
         if let port { v["port"] = .int(port) }
+        if let gpu = slot.gpu { v["gpu"] = .string(gpu) }
         return v
     }
 
@@ -331,8 +345,10 @@ struct ProgramRecipe: Sendable {
         spec.number = number
         spec.index = index
         spec.port = workerPort
+        let slot = slots.slot(index)
+        spec.slot = slot
         let values = Self.values(program: spec.programName, group: spec.groupName, number: number,
-                                 numprocs: numprocs, port: workerPort)
+                                 numprocs: numprocs, port: workerPort, slot: slot)
         let before = diags.errors.count
 
         let nameEntry = processNameEntry ?? IniEntry(key: "process_name", value: processName, file: sectionFile, line: sectionLine)
@@ -375,6 +391,17 @@ struct ProgramRecipe: Sendable {
             case .failure(let err): diags.error(e.file, e.line, sectionName, "environment", err.message)
             }
         }
+        // What the config or drover's own environment sets wins over the slot's defaults.
+        func offer(_ name: String, _ value: String) {
+            if env[name] == nil && host.environment[name] == nil { env[name] = value }
+        }
+        if slots.settings.threadEnv {
+            for (name, value) in SlotPlan.threadVariables(cpus: slot.cpus) { offer(name, value) }
+        }
+        if let gpu = slot.gpu { offer("CUDA_VISIBLE_DEVICES", gpu) }
+        env["DROVER_SLOT"] = String(slot.index)
+        env["DROVER_CPUS"] = String(slot.cpus)
+        if let gpu = slot.gpu { env["DROVER_GPU"] = gpu }
         if let workerPort { env["PORT"] = String(workerPort) }
         env["DROVER_PROCESS_NAME"] = spec.name
         env["DROVER_PROCESS_NUM"] = String(number)

@@ -34,11 +34,11 @@ extension ConfigLoadContext {
         }) { p.balance = b }
         if let n = r.int("max_inflight", &diags, ConfigLimits.maxInflight) { p.maxInflight = n }
         if let n = r.int("queue_size", &diags, ConfigLimits.queueSize) { p.queueSize = n }
-        if let d = r.duration("queue_timeout", &diags) { p.queueTimeout = d.configSeconds }
-        if let d = r.duration("connect_timeout", &diags) { p.connectTimeout = d.configSeconds }
-        if let d = r.duration("read_timeout", &diags) { p.readTimeout = d.configSeconds }
-        if let d = r.duration("client_timeout", &diags) { p.clientTimeout = d.configSeconds }
-        if let d = r.duration("keepalive_timeout", &diags) { p.keepaliveTimeout = d.configSeconds }
+        if let d = r.duration("queue_timeout", &diags) { p.queueTimeout = d }
+        if let d = r.duration("connect_timeout", &diags) { p.connectTimeout = d }
+        if let d = r.duration("read_timeout", &diags) { p.readTimeout = d }
+        if let d = r.duration("client_timeout", &diags) { p.clientTimeout = d }
+        if let d = r.duration("keepalive_timeout", &diags) { p.keepaliveTimeout = d }
         if let n = r.int("retries", &diags, ConfigLimits.retries) { p.retries = n }
         if let b = r.typed("retry_non_idempotent", &diags, ConfigValues.boolean) { p.retryNonIdempotent = b }
         if let n = r.size("client_max_body_size", &diags, max: ConfigLimits.clientMaxBodySize) { p.clientMaxBodySize = n }

@@ -1,3 +1,4 @@
+import Config
 import Proxy
 import Supervision
 import System
@@ -49,6 +50,8 @@ package struct ProcessSnapshot: Sendable, Equatable {
     /// The last lines of stderr (stdout when redirected) before the last
     /// exit: why it died.
     package var lastOutput: [String] = []
+    /// The worker's slot (CPUs, pinned cores, NUMA node, GPU); nil outside a pool.
+    package var slot: Slot?
 
     package init(name: String, group: String, program: String, process: String, state: ProcessState,
                 health: HealthFlag = .starting, pid: Int32? = nil, uptimeSeconds: Double? = nil,
@@ -103,6 +106,7 @@ extension ProcessSnapshot {
         upstreamP99 = managed.upstreamTime.quantile(0.99)
         upstreamTime = SecondsHistogram(managed.upstreamTime)
         lastOutput = managed.lastExitOutput
+        slot = managed.spec.slot
     }
 }
 

@@ -1,3 +1,4 @@
+import Config
 import JSON
 import Proxy
 import System
@@ -36,6 +37,7 @@ extension ProcessSnapshot {
             ("inflight", .number(inflight)),
             ("rss_bytes", .number(rssBytes)),
             ("port", .number(port)),
+            ("slot", slot?.json ?? .null),
             ("requests", .number(Double(requests))),
             ("upstream_p50", .number(upstreamP50.flatMap { $0.isFinite ? $0 : nil })),
             ("upstream_p99", .number(upstreamP99.flatMap { $0.isFinite ? $0 : nil })),
@@ -120,5 +122,19 @@ extension StatusSnapshot {
     /// Double cannot hold the nanoseconds exactly, and nobody needs them).
     static func unixSeconds(_ wallNs: Int64) -> Double {
         Double(wallNs / 1_000_000) / 1000
+    }
+}
+
+extension Slot {
+    /// `{"index":0,"cpus":1,"cores":[0],"node":0,"gpu":null}`; `cores` is
+    /// empty when the worker is not pinned.
+    package var json: JSONValue {
+        .object([
+            ("index", .number(index)),
+            ("cpus", .number(cpus)),
+            ("cores", .array(cores.map { .number($0) })),
+            ("node", .number(node)),
+            ("gpu", .string(gpu)),
+        ])
     }
 }

@@ -15,22 +15,12 @@ package struct HTTPRequestParser: Sendable {
     }
 
     private var state: State = .head
-    /// The bytes of the head being read (the scanner needs them in one
-    /// buffer); never more than `maxPendingBytes`.
-    private var pending: [UInt8] = []
-    private var scanner: HTTPHeadScanner
+    private var head: HTTPHeadCollector
     private var body = HTTPBodyDecoder(framing: .none, limits: HTTPLimits(), boundsBody: true)
-
-    /// Enough for the leading empty lines the scanner tolerates plus the
-    /// largest head: by then the scanner has found the head or failed, so
-    /// input beyond this is never buffered.
-    private let maxPendingBytes: Int
 
     package init(limits: HTTPLimits = HTTPLimits()) {
         self.limits = limits
-        scanner = HTTPHeadScanner(limits: .request(limits))
-        let (sum, overflow) = limits.maxHeaderBytes.addingReportingOverflow(HTTPHeadScanner.maxLeadingEmptyLineBytes + 3)
-        maxPendingBytes = overflow ? Int.max : sum
+        head = HTTPHeadCollector(limits: .request(limits))
     }
 
     /// True once an error was reported; all later input is ignored.
@@ -43,6 +33,7 @@ package struct HTTPRequestParser: Sendable {
     /// empty lines aside), so the connection can be closed (idle timeout,
     /// shutdown) without cutting one.
     package var isAtMessageBoundary: Bool {
+        let pending = head.pending
         guard case .head = state, pending.count % 2 == 0 else { return false }
         var index = 0
         while index < pending.count {
@@ -76,49 +67,25 @@ package struct HTTPRequestParser: Sendable {
         bytes.withUnsafeBytes { parse($0, into: &events) }
     }
 
-    /// Adds input to the head being read and scans it; once the head is
-    /// complete, reports it and starts its body. Returns how many bytes of
-    /// `input` belong to the head: the rest is body or the next request.
+    /// Adds input to the head being read; once it is complete, reports it
+    /// and starts its body. Returns how many bytes of `input` belong to the
+    /// head: the rest is body or the next request.
     private mutating func readHead(_ input: UnsafeRawBufferPointer, _ events: inout [HTTPRequestEvent]) -> Int {
-        let before = pending.count
-        let take = min(input.count, maxPendingBytes - before)
-        pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[0..<take]))
-        let scanned = pending.withUnsafeBytes { raw in
-            Result { () throws(HTTPParseError) in try scanner.scan(raw) }
+        let maxBody = limits.maxBodyBytes
+        let (consumed, outcome) = head.collect(input) { raw, scanner throws(HTTPParseError) in
+            Self.requestHead(raw, scanner, try HTTPRequestHeadRanges.parse(raw, scanner, maxBody: maxBody))
         }
-        switch scanned {
-        case .failure(let error):
-            fail(error, &events)
-            return input.count
-        case .success(.incomplete):
-            guard take == input.count else {
-                // Unreachable with maxPendingBytes as chosen; refuse rather than spin.
-                fail(HTTPParseError(status: 431, reason: "header section too large"), &events)
-                return input.count
-            }
-            return take
-        case .success(.complete(let length)):
-            let interpreted = pending.withUnsafeBytes { raw in
-                Result { () throws(HTTPParseError) in
-                    let ranges = try HTTPRequestHeadRanges.parse(raw, scanner, maxBody: limits.maxBodyBytes)
-                    return Self.requestHead(raw, scanner, ranges)
-                }
-            }
-            pending.removeAll(keepingCapacity: true)
-            scanner.reset()
-            switch interpreted {
-            case .failure(let error):
-                fail(error, &events)
-                return input.count
-            case .success(let head):
-                events.append(.head(head))
-                body = HTTPBodyDecoder(framing: head.framing, limits: limits, boundsBody: true)
-                state = .body
-                if case .none = head.framing { endMessage(&events) }
-                if case .length(0) = head.framing { endMessage(&events) }
-                return length - before
-            }
+        switch outcome {
+        case .incomplete: break
+        case .failed(let error): fail(error, &events)
+        case .head(let head):
+            events.append(.head(head))
+            body = HTTPBodyDecoder(framing: head.framing, limits: limits, boundsBody: true)
+            state = .body
+            if case .none = head.framing { endMessage(&events) }
+            if case .length(0) = head.framing { endMessage(&events) }
         }
+        return consumed
     }
 
     /// The interpreted head as Strings. The target is kept whole, as
@@ -149,7 +116,7 @@ package struct HTTPRequestParser: Sendable {
 
     private mutating func fail(_ error: HTTPParseError, _ events: inout [HTTPRequestEvent]) {
         state = .failed
-        pending = []
+        head.reset()
         events.append(.error(error))
     }
 

@@ -1,8 +1,11 @@
-/// Incremental HTTP/1.1 response parser for worker responses (proxy, health
-/// probes) and the CLI client. Whether a body follows depends on the request,
-/// so the caller sets `requestMethod` before each response is parsed.
-/// Every problem is reported as 502: what a proxy answers for an invalid
-/// upstream response. Bodies are not size-limited: responses stream.
+/// Incremental HTTP/1.1 response parser for the CLI client (and tests).
+/// Heads are found with the proxy's `HTTPHeadScanner` and their status line
+/// read by `HTTPStatusLine`, as the proxy reads its workers' answers, so
+/// both accept the same heads; only then is the head turned into Strings.
+/// Whether a body follows depends on the request, so the caller sets
+/// `requestMethod` before each response is parsed. Every problem is
+/// reported as 502: what a proxy answers for an invalid upstream response.
+/// Bodies are not size-limited: responses stream.
 package struct HTTPResponseParser: Sendable {
     package let limits: HTTPLimits
     /// The method of the request the next response answers: `HEAD` means no
@@ -17,14 +20,14 @@ package struct HTTPResponseParser: Sendable {
     }
 
     private var state: State = .head
-    private var lines = HTTPHeadLineReader()
-    private var statusLine: (version: HTTPVersion, status: Int, reason: String)?
-    private var headers = HTTPHeaders()
+    private var head: HTTPHeadCollector
     private var body = HTTPBodyDecoder(framing: .none, limits: HTTPLimits(), boundsBody: false)
 
     package init(requestMethod: String = "GET", limits: HTTPLimits = HTTPLimits()) {
         self.requestMethod = requestMethod
         self.limits = limits
+        head = HTTPHeadCollector(limits: .init(maxHeadBytes: limits.maxHeaderBytes, maxStartLineBytes: limits.maxHeaderBytes,
+                                               maxFields: limits.maxHeaderCount, tooLargeStatus: 502))
     }
 
     package var hasFailed: Bool {
@@ -34,7 +37,7 @@ package struct HTTPResponseParser: Sendable {
 
     /// True between responses: no byte of a next response has arrived.
     package var isAtMessageBoundary: Bool {
-        if case .head = state { return statusLine == nil && !lines.hasPartialLine }
+        if case .head = state { return head.pending.isEmpty }
         return false
     }
 
@@ -45,17 +48,7 @@ package struct HTTPResponseParser: Sendable {
             case .failed, .closed:
                 return
             case .head:
-                let tooLarge = HTTPParseError(status: 502, reason: "response header section too large")
-                let (consumed, outcome) = lines.read(
-                    bytes, from: index, lineLimit: nil, lineLimitError: tooLarge,
-                    headLimit: limits.maxHeaderBytes, headLimitError: tooLarge)
-                index += consumed
-                switch outcome {
-                case .incomplete: break
-                case .failure(let error): fail(error, &events)
-                case .line:
-                    do { try headLine(lines.line, &events) } catch { fail(error, &events) }
-                }
+                index += readHead(UnsafeRawBufferPointer(rebasing: bytes[index...]), &events)
             case .body:
                 let (consumed, outcome) = body.decode(bytes, from: index) { events.append(.body(Array($0))) }
                 index += consumed
@@ -94,78 +87,49 @@ package struct HTTPResponseParser: Sendable {
 
     private mutating func fail(_ error: HTTPParseError, _ events: inout [HTTPResponseEvent]) {
         state = .failed
+        head.reset()
         events.append(.error(HTTPParseError(status: 502, reason: error.reason)))
     }
 
     private mutating func endMessage(_ events: inout [HTTPResponseEvent]) {
         events.append(.end)
-        resetHead()
-    }
-
-    private mutating func resetHead() {
         state = .head
-        lines.reset()
-        statusLine = nil
-        headers = HTTPHeaders()
     }
 
-    private mutating func headLine(_ line: ArraySlice<UInt8>, _ events: inout [HTTPResponseEvent]) throws(HTTPParseError) {
-        guard statusLine != nil else {
-            statusLine = try Self.parseStatusLine(line)
-            return
+    /// Adds input to the head being read; once it is complete, reports it
+    /// (an interim 1xx, or the final head and its body's start). Returns how
+    /// many bytes of `input` belong to the head.
+    private mutating func readHead(_ input: UnsafeRawBufferPointer, _ events: inout [HTTPResponseEvent]) -> Int {
+        let method = requestMethod
+        let (consumed, outcome) = head.collect(input) { raw, scanner throws(HTTPParseError) in
+            try Self.completeHead(raw, scanner, requestMethod: method)
         }
-        if !line.isEmpty {
-            guard headers.count < limits.maxHeaderCount else { throw .badRequest("too many header fields") }
-            let field = try HTTPFieldLine.parse(line)
-            headers.add(name: field.name, value: field.value)
-            return
-        }
-        let head = try completeHead()
-        if head.status < 200 {
+        switch outcome {
+        case .incomplete: break
+        case .failed(let error): fail(error, &events)
+        case .head(let head) where head.status < 200:
             events.append(.informational(head))
-            resetHead()
-            return
+        case .head(let head):
+            events.append(.head(head))
+            body = HTTPBodyDecoder(framing: head.framing, limits: limits, boundsBody: false)
+            state = .body
+            if case .none = head.framing { endMessage(&events) }
+            if case .length(0) = head.framing { endMessage(&events) }
         }
-        events.append(.head(head))
-        body = HTTPBodyDecoder(framing: head.framing, limits: limits, boundsBody: false)
-        state = .body
-        if case .none = head.framing { endMessage(&events) }
-        if case .length(0) = head.framing { endMessage(&events) }
-    }
-
-    /// HTTP-version SP 3DIGIT SP reason-phrase. A missing `SP reason` is
-    /// tolerated: some servers send `HTTP/1.1 200` and nothing is ambiguous.
-    static func parseStatusLine(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> (version: HTTPVersion, status: Int, reason: String) {
-        guard line.count >= 12, line[line.startIndex + 8] == HTTPSyntax.space else {
-            throw .badRequest("malformed status line")
-        }
-        let start = line.startIndex
-        // The same version rule as request lines; the Result carries the
-        // typed error out of the closure.
-        let version = try Array(line[start..<(start + 8)]).withUnsafeBytes { raw in
-            Result { () throws(HTTPParseError) in try HTTPVersion(parsing: raw) }
-        }.get()
-        var status = 0
-        for b in line[(start + 9)..<(start + 12)] {
-            guard b >= 0x30, b <= 0x39 else { throw .badRequest("malformed status code") }
-            status = status * 10 + Int(b - 0x30)
-        }
-        guard (100...599).contains(status) else { throw .badRequest("status code out of range") }
-        var reason = ""
-        if line.count > 12 {
-            guard line[start + 12] == HTTPSyntax.space else { throw .badRequest("malformed status line") }
-            let text = line[(start + 13)...]
-            guard text.allSatisfy(HTTPSyntax.isFieldValueByte) else { throw .badRequest("control character in reason phrase") }
-            reason = String(decoding: text, as: UTF8.self)
-        }
-        return (version, status, reason)
+        return consumed
     }
 
     /// RFC 9112 §6.3 in order. Ambiguous framing (CL with TE, differing
     /// lengths, codings other than plain chunked) is refused rather than
     /// repaired: the worker is local, so a broken one should be noticed.
-    private func completeHead() throws(HTTPParseError) -> HTTPResponseHead {
-        guard let (version, status, reason) = statusLine else { throw .badRequest("missing status line") }
+    private static func completeHead(_ raw: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner,
+                                     requestMethod: String) throws(HTTPParseError) -> HTTPResponseHead {
+        let line = try HTTPStatusLine.parse(raw, scanner.startLine)
+        let (version, status, reason) = (line.version, line.status, HTTPHeadBytes.string(raw, line.reason))
+        var headers = HTTPHeaders()
+        for field in scanner.fields {
+            headers.add(name: HTTPHeadBytes.string(raw, field.name), value: HTTPHeadBytes.string(raw, field.value))
+        }
         if status == 101 { throw .badRequest("unexpected 101 Switching Protocols (upgrades are not supported)") }
         var framing = HTTPBodyFraming.untilClose
         let noBody = status < 200 || status == 204 || status == 304

@@ -20,7 +20,7 @@ package final class HTTPServer {
     /// Clients turned away with 503 because `maxConnections` were open.
     package private(set) var refusedConnections = 0
 
-    package init(name: String, listener: FileDescriptor, reactor: Reactor, options: HTTPServerConnection.Options = .init(),
+    package init(name: String, listener: consuming OwnedDescriptor, reactor: Reactor, options: HTTPServerConnection.Options = .init(),
          maxConnections: Int = 256, onError: @escaping (String) -> Void = { _ in },
          handler: @escaping (HTTPRequest, HTTPResponder) -> Void) throws(SystemError) {
         self.name = name
@@ -29,7 +29,7 @@ package final class HTTPServer {
         self.maxConnections = maxConnections
         self.handler = handler
         acceptor = try Acceptor(listener: listener, reactor: reactor, onError: { onError("\(name): \($0)") }) {
-            [unowned self] fd, peer in self.accepted(fd, peer: peer)
+            [unowned self] client, peer in self.accepted(client, peer: peer)
         }
     }
 
@@ -43,17 +43,17 @@ package final class HTTPServer {
         return Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8)
     }()
 
-    private func accepted(_ fd: FileDescriptor, peer: String) {
+    private func accepted(_ client: consuming OwnedDescriptor, peer: String) {
         if connections.count >= maxConnections {
             // Full: refuse at once rather than let one client starve the rest.
             // A fresh socket takes these few bytes without blocking.
             refusedConnections += 1
-            _ = Self.busyAnswer.withUnsafeBytes { Glibc.write(fd.rawValue, $0.baseAddress, $0.count) }
-            fd.close()
+            _ = Self.busyAnswer.withUnsafeBytes { Glibc.write(client.rawValue, $0.baseAddress, $0.count) }
+            client.close()
             return
         }
         let connection = HTTPServerConnection(
-            fd: fd, peer: peer.isEmpty ? name : peer, reactor: reactor, options: options,
+            socket: client, peer: peer.isEmpty ? name : peer, reactor: reactor, options: options,
             handler: { [unowned self] request, responder in
                 self.requestsServed += 1
                 self.handler(request, responder)

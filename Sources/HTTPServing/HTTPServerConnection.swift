@@ -180,9 +180,9 @@ package final class HTTPServerConnection: StreamConnectionDelegate {
     private(set) var closed = false
     let peer: String
 
-    init(fd: FileDescriptor, peer: String, reactor: Reactor, options: Options,
+    init(socket: consuming OwnedDescriptor, peer: String, reactor: Reactor, options: Options,
          handler: @escaping (HTTPRequest, HTTPResponder) -> Void, onClose: @escaping (HTTPServerConnection) -> Void) {
-        stream = StreamConnection(fd: fd, reactor: reactor)
+        stream = StreamConnection(socket: socket, reactor: reactor)
         self.peer = peer
         self.options = options
         self.handler = handler

@@ -33,7 +33,7 @@ package final class RotatingLogFile {
     package private(set) var failedCalls = 0
     /// Told about each fault once, and once when it ends.
     package var onFault: ((String) -> Void)?
-    package static let retryInterval = 1.0
+    package static let retryInterval: Duration = .seconds(1)
 
     /// Throws when the file cannot be opened at first (the caller reports it);
     /// later faults are handled here.
@@ -205,8 +205,8 @@ package final class RotatingLogFile {
     private func failed(_ error: SystemError, doing what: String) {
         lastError = error
         failedCalls += 1
-        nextAttempt = Instant.now.adding(seconds: Self.retryInterval)
-        let reason = "\(what): \(Self.reason(error.errno)); output is dropped (kept in memory for tail) and retried every \(Int(Self.retryInterval))s"
+        nextAttempt = Instant.now + Self.retryInterval
+        let reason = "\(what): \(Self.reason(error.errno)); output is dropped (kept in memory for tail) and retried every \(Self.retryInterval.components.seconds)s"
         report(notice.failed(reason))
     }
 

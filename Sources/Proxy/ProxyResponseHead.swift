@@ -42,26 +42,11 @@ struct ProxyResponseHead {
     var isInterim: Bool { status >= 100 && status < 200 }
 
     static func parse(_ bytes: UnsafeRawBufferPointer, _ scanner: HTTPHeadScanner, requestIsHead: Bool) throws(HTTPParseError) -> ProxyResponseHead {
-        let line = scanner.startLine
-        // HTTP/1.x SP 3DIGIT [SP reason]
-        guard line.count >= 12, HTTPHeadBytes.equalsLowercase(bytes, line.lowerBound..<(line.lowerBound + 7), "http/1."),
-              bytes[line.lowerBound + 8] == HTTPSyntax.space else { throw Self.bad("malformed status line") }
-        let minor = bytes[line.lowerBound + 7]
-        guard minor == 0x30 || minor == 0x31 else { throw Self.bad("unsupported response version") }
-        var status = 0
-        for index in (line.lowerBound + 9)..<(line.lowerBound + 12) {
-            let b = bytes[index]
-            guard b >= 0x30, b <= 0x39 else { throw Self.bad("malformed status code") }
-            status = status * 10 + Int(b - 0x30)
-        }
-        guard status >= 100, line.count == 12 || bytes[line.lowerBound + 12] == HTTPSyntax.space else {
-            throw Self.bad("malformed status line")
-        }
-        for index in (line.lowerBound + 9)..<line.upperBound where !HTTPSyntax.isFieldValueByte(bytes[index]) {
-            throw Self.bad("control character in the reason phrase")
-        }
-        var head = ProxyResponseHead(status: status, statusAndReason: (line.lowerBound + 9)..<line.upperBound,
-                                     framing: .untilClose, reusable: minor == 0x31)
+        let line: HTTPStatusLine
+        do throws(HTTPParseError) { line = try HTTPStatusLine.parse(bytes, scanner.startLine) } catch { throw Self.bad(error.reason) }
+        let status = line.status
+        var head = ProxyResponseHead(status: status, statusAndReason: line.statusAndReason,
+                                     framing: .untilClose, reusable: line.version == .http11)
         var contentLength: Int?
         var contentLengthLines = 0
         var codings = 0
@@ -99,7 +84,7 @@ struct ProxyResponseHead {
             }
         }
         // close wins wherever it appears; a 1.0 answer persists only when asked.
-        head.reusable = !sawClose && (minor == 0x31 || sawKeepAlive)
+        head.reusable = !sawClose && (line.version == .http11 || sawKeepAlive)
         if head.isInterim {
             head.framing = .none
             head.reusable = true

@@ -52,11 +52,11 @@ package final class ProxyServer {
         self.reactor = reactor
         self.log = log
         pool = WorkerPool(config: config, metrics: metrics)
-        connectTimeout = Timeout(.seconds(checked: config.connectTimeout))
-        readTimeout = Timeout(.seconds(checked: config.readTimeout))
-        clientTimeout = Timeout(.seconds(checked: config.clientTimeout))
-        keepaliveTimeout = Timeout(.seconds(checked: config.keepaliveTimeout))
-        queueTimeout = Timeout(.seconds(checked: config.queueTimeout))
+        connectTimeout = Timeout(config.connectTimeout)
+        readTimeout = Timeout(config.readTimeout)
+        clientTimeout = Timeout(config.clientTimeout)
+        keepaliveTimeout = Timeout(config.keepaliveTimeout)
+        queueTimeout = Timeout(config.queueTimeout)
         bodyLimits = HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: config.clientMaxBodySize)
         let (scaled, overflow) = config.clientMaxBodySize.multipliedReportingOverflow(by: 8)
         bodyBudget = max(256 << 20, overflow ? Int.max : scaled)
@@ -81,13 +81,15 @@ package final class ProxyServer {
     // MARK: Listening
 
     package func open() throws(SystemError) {
-        let fd: FileDescriptor
+        let fd: OwnedDescriptor
         switch config.listen {
         case .tcp(let host, let port):
-            let raw = cs_listen_tcp(host, Int32(port), 4096)
-            if raw < 0 { throw SystemError("listen", context: "[proxy:\(config.name)] \(config.listen)") }
-            fd = FileDescriptor(rawValue: raw)
-            listeningPort = Int(cs_local_port(raw))
+            do throws(SystemError) {
+                fd = try Listener.tcp(host: host, port: port, backlog: 4096)
+            } catch {
+                throw SystemError(error.call, errno: error.errno, context: "[proxy:\(config.name)] \(error.context ?? "\(config.listen)")")
+            }
+            listeningPort = Int(cs_local_port(fd.rawValue))
         case .unix(let path):
             fd = try Listener.unix(path: path, mode: 0o666)
             isTCP = false
@@ -99,10 +101,10 @@ package final class ProxyServer {
         }
     }
 
-    private func accepted(_ fd: FileDescriptor, peer: String) {
-        guard !isShuttingDown else { return fd.close() }
-        if isTCP { _ = cs_set_nodelay(fd.rawValue) }
-        let client = ProxyClientConnection(stream: StreamConnection(fd: fd, reactor: reactor), proxy: self,
+    private func accepted(_ socket: consuming OwnedDescriptor, peer: String) {
+        guard !isShuttingDown else { return socket.close() }
+        if isTCP { _ = cs_set_nodelay(socket.rawValue) }
+        let client = ProxyClientConnection(stream: StreamConnection(socket: socket, reactor: reactor), proxy: self,
                                            peer: peer.isEmpty ? "127.0.0.1" : peer)
         do {
             try client.start()

@@ -69,7 +69,7 @@ final class UpstreamConnection: StreamConnectionDelegate {
         case .unix(let path): raw = cs_connect_unix(path, &inProgress)
         }
         if raw < 0 { throw SystemError("connect", context: "\(worker.name)") }
-        let stream = StreamConnection(fd: FileDescriptor(rawValue: raw), reactor: reactor, connecting: inProgress != 0)
+        let stream = StreamConnection(socket: OwnedDescriptor(adopting: raw), reactor: reactor, connecting: inProgress != 0)
         let connection = UpstreamConnection(stream: stream, proxy: proxy, worker: worker)
         if case .tcp = address { connection.isTCP = true }
         try stream.start()

@@ -117,7 +117,7 @@ final class WorkerPool {
             metrics.refusedQueueFull += 1
             return refuse?(exchange, "queue full (\(config.queueSize) waiting)", retryAfter()) ?? ()
         }
-        if let wait = estimatedWait(position: queueLength), wait > config.queueTimeout {
+        if let wait = estimatedWait(position: queueLength), wait > config.queueTimeout.secondsValue {
             metrics.refusedEarly += 1
             return refuse?(exchange, "overloaded: about \(Int(wait.rounded(.up)))s of work is queued ahead", retryAfter()) ?? ()
         }
@@ -400,7 +400,7 @@ final class WorkerPool {
             }
             let ahead = Double(queueLength)
             let work = max(0, ahead * mean - Self.p99Deviations * figures.deviation * ahead.squareRoot() - done)
-            if now.adding(seconds: work / slots + mean) <= (exchange.queuedAt ?? now).adding(seconds: config.queueTimeout) { break }
+            if now.adding(seconds: work / slots + mean) <= (exchange.queuedAt ?? now) + config.queueTimeout { break }
             queue[index] = nil
             exchange.cancelled = true
             queueLength -= 1

@@ -120,7 +120,7 @@ extension ProxyServer {
             } catch {
                 endProbe(exchange)
                 // Never from inside the supervisor's own call to `probe`.
-                reactor.schedule(after: 0) { probe.finish(.failed(error.description)) }
+                reactor.schedule(after: .zero) { probe.finish(.failed(error.description)) }
                 return
             }
         }

@@ -25,41 +25,28 @@ final class ControlEndpoints {
     /// Opens the control socket: `[unix_http_server] file` must work (an
     /// error otherwise); the default `$DROVER_SOCKET` / `./drover.sock` is
     /// best effort (a read-only working directory only costs the CLI).
-    func openControl(_ settings: UnixHTTPServerSettings?, environment: [String: String],
-                     api: ControlAPI) throws(SystemError) {
-        let explicit = settings?.file
-        let path = explicit ?? environment["DROVER_SOCKET"].flatMap { $0.isEmpty ? nil : $0 } ?? "drover.sock"
-        let fd: FileDescriptor
+    func openControl(_ socket: StartupPlan.ControlSocket, api: ControlAPI) throws(SystemError) {
+        let fd: OwnedDescriptor
         do throws(SystemError) {
-            fd = try Listener.unix(path: path, mode: settings?.chmod ?? 0o700)
+            fd = try Listener.unix(path: socket.path, mode: socket.mode)
         } catch {
-            if explicit != nil { throw error }
+            if socket.explicit { throw error }
             log.warn("drover", "no control socket (\(error)); drover status and friends will not reach this daemon")
             return
         }
-        socketPath = path
-        if let owner = settings?.chown { chownSocket(path, owner) }
+        socketPath = socket.path
+        if let owner = socket.owner, let ids = socket.ownerIDs, chown(socket.path, ids.uid, ids.gid) != 0 {
+            log.warn("drover", "chown \(owner) \(socket.path): \(SystemError("chown"))")
+        }
         control = try HTTPServer(name: "control", listener: fd, reactor: reactor,
                                  onError: { [log] in log.warn("drover", $0) }) { request, responder in
             api.handle(request, responder)
         }
-        log.info("drover", "control socket \(path)")
-    }
-
-    private func chownSocket(_ path: String, _ owner: SocketOwner) {
-        let users = UserDatabase()
-        // Checked when the config was read; the files may have changed since.
-        guard let user = users.user(owner.user) else {
-            return log.warn("drover", "chown \(owner) \(path): no user '\(owner.user)' in /etc/passwd now; left as it is")
-        }
-        let gid = owner.group.flatMap { users.groupID($0) } ?? user.gid
-        if chown(path, user.uid, gid) != 0 {
-            log.warn("drover", "chown \(owner) \(path): \(SystemError("chown"))")
-        }
+        log.info("drover", "control socket \(socket.path)")
     }
 
     func openAdmin(_ address: ListenAddress, tokenFile: String?, api: AdminAPI) throws(SystemError) {
-        let fd: FileDescriptor
+        let fd: OwnedDescriptor
         switch address {
         case .tcp(let host, let port): fd = try Listener.tcp(host: host, port: port)
         case .unix(let path): fd = try Listener.unix(path: path, mode: 0o700)

@@ -87,8 +87,22 @@ package final class Daemon {
             log.error("drover", "cannot start: \(error)")
             return 1
         }
+        let plan: StartupPlan
+        do throws(StartupPlan.Refusal) {
+            plan = try StartupPlan.make(config: config, environment: environment, tiniMode: settings.tiniMode,
+                                        users: UserDatabase(), files: .readOnly)
+        } catch {
+            for reason in error.reasons {
+                log.error("drover", "cannot start: \(reason)")
+                console.stderr.write("drover: \(reason)\n")
+            }
+            console.stdout.drain()
+            console.stderr.drain()
+            return 1
+        }
+        for warning in plan.warnings { log.warn("drover", warning) }
         do {
-            try openEndpoints()
+            try openEndpoints(plan)
         } catch {
             log.error("drover", "cannot start: \(error)")
             console.stderr.write("drover: \(error)\n")
@@ -96,7 +110,7 @@ package final class Daemon {
             console.stderr.drain()
             return 1
         }
-        raiseDescriptorLimit()
+        raiseDescriptorLimit(to: plan.descriptorLimit)
         do {
             try openProxies()
         } catch {
@@ -109,11 +123,7 @@ package final class Daemon {
         }
         writePidfile()
         supervisor.proxiedUpstreams = Set(config.proxies.map(\.upstream))
-        supervisor.reservedPorts = Set(config.proxies.compactMap { proxy -> Int? in
-            if case .tcp(_, let port) = proxy.listen { return port }
-            return nil
-        })
-        if let admin = config.supervisord.adminListen, case .tcp(_, let port) = admin { supervisor.reservedPorts.insert(port) }
+        supervisor.reservedPorts = plan.reservedPorts
         for program in config.programs { supervisor.add(program: program) }
         if settings.tiniMode { watchLoneChild() } else { followMembership() }
         watchFatalActions()
@@ -137,10 +147,9 @@ package final class Daemon {
     /// supervisord's `minfds`: the soft descriptor limit is raised to it.
     /// A proxy needs one descriptor per client and one per worker
     /// connection, so with a proxy drover asks for up to 65536 (within the
-    /// hard limit), as nginx's worker_rlimit_nofile would.
-    private func raiseDescriptorLimit() {
+    /// hard limit; StartupPlan.descriptorLimit).
+    private func raiseDescriptorLimit(to wanted: Int) {
         let config = settings.config
-        let wanted = max(config.supervisord.minfds, config.proxies.isEmpty ? 0 : 65536)
         let now = cs_raise_nofile(wanted)
         if now >= 0 && now < config.supervisord.minfds {
             log.warn("drover", "minfds = \(config.supervisord.minfds) but the descriptor limit is \(now) (the hard limit); raise it with ulimit -n or LimitNOFILE=")
@@ -154,10 +163,6 @@ package final class Daemon {
             let proxy = try ProxyServer(config: config, reactor: reactor, log: log, console: console.stdout)
             try proxy.open()
             proxies.append(proxy)
-            let workers = settings.config.programs.filter { $0.name == config.upstream || $0.groupName == config.upstream }
-            if workers.contains(where: { $0.port == nil }) {
-                log.warn("drover", "[proxy:\(config.name)]: program \(config.upstream) has no `port =`; its workers cannot be proxied")
-            }
             log.info("drover", "[proxy:\(config.name)] listening on \(config.listen) for \(config.upstream)")
         }
     }
@@ -173,7 +178,7 @@ package final class Daemon {
             membership.changed(process)
             if self.shutdownRequests > 0 {
                 // Not from inside the supervisor's own transition.
-                self.reactor.schedule(after: 0) { [unowned self] in self.refuseQueuesNoWorkerCanServe() }
+                self.reactor.schedule(after: .zero) { [unowned self] in self.refuseQueuesNoWorkerCanServe() }
             }
         }
         supervisor.probeTransport = { [unowned membership] process, path, timeout, completion in
@@ -183,8 +188,7 @@ package final class Daemon {
 
     // MARK: Control
 
-    private func openEndpoints() throws(SystemError) {
-        let config = settings.config
+    private func openEndpoints(_ plan: StartupPlan) throws(SystemError) {
         let api = ControlAPI(
             supervisor: supervisor,
             snapshot: { [unowned self] in self.snapshot(withMemory: false) },
@@ -192,28 +196,15 @@ package final class Daemon {
             preview: { [unowned self] in self.previewReload() },
             shutdown: { [unowned self] in
                 // After the answer is on its way.
-                self.reactor.schedule(after: 0) { [unowned self] in self.requestShutdown(reason: "drover shutdown") }
+                self.reactor.schedule(after: .zero) { [unowned self] in self.requestShutdown(reason: "drover shutdown") }
             })
-        if settings.tiniMode && config.unixHTTPServer == nil && environment["DROVER_SOCKET"] == nil {
-            // A lone tini-style child: no socket in the working directory unless asked for.
-        } else {
-            try endpoints.openControl(config.unixHTTPServer, environment: environment, api: api)
-        }
-        guard let address = config.supervisord.adminListen else { return }
-        var token: [UInt8]?
-        if let path = config.supervisord.adminTokenFile {
-            switch BearerToken.load(path: path) {
-            case .success(let loaded):
-                token = loaded.token
-                if let warning = loaded.warning { log.warn("drover", warning) }
-            case .failure(let error):
-                throw SystemError("admin_token_file", errno: EINVAL, context: error.description)
-            }
-        }
-        let admin = AdminAPI(control: api, token: token,
+        // None for a lone tini-style child unless asked for: no socket in its working directory.
+        if let control = plan.control { try endpoints.openControl(control, api: api) }
+        guard let address = plan.admin else { return }
+        let admin = AdminAPI(control: api, token: plan.adminToken,
                              snapshot: { [unowned self] withMemory in self.snapshot(withMemory: withMemory) },
                              readiness: { [unowned self] in self.isReady() })
-        try endpoints.openAdmin(address, tokenFile: config.supervisord.adminTokenFile, api: admin)
+        try endpoints.openAdmin(address, tokenFile: settings.config.supervisord.adminTokenFile, api: admin)
     }
 
     private func snapshot(withMemory: Bool) -> StatusSnapshot {
@@ -347,7 +338,7 @@ package final class Daemon {
             self.finish(code: 1, message: "fast shutdown complete")
         }
         // Reaping cannot take long after SIGKILL, but never hang on it.
-        reactor.schedule(after: 5) { [unowned self] in
+        reactor.schedule(after: .seconds(5)) { [unowned self] in
             self.finish(code: 1, message: "fast shutdown: gave up waiting for processes to be reaped")
         }
     }
@@ -365,7 +356,7 @@ package final class Daemon {
             self.exitAtLeast = 1
             self.log.error("drover", "\(process.name) is FATAL and its program \(process.spec.programName) has fatal_action = shutdown: shutting down, exit status 1")
             // Not from inside the supervisor's own transition: next turn of the loop.
-            self.reactor.schedule(after: 0) { [unowned self] in
+            self.reactor.schedule(after: .zero) { [unowned self] in
                 if self.shutdownRequests == 0 { self.requestShutdown(reason: "fatal_action = shutdown") }
             }
         }

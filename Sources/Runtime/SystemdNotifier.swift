@@ -40,7 +40,7 @@ final class SystemdNotifier {
     private var addressLength: socklen_t = 0
     let socketName: String
     /// Seconds between `WATCHDOG=1` pings; nil without a watchdog.
-    let watchdogInterval: Double?
+    let watchdogInterval: Duration?
     private(set) var phase: Phase = .starting
     private var readiness: () -> Bool = { true }
     private var summary: () -> String = { "" }
@@ -56,13 +56,14 @@ final class SystemdNotifier {
         self.reactor = reactor
         self.log = log
         socketName = name
-        var interval: Double?
+        var interval: Duration?
         if let text = environment["WATCHDOG_USEC"], let usec = UInt64(text), usec > 0 {
             // WATCHDOG_PID, when set, says which process the watchdog is for.
             if let owner = environment["WATCHDOG_PID"], !owner.isEmpty, Int32(owner) != getpid() {
                 log.info("drover", "sd_notify: WATCHDOG_PID \(owner) is not this process; no watchdog pings")
             } else {
-                interval = Double(usec) / 2_000_000
+                // Pinged at half the deadline, as sd_watchdog_enabled advises.
+                interval = .microseconds(Int64(clamping: usec / 2))
             }
         }
         watchdogInterval = interval
@@ -104,7 +105,7 @@ final class SystemdNotifier {
             self.update()
         }
         if let watchdogInterval {
-            log.info("drover", "sd_notify: \(socketName), watchdog ping every \(DurationText.tenths(watchdogInterval))")
+            log.info("drover", "sd_notify: \(socketName), watchdog ping every \(DurationText.tenths(watchdogInterval.secondsValue))")
             scheduleWatchdog(after: watchdogInterval)
         } else {
             log.info("drover", "sd_notify: \(socketName)")
@@ -169,7 +170,7 @@ final class SystemdNotifier {
 
     // MARK: Watchdog
 
-    private func scheduleWatchdog(after interval: Double) {
+    private func scheduleWatchdog(after interval: Duration) {
         watchdogTimer = reactor.schedule(after: interval) { [unowned self] in
             self.send(["WATCHDOG=1"])
             self.scheduleWatchdog(after: interval)
@@ -202,7 +203,7 @@ final class SystemdNotifier {
             if code == EAGAIN || code == EWOULDBLOCK || code == ENOBUFS {
                 // systemd is busy: keep the order, try again shortly.
                 if !reactor.isScheduled(retryTimer) {
-                    retryTimer = reactor.schedule(after: 0.02) { [unowned self] in self.flush() }
+                    retryTimer = reactor.schedule(after: .milliseconds(20)) { [unowned self] in self.flush() }
                 }
                 return
             }

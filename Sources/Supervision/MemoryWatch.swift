@@ -37,9 +37,12 @@ package final class MemoryWatch {
         guard !watched.isEmpty else { return }
         let usage = Self.rssByProcessGroup()
         for process in watched {
-            let bytes = usage[process.pid] ?? 0
+            // A preloaded worker shares its model with the template: judge only its own pages.
+            let privateBytes = process.spec.preload ? PrivateMemory.bytes(ofProcessGroup: process.pid) : nil
+            let bytes = privateBytes ?? usage[process.pid] ?? 0
+            let measure = privateBytes == nil ? "RSS" : "private memory"
             if bytes > process.spec.maxMemory {
-                supervisor.recycle(process, reason: "RSS \(bytes / 1_048_576) MiB of its process group is over max_memory \(process.spec.maxMemory / 1_048_576) MiB")
+                supervisor.recycle(process, reason: "\(measure) \(bytes / 1_048_576) MiB of its process group is over max_memory \(process.spec.maxMemory / 1_048_576) MiB")
             }
         }
     }

@@ -37,7 +37,9 @@ package final class Supervisor {
     /// In start order: priority, then config order, then process_num.
     package internal(set) var processes: [ManagedProcess] = []
     package internal(set) var programs: [String: ProgramConfig] = [:]
-    private var byPid: [pid_t: ManagedProcess] = [:]
+    var byPid: [pid_t: ManagedProcess] = [:]
+    /// Templates of `preload = true` programs (Preload/PreloadTemplates.swift).
+    lazy var preloadTemplates = PreloadTemplates(supervisor: self)
     package private(set) var shuttingDown = false
     private lazy var memoryWatch = MemoryWatch(supervisor: self)
     /// The listening sockets of [fcgi-program:x] pools (FcgiSockets.swift).
@@ -169,6 +171,7 @@ package final class Supervisor {
             }
             return send(.spawnFailed(squatter), to: process)
         }
+        if spec.preload && !options.inheritStdio { return preloadTemplates.launch(process) }
         let pid: pid_t
         do {
             pid = try launch(process)
@@ -200,6 +203,7 @@ package final class Supervisor {
             var request = SpawnRequest(argv: spec.argv, environment: environmentList(for: spec),
                                        directory: spec.directory, umask: spec.umask)
             request.newSession = false
+            request.cpus = spec.slot?.cores ?? []
             let pid = try Spawner.spawn(request)
             Spawner.giveTerminalForeground(to: pid)
             return pid
@@ -217,10 +221,12 @@ package final class Supervisor {
         // /dev/null, or an fcgi-program's socket (a duplicate this spawn owns).
         let stdin = try standardInput(for: spec)
         let stdoutWrite = stdoutPipe.writeEnd.borrowed
-        let request = SpawnRequest(argv: argv, environment: environmentList(for: spec),
+        var request = SpawnRequest(argv: argv, environment: environmentList(for: spec),
                                    directory: spec.directory, umask: spec.umask,
                                    stdin: stdin.borrowed, stdout: stdoutWrite,
                                    stderr: PipePair.writeEnd(of: stderrPipe) ?? stdoutWrite)
+        // Pinned from its first instruction, and again on every restart.
+        request.cpus = spec.slot?.cores ?? []
         let pid = try Spawner.spawn(request)
         stdin.close()
         let stdoutRead = stdoutPipe.closingWriteEnd()
@@ -241,7 +247,7 @@ package final class Supervisor {
     }
 
     /// drover's own environment, then the account's (with `user =`), then the config's.
-    private func environmentList(for spec: ProcessSpec) -> [String] {
+    func environmentList(for spec: ProcessSpec) -> [String] {
         var environment = options.baseEnvironment
         if let user = spec.user {
             environment["HOME"] = user.home
@@ -351,6 +357,7 @@ package final class Supervisor {
         guard !shuttingDown else { return }
         shuttingDown = true
         for process in processes { send(.shutdownBegan, to: process) }
+        preloadTemplates.closeAll()
     }
 
     /// Graceful: stop by priority, highest first, each level waiting for the

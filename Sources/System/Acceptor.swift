@@ -7,9 +7,13 @@ import Glibc
 /// does (`ngx_event_accept` disabling accept events); the kernel backlog
 /// holds the clients meanwhile.
 package final class Acceptor {
-    package typealias Handler = (_ fd: FileDescriptor, _ peer: String) -> Void
+    /// Takes the accepted socket: the handler owns it from here.
+    package typealias Handler = (_ client: consuming OwnedDescriptor, _ peer: String) -> Void
 
+    /// The listening socket's number, for the reactor; valid until `close`.
     let listener: FileDescriptor
+    /// The listening socket, owned from the listener's making until `close`.
+    private var listenerSocket: OwnedDescriptor?
     private unowned let reactor: Reactor
     private let handler: Handler
     private let onError: (String) -> Void
@@ -19,13 +23,15 @@ package final class Acceptor {
     package private(set) var acceptPauses = 0
     static let pauseOnExhaustion: Duration = .milliseconds(100)
 
-    package init(listener: FileDescriptor, reactor: Reactor, onError: @escaping (String) -> Void,
-         handler: @escaping Handler) throws(SystemError) {
-        self.listener = listener
+    /// Takes the listening socket; on failure it is closed.
+    package init(listener: consuming OwnedDescriptor, reactor: Reactor, onError: @escaping (String) -> Void,
+                 handler: @escaping Handler) throws(SystemError) {
+        self.listener = listener.borrowed
+        listenerSocket = consume listener
         self.reactor = reactor
         self.handler = handler
         self.onError = onError
-        try reactor.register(listener, events: Reactor.readable) { [unowned self] _ in self.acceptAvailable() }
+        try reactor.register(self.listener, events: Reactor.readable) { [unowned self] _ in self.acceptAvailable() }
     }
 
     private func acceptAvailable() {
@@ -34,7 +40,7 @@ package final class Acceptor {
             let raw = peer.withUnsafeMutableBufferPointer { cs_accept_peer(listener.rawValue, $0.baseAddress, Int32($0.count)) }
             if raw >= 0 {
                 let text = peer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-                handler(FileDescriptor(rawValue: raw), text)
+                handler(OwnedDescriptor(adopting: raw), text)
                 if paused { return }
                 continue
             }
@@ -83,6 +89,6 @@ package final class Acceptor {
     package func close() {
         reactor.cancel(resumeTimer)
         reactor.unregister(listener)
-        listener.close()
+        listenerSocket.take()?.close()
     }
 }

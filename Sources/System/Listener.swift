@@ -2,13 +2,23 @@ import CSystem
 import Glibc
 
 /// Listening sockets for the reactor: the control socket (unix) and the
-/// admin and proxy listeners (TCP). All non-blocking and close-on-exec.
+/// admin and proxy listeners (TCP). All non-blocking and close-on-exec,
+/// each owned (move-only) by whoever made it; on any error on the way the
+/// half-made socket is closed as it goes out of scope.
 package enum Listener {
+    /// An IPv4 or IPv6 socket address and its length.
+    package struct TCPAddress {
+        package var storage = sockaddr_storage()
+        package var length: socklen_t = 0
+
+        package var isIPv6: Bool { storage.ss_family == sa_family_t(AF_INET6) }
+    }
+
     /// A unix socket at `path` with `mode`, set before it listens so there is
     /// no moment where it is reachable with looser permissions. A stale
     /// socket (nobody accepting) is replaced; any other file there, or a
     /// socket another process still serves, is an error.
-    package static func unix(path: String, mode: UInt32) throws(SystemError) -> FileDescriptor {
+    package static func unix(path: String, mode: UInt32) throws(SystemError) -> OwnedDescriptor {
         var info = stat()
         if lstat(path, &info) == 0 {
             guard (info.st_mode & S_IFMT) == S_IFSOCK else {
@@ -21,36 +31,32 @@ package enum Listener {
         }
         var address = try unixAddress(path)
         let fd = try socket(domain: AF_UNIX)
+        let raw = fd.rawValue
         // bind creates the file with 0777 & ~umask: narrow the umask to the
         // wanted mode for that moment, then make the mode exact.
         let previous = umask(mode_t(~mode & 0o777))
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                bind(raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
         let bindErrno = cs_errno()
         umask(previous)
-        if bound != 0 {
-            fd.close()
-            throw SystemError("bind", errno: bindErrno, context: path)
-        }
-        if chmod(path, mode_t(mode)) != 0 {
-            let error = SystemError("chmod", context: path)
-            fd.close()
-            throw error
-        }
-        try listen(fd, context: path)
+        if bound != 0 { throw SystemError("bind", errno: bindErrno, context: path) }
+        if chmod(path, mode_t(mode)) != 0 { throw SystemError("chmod", context: path) }
+        try listen(fd, backlog: 1024, context: path)
         return fd
     }
 
     /// Whether a process accepts connections on the unix socket at `path`.
     static func isServed(_ path: String) -> Bool {
-        guard var address = try? unixAddress(path), let fd = try? socket(domain: AF_UNIX) else { return false }
-        defer { fd.close() }
+        guard var address = try? unixAddress(path) else { return false }
+        let fd: OwnedDescriptor
+        do throws(SystemError) { fd = try socket(domain: AF_UNIX) } catch { return false }
+        let raw = fd.rawValue
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                connect(raw, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
         // Non-blocking: EAGAIN means a full backlog, which is still someone serving.
@@ -71,34 +77,57 @@ package enum Listener {
         return address
     }
 
-    /// A TCP listener on an IPv4 host (or "0.0.0.0") and port.
-    package static func tcp(host: String, port: Int) throws(SystemError) -> FileDescriptor {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
-        let numeric = host == "localhost" ? "127.0.0.1" : host
-        guard inet_pton(AF_INET, numeric, &address.sin_addr) == 1 else {
-            throw SystemError("bind", errno: EINVAL, context: "\(host):\(port) (not an IPv4 address)")
+    /// The socket address of a TCP listener: an IPv4 or IPv6 literal
+    /// (`0.0.0.0`, `::`), or `localhost` (127.0.0.1): drover resolves no
+    /// names (no NSS in a static binary).
+    package static func tcpAddress(host: String, port: Int) throws(SystemError) -> TCPAddress {
+        guard (0...65535).contains(port) else {
+            throw SystemError("bind", errno: EINVAL, context: "\(host):\(port) (not a port number 0-65535)")
         }
-        let fd = try socket(domain: AF_INET)
-        var one: Int32 = 1
-        setsockopt(fd.rawValue, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        var address = TCPAddress()
+        let numeric = host == "localhost" ? "127.0.0.1" : host
+        let network = in_port_t(UInt16(port).bigEndian)
+        let found = withUnsafeMutablePointer(to: &address.storage) { storage -> Bool in
+            if storage.withMemoryRebound(to: sockaddr_in.self, capacity: 1, { v4 in
+                guard inet_pton(AF_INET, numeric, &v4.pointee.sin_addr) == 1 else { return false }
+                v4.pointee.sin_family = sa_family_t(AF_INET)
+                v4.pointee.sin_port = network
+                return true
+            }) {
+                address.length = socklen_t(MemoryLayout<sockaddr_in>.size)
+                return true
+            }
+            return storage.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                guard inet_pton(AF_INET6, numeric, &v6.pointee.sin6_addr) == 1 else { return false }
+                v6.pointee.sin6_family = sa_family_t(AF_INET6)
+                v6.pointee.sin6_port = network
+                address.length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+                return true
             }
         }
-        if bound != 0 {
-            let error = SystemError("bind", context: "\(host):\(port)")
-            fd.close()
-            throw error
+        guard found else {
+            throw SystemError("bind", errno: EINVAL, context: "\(host):\(port) (not an IPv4 or IPv6 address, nor localhost)")
         }
-        try listen(fd, context: "\(host):\(port)")
+        return address
+    }
+
+    /// A TCP listener on `host` (see tcpAddress) and port.
+    package static func tcp(host: String, port: Int, backlog: Int32 = 1024) throws(SystemError) -> OwnedDescriptor {
+        var address = try tcpAddress(host: host, port: port)
+        let fd = try socket(domain: Int32(address.storage.ss_family))
+        var one: Int32 = 1
+        setsockopt(fd.rawValue, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let length = address.length, raw = fd.rawValue
+        let bound = withUnsafePointer(to: &address.storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(raw, $0, length) }
+        }
+        if bound != 0 { throw SystemError("bind", context: "\(host):\(port)") }
+        try listen(fd, backlog: backlog, context: "\(host):\(port)")
         return fd
     }
 
     /// The port a TCP listener got (for port 0).
-    package static func localPort(_ fd: FileDescriptor) -> Int? {
+    package static func localPort(_ fd: borrowing OwnedDescriptor) -> Int? {
         var address = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let result = withUnsafeMutablePointer(to: &address) {
@@ -107,27 +136,13 @@ package enum Listener {
         return result == 0 ? Int(UInt16(bigEndian: address.sin_port)) : nil
     }
 
-    /// Accepts one pending connection (non-blocking, close-on-exec); nil when none is waiting.
-    package static func accept(_ listener: FileDescriptor) -> FileDescriptor? {
-        while true {
-            let fd = cs_accept(listener.rawValue, 1)
-            if fd >= 0 { return FileDescriptor(rawValue: fd) }
-            if cs_errno() == EINTR || cs_errno() == ECONNABORTED { continue }
-            return nil
-        }
-    }
-
-    private static func socket(domain: Int32) throws(SystemError) -> FileDescriptor {
+    private static func socket(domain: Int32) throws(SystemError) -> OwnedDescriptor {
         let raw = Glibc.socket(domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if raw < 0 { throw SystemError("socket") }
-        return FileDescriptor(rawValue: raw)
+        return OwnedDescriptor(adopting: raw)
     }
 
-    private static func listen(_ fd: FileDescriptor, context: String) throws(SystemError) {
-        if Glibc.listen(fd.rawValue, 1024) != 0 {
-            let error = SystemError("listen", context: context)
-            fd.close()
-            throw error
-        }
+    private static func listen(_ fd: borrowing OwnedDescriptor, backlog: Int32, context: String) throws(SystemError) {
+        if Glibc.listen(fd.rawValue, backlog) != 0 { throw SystemError("listen", context: context) }
     }
 }

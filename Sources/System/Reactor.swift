@@ -139,11 +139,6 @@ package final class Reactor {
     // MARK: Timers
 
     @discardableResult
-    package func schedule(after seconds: Double, _ action: @escaping () -> Void) -> TimerID {
-        schedule(at: now.adding(seconds: seconds), action)
-    }
-
-    @discardableResult
     package func schedule(after duration: Duration, _ action: @escaping () -> Void) -> TimerID {
         schedule(at: now + duration, action)
     }

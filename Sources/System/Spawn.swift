@@ -14,6 +14,8 @@ package struct SpawnRequest {
     package var stderr: FileDescriptor?
     /// A new session (workers) or only a new process group (tini mode, to keep the terminal).
     package var newSession: Bool = true
+    /// CPUs the child is pinned to from its start; empty = drover's own mask.
+    package var cpus: [Int] = []
 
     package init(argv: [String], environment: [String], directory: String? = nil, umask: UInt32? = nil,
                 stdin: FileDescriptor? = nil, stdout: FileDescriptor? = nil, stderr: FileDescriptor? = nil) {
@@ -41,19 +43,27 @@ package enum Spawner {
         defer { if let previousMask { _ = Glibc.umask(previousMask) } }
 
         var pid: pid_t = 0
+        let cpus = request.cpus.map { Int32(truncatingIfNeeded: $0) }
         let code = withCStringArray(request.argv) { argv in
             withCStringArray(request.environment) { envp in
                 let call = { (dir: UnsafePointer<CChar>?) in
-                    cs_spawn(&pid, program, argv, envp, dir,
-                             request.stdin?.rawValue ?? -1, request.stdout?.rawValue ?? -1,
-                             request.stderr?.rawValue ?? -1,
-                             request.newSession ? 1 : 0, 1, program.contains("/") ? 0 : 1)
+                    cpus.withUnsafeBufferPointer { cpuList in
+                        cs_spawn(&pid, program, argv, envp, dir,
+                                 request.stdin?.rawValue ?? -1, request.stdout?.rawValue ?? -1,
+                                 request.stderr?.rawValue ?? -1,
+                                 request.newSession ? 1 : 0, 1, program.contains("/") ? 0 : 1,
+                                 cpuList.baseAddress, Int32(cpuList.count))
+                    }
                 }
                 if let directory = request.directory { return directory.withCString { call($0) } }
                 return call(nil)
             }
         }
-        if code != 0 { throw SystemError("posix_spawn", errno: code, context: program) }
+        if code != 0 {
+            // EINVAL with a CPU list: none of those CPUs is allowed to drover now.
+            let pinned = request.cpus.isEmpty ? "" : " (pinned to CPUs \(request.cpus.map(String.init).joined(separator: ",")))"
+            throw SystemError("posix_spawn", errno: code, context: program + pinned)
+        }
         return pid
     }
 }

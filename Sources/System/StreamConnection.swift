@@ -36,7 +36,11 @@ extension StreamConnectionDelegate {
 package final class StreamConnection {
     package enum State { case connecting, open, closed }
 
+    /// The socket's number, for system calls and the reactor; valid until closed.
     package let fd: FileDescriptor
+    /// The socket itself, owned from accept or connect until `close`/`abort`
+    /// or a failure closes it (once: it is taken out to be closed).
+    private var socket: OwnedDescriptor?
     /// Strong: the reactor never holds a connection strongly (its handler
     /// and timer capture it unowned), so there is no cycle, and reaching
     /// the loop costs no unowned-reference check per call.
@@ -79,9 +83,10 @@ package final class StreamConnection {
     /// Bytes handed to the kernel so far.
     package private(set) var bytesWritten = 0
 
-    package init(fd: FileDescriptor, reactor: Reactor, connecting: Bool = false,
-         highWatermark: Int = 256 * 1024, lowWatermark: Int = 64 * 1024) {
-        self.fd = fd
+    package init(socket: consuming OwnedDescriptor, reactor: Reactor, connecting: Bool = false,
+                 highWatermark: Int = 256 * 1024, lowWatermark: Int = 64 * 1024) {
+        fd = socket.borrowed
+        self.socket = consume socket
         self.reactor = reactor
         self.state = connecting ? .connecting : .open
         self.highWatermark = highWatermark
@@ -101,7 +106,7 @@ package final class StreamConnection {
             try reactor.register(fd, events: interest) { [unowned self] events in self.handle(events) }
         } catch {
             state = .closed
-            fd.close()
+            socket.take()?.close()
             delegate = nil
             throw error
         }
@@ -404,7 +409,7 @@ package final class StreamConnection {
         reactor.cancel(deadline)
         deadline = nil
         reactor.unregister(fd)
-        fd.close()
+        socket.take()?.close()
         chunks = []
         pendingBytes = 0
     }

@@ -142,13 +142,32 @@ def main():
     if args.server == "flask":
         app.run(host=args.host, port=args.port, threaded=False)
         return
+    serve_waitress(args.host, args.port)
+
+
+def serve_waitress(host, port):
     import logging
     import waitress
     # waitress warns "Task queue depth is N" whenever a request waits for the
     # one thread; with one thread by design that is noise, not news
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    print(f"{WORKER}: serving on http://{args.host}:{args.port} (waitress, 1 thread)", file=sys.stderr, flush=True)
-    waitress.serve(app, host=args.host, port=args.port, threads=1, ident="model", _quiet=True)
+    print(f"{WORKER}: serving on http://{host}:{port} (waitress, 1 thread)", file=sys.stderr, flush=True)
+    waitress.serve(app, host=host, port=port, threads=1, ident="model", _quiet=True)
+
+
+# preload.conf: `python -m drover_preload app:load app:serve` imports this
+# module once in a template (which trains MODEL above), then forks the workers.
+
+def load():
+    """The template's loader: importing the module trained the model already."""
+    return MODEL
+
+
+def serve(port):
+    """One forked worker: it shares the template's trained model copy-on-write."""
+    global WORKER
+    WORKER = os.environ.get("DROVER_PROCESS_NAME") or f"pid-{os.getpid()}"
+    serve_waitress(os.environ.get("HOST", "127.0.0.1"), port)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-// libFuzzer target for drover's config reader, compiled by scripts/fuzz
-// together with Sources/Config/*.swift (and the two System files it
-// reads files with). A failed precondition is a crash, i.e. a finding.
+// libFuzzer target for drover's config reader and `drover run`'s start-up,
+// compiled by scripts/fuzz together with every layer of the daemon below
+// the CLI, as one module. A failed precondition is a crash, i.e. a finding.
 //
 // Each input is supervisord.conf text (seeded from the compat corpus):
 // - every value parser (durations, sizes, integers, signals, exit codes,
@@ -13,7 +13,13 @@
 //   it: no trap, no hang, every refusal and warning is `FILE:LINE: …` with
 //   a line of that file, errors in line order; a loaded config stays within
 //   its limits, every process has a command or the reason it has none, and
-//   its template builds further workers (scaling) without trapping.
+//   its template builds further workers (scaling) without trapping;
+// - every config the loader accepts in run mode goes through the start-up
+//   plan `drover run` makes before it binds or spawns (StartupPlan, with no
+//   file access), as a daemon and as a lone tini-style child: it is made,
+//   or refused with a reason per line, never a trap; the proxies' pools and
+//   rate limiters are built from their settings, and a proxied pool's
+//   replacements (its ports up to port + 2 × numprocs − 1) build too.
 // Inputs whose [include] could reach outside the sandbox directory (a `/`,
 // `~` or `%` in `files`) skip the loader only.
 
@@ -90,11 +96,42 @@ func configFuzzCheck(_ input: UnsafeRawBufferPointer) {
     if let include { write(include, to: includePath) } else { unlink(includePath) }
     let lineCounts = files.mapValues(lineCount)
     for (mode, isRoot) in [(ConfigMode.check, false), (ConfigMode.run, true)] {
-        checkLoad(mainPath, mode: mode, isRoot: isRoot, lineCounts: lineCounts)
+        if let config = checkLoad(mainPath, mode: mode, isRoot: isRoot, lineCounts: lineCounts), mode == .run {
+            checkStartup(config)
+        }
     }
 }
 
-func checkLoad(_ path: String, mode: ConfigMode, isRoot: Bool, lineCounts: [String: Int]) {
+/// What `drover run` does with a loaded config short of binding and spawning.
+func checkStartup(_ config: DroverConfig) {
+    for tini in [false, true] {
+        do throws(StartupPlan.Refusal) {
+            let plan = try StartupPlan.make(config: config, environment: configFuzzEnvironment, tiniMode: tini,
+                                            users: configFuzzUsers, files: .none)
+            precondition(plan.descriptorLimit >= config.supervisord.minfds, "descriptor limit below minfds")
+            precondition(plan.reservedPorts.allSatisfy { (0...65535).contains($0) }, "reserved port out of range")
+            precondition(plan.processCount == config.programs.reduce(0) { $0 + $1.processes.count })
+            if let control = plan.control { precondition(!control.path.isEmpty, "control socket without a path") }
+        } catch {
+            precondition(!error.reasons.isEmpty && error.reasons.allSatisfy { !$0.isEmpty }, "refused without a reason")
+        }
+    }
+    for proxy in config.proxies {
+        _ = WorkerPool(config: proxy, metrics: ProxyMetrics())
+        if let limit = proxy.rateLimit { _ = RateLimiter(limit).allow("127.0.0.1", now: 1) }
+        for program in config.programs where program.name == proxy.upstream || program.groupName == proxy.upstream {
+            guard let range = program.portRange else { continue }
+            // A replacement starts beside the worker it replaces on one of these.
+            precondition(range.upperBound <= 65536, "a replacement port past 65535: \(range)")
+            for port in range {
+                if let spec = try? program.process(number: program.numprocsStart, port: port) { checkSpec(spec) }
+            }
+        }
+    }
+}
+
+/// The loaded config, nil when it was refused.
+func checkLoad(_ path: String, mode: ConfigMode, isRoot: Bool, lineCounts: [String: Int]) -> DroverConfig? {
     let config: DroverConfig
     do {
         config = try ConfigLoader.load(path: path, environment: configFuzzEnvironment, isRoot: isRoot, for: mode,
@@ -103,13 +140,13 @@ func checkLoad(_ path: String, mode: ConfigMode, isRoot: Bool, lineCounts: [Stri
         precondition(!error.errors.isEmpty, "refused without an error")
         checkDiagnostics(error.errors, lineCounts)
         checkDiagnostics(error.warnings, lineCounts)
-        return
+        return nil
     }
     checkDiagnostics(config.warnings, lineCounts)
     for program in config.programs {
         precondition(ConfigLimits.numprocs.contains(program.numprocs), "numprocs out of range")
         precondition(program.processes.count == program.numprocs, "process count differs from numprocs")
-        if let range = program.portRange { precondition(range.lowerBound >= 1 && range.upperBound <= 65536 + 2 * 4096) }
+        if let range = program.portRange { precondition(range.lowerBound >= 1 && range.upperBound <= 65536) }
         for spec in program.processes { checkSpec(spec) }
         // Scaling past numprocs goes through the same template.
         for number in [program.numprocsStart + program.numprocs, program.numprocsStart + program.numprocs + 7] {
@@ -118,8 +155,8 @@ func checkLoad(_ path: String, mode: ConfigMode, isRoot: Bool, lineCounts: [Stri
         }
     }
     for proxy in config.proxies {
-        for seconds in [proxy.queueTimeout, proxy.connectTimeout, proxy.readTimeout, proxy.clientTimeout, proxy.keepaliveTimeout] {
-            precondition(seconds.isFinite && seconds >= 0 && seconds <= ConfigValues.maxDuration.configSeconds, "proxy timeout out of range")
+        for timeout in [proxy.queueTimeout, proxy.connectTimeout, proxy.readTimeout, proxy.clientTimeout, proxy.keepaliveTimeout] {
+            precondition(timeout >= .zero && timeout <= ConfigValues.maxDuration, "proxy timeout out of range")
         }
         precondition(ConfigLimits.maxInflight.contains(proxy.maxInflight) && ConfigLimits.queueSize.contains(proxy.queueSize))
         precondition(ConfigLimits.retries.contains(proxy.retries))
@@ -134,6 +171,7 @@ func checkLoad(_ path: String, mode: ConfigMode, isRoot: Bool, lineCounts: [Stri
     precondition(s.logfileMaxBytes >= 0 && Int64(s.logfileMaxBytes) <= ConfigValues.maxByteSize)
     precondition(ConfigLimits.backups.contains(s.logfileBackups))
     _ = checkSummary(config)
+    return config
 }
 
 func checkSpec(_ spec: ProcessSpec) {

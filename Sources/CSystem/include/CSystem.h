@@ -57,10 +57,12 @@ int cs_set_pdeathsig(int sig);
 // Spawns `path` with posix_spawn(p) in a new session (or process group when
 // new_session is 0 and new_pgroup is 1), with the given fds as 0/1/2 (-1 =
 // inherit), `dir` as cwd (NULL = inherit), every other fd closed, the signal
-// mask emptied and every signal reset to its default. Returns 0 or an errno.
+// mask emptied and every signal reset to its default, and, when ncpus > 0,
+// the CPU affinity `cpus` from its start. Returns 0 or an errno.
 int cs_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
              const char *dir, int fd0, int fd1, int fd2,
-             int new_session, int new_pgroup, int search_path);
+             int new_session, int new_pgroup, int search_path,
+             const int *cpus, int ncpus);
 
 int cs_wifexited(int status);
 int cs_wexitstatus(int status);
@@ -71,6 +73,8 @@ int cs_wcoredump(int status);
 pid_t cs_reap_one(int *status);
 
 int cs_cpu_count_affinity(void);
+// The CPUs of this thread's affinity mask, ascending, at most `max`; -1 on error.
+int cs_affinity_list(int *cpus, int max);
 int cs_errno(void);
 const char *cs_signal_name(int sig);
 

@@ -183,7 +183,7 @@ enum AdminFixtures {
         let json = running.json
         #expect(json.objectValue?.map(\.0) == ["name", "group", "program", "process", "state", "health", "pid", "uptime",
                                               "started_at", "exited_at", "exit_status", "exit_code", "exit_signal", "retry_in",
-                                              "spawn_error", "last_output", "restarts", "inflight", "rss_bytes", "port", "requests", "upstream_p50", "upstream_p99", "upstream_histogram", "description"])
+                                              "spawn_error", "last_output", "restarts", "inflight", "rss_bytes", "port", "slot", "requests", "upstream_p50", "upstream_p99", "upstream_histogram", "description"])
         #expect(json["name"] == "web:web_00")
         #expect(json["group"] == "web")
         #expect(json["process"] == "web_00")

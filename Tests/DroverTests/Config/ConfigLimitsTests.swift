@@ -167,3 +167,33 @@ import Testing
         #expect(has(e.errors, line: 4, key: "files", "larger than 16MB"))
     }
 }
+
+/// Found by the config fuzzer through the start-up (issue 14 item 8): a
+/// proxied pool's replacements start on `port … port + 2 × numprocs − 1`,
+/// and with the pool at the top of the port space that range went past
+/// 65535, so a rolling restart started a worker told `PORT=65536` and
+/// probed port 0 (the port truncated to 16 bits).
+@Suite struct ReplacementPortRangeTests {
+    @Test func replacementsNeverTakeAPortPast65535() throws {
+        let f = ConfigFixture(); defer { f.dir.cleanup() }
+        let config = try f.load("""
+            [program:web]
+            command = /bin/w %(port)s
+            port = 65535
+            [proxy:front]
+            listen = 127.0.0.1:8080
+            upstream = web
+            """)
+        let web = try #require(config.programs.first)
+        #expect(web.portRange == 65535..<65536, "\(String(describing: web.portRange))")
+        #expect(config.warnings.contains { $0.line == 4 && $0.key == "upstream"
+            && $0.message.contains("replacements of web would need port 65536, past 65535") }, "\(config.warnings)")
+    }
+
+    @Test func aPoolWithRoomForItsReplacementsIsNotWarnedAbout() throws {
+        let f = ConfigFixture(); defer { f.dir.cleanup() }
+        let config = try f.load("[program:web]\ncommand = /bin/w %(port)s\nport = 65534\n[proxy:front]\nlisten = 127.0.0.1:8080\nupstream = web\n")
+        #expect(config.programs.first?.portRange == 65534..<65536)
+        #expect(config.warnings.isEmpty, "\(config.warnings)")
+    }
+}

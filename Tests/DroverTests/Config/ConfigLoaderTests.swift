@@ -32,9 +32,10 @@ struct ConfigFixture {
     func write(_ name: String, _ text: String) -> String { dir.write(name, text) }
 
     func load(_ text: String, env: [String: String] = [:], isRoot: Bool = true, mode: ConfigMode = .run,
-              cpus: Int = 4) throws(ConfigErrors) -> DroverConfig {
+              cpus: Int = 4, machine: MachineShape? = nil) throws(ConfigErrors) -> DroverConfig {
         let path = write("supervisor.conf", text)
-        return try ConfigLoader.load(path: path, environment: env, isRoot: isRoot, for: mode, usableCPUs: cpus, users: users)
+        return try ConfigLoader.load(path: path, environment: env, isRoot: isRoot, for: mode, usableCPUs: cpus,
+                                     machine: machine, users: users)
     }
 
     /// The errors of a config that must fail.
@@ -234,11 +235,11 @@ func has(_ list: [ConfigDiagnostic], line: Int, key: String?, _ text: String, fi
         expected.balance = .p2c
         expected.maxInflight = 1
         expected.queueSize = 10
-        expected.queueTimeout = 5
-        expected.connectTimeout = 1
-        expected.readTimeout = 60
-        expected.clientTimeout = 10
-        expected.keepaliveTimeout = 60
+        expected.queueTimeout = .seconds(5)
+        expected.connectTimeout = .seconds(1)
+        expected.readTimeout = .seconds(60)
+        expected.clientTimeout = .seconds(10)
+        expected.keepaliveTimeout = .seconds(60)
         expected.retries = 2
         expected.retryNonIdempotent = true
         expected.clientMaxBodySize = 1 << 20

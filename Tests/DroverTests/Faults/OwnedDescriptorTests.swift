@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 @testable import Admin
 @testable import CLI
 @testable import Config
@@ -86,5 +87,45 @@ import Testing
         #expect(lines.count == 1, "\(text)")
         #expect(lines.first?.contains("No space left on device") == true)
         #expect(file.failedCalls == 1, "later lines wait for the retry interval instead of failing again")
+    }
+
+    // Accepted and connected sockets are owned the same way (issue 14 item 7).
+
+    @Test func aConnectionOwnsItsSocketFromTheStart() throws {
+        let reactor = try Reactor()
+        let (ours, theirs) = makeSocketPair()
+        defer { Glibc.close(theirs) }
+        do {
+            // Never started nor closed: dropping it closes the socket.
+            _ = StreamConnection(socket: OwnedDescriptor(adopting: ours), reactor: reactor)
+        }
+        #expect(!Self.isOpen(ours), "the dropped connection closed its socket")
+        let (mine, peer) = makeSocketPair()
+        defer { Glibc.close(peer) }
+        let connection = StreamConnection(socket: OwnedDescriptor(adopting: mine), reactor: reactor)
+        try connection.start()
+        connection.close()
+        #expect(!Self.isOpen(mine))
+        connection.close()
+        #expect(connection.fd.rawValue == mine, "the number stays as a name; closed once")
+    }
+
+    @Test func anAcceptedSocketTheHandlerDropsIsClosed() throws {
+        let driver = try LoopDriver()
+        let listener = try Listener.tcp(host: "127.0.0.1", port: 0)
+        let bound = Listener.localPort(listener)
+        let port = try #require(bound)
+        var accepted: [Int32] = []
+        let acceptor = try Acceptor(listener: listener, reactor: driver.reactor, onError: { _ in }) { client, _ in
+            accepted.append(client.rawValue)  // and dropped: the handler owned it
+        }
+        let client = try #require(WireClient.tcp(port))
+        driver.when("accepted") { !accepted.isEmpty }
+        #expect(driver.run() == nil)
+        #expect(accepted.count == 1 && !Self.isOpen(accepted[0]))
+        #expect(client.waitForClose(timeout: 3).ending == .eof, "the client sees the drop as a close")
+        let number = acceptor.listener.rawValue
+        acceptor.close()
+        #expect(!Self.isOpen(number), "the acceptor owned its listener")
     }
 }

@@ -40,14 +40,14 @@ import Testing
         #expect(size <= 100, "the file never grows past maxBytes")
 
         // Still blocked after the interval: one more attempt, nothing more said.
-        usleep(UInt32(RotatingLogFile.retryInterval * 1_100_000))
+        usleep(UInt32(RotatingLogFile.retryInterval.secondsValue * 1_100_000))
         for _ in 0..<100 { line.withUnsafeBytes { file.write($0) } }
         #expect(file.failedCalls == 2)
         #expect(faults.count == 1)
 
         // The fault goes: the next attempt rotates and says so once.
         try FileManager.default.removeItem(atPath: path + ".1")
-        usleep(UInt32(RotatingLogFile.retryInterval * 1_100_000))
+        usleep(UInt32(RotatingLogFile.retryInterval.secondsValue * 1_100_000))
         for _ in 0..<10 { line.withUnsafeBytes { file.write($0) } }
         #expect(!file.isFailing)
         #expect(faults.count == 2)

@@ -18,7 +18,7 @@ final class ProxyFixture: @unchecked Sendable {
 
     struct Options {
         var numprocs = 2
-        /// Extra `[program:w]` lines. In every option `{P}` is replaced by
+        /// Extra `[program:w]` lines (`startsecs = 0` unless set here). In every option `{P}` is replaced by
         /// the first worker port, `{L}` by the proxy port, `{A}` by a spare port (admin),
         /// `{DIR}` by the directory.
         var program = ""
@@ -49,6 +49,7 @@ final class ProxyFixture: @unchecked Sendable {
                 .replacingOccurrences(of: "{A}", with: String(spare))
                 .replacingOccurrences(of: "{DIR}", with: dirPath)
         }
+        let programLines = options.program.contains("startsecs") ? fill(options.program) : "startsecs = 0\n" + fill(options.program)
         var proxyLines = fill(options.proxy)
         if !proxyLines.contains("max_inflight") { proxyLines = "max_inflight = 1\n" + proxyLines }
         if !proxyLines.contains("queue_timeout") { proxyLines = "queue_timeout = 2s\n" + proxyLines }
@@ -65,10 +66,9 @@ final class ProxyFixture: @unchecked Sendable {
             process_name = w_%(process_num)02d
             numprocs = \(options.numprocs)
             port = \(workerPort)
-            startsecs = 0
             stopwaitsecs = 2
             stdout_logfile = NONE
-            \(fill(options.program))
+            \(programLines)
 
             [proxy:front]
             listen = \(options.listen.map(fill) ?? "127.0.0.1:\(listenPort)")

@@ -45,6 +45,9 @@ final class LoadGenerator: @unchecked Sendable {
 
     var succeeded: Int { lock.lock(); defer { lock.unlock() }; return ok }
 
+    /// How many different worker pids have answered so far.
+    var distinctPids: Int { lock.lock(); defer { lock.unlock() }; return pidsSeen.count }
+
     /// Stops the clients; what they saw.
     func stop() -> (ok: Int, failures: [String], pids: Set<String>) {
         lock.lock(); stopping = true; lock.unlock()

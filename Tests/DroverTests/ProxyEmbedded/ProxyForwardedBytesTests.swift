@@ -86,7 +86,7 @@ import Testing
     }
 
     @Test func droversOwnAnswersCarryDate() throws {
-        let t = try EmbeddedProxy { $0.readTimeout = 2; $0.queueTimeout = 1; $0.maxInflight = 1 }
+        let t = try EmbeddedProxy { $0.readTimeout = .seconds(2); $0.queueTimeout = .seconds(1); $0.maxInflight = 1 }
         // 400: refused before any worker.
         let bad = t.connectClient()
         defer { close(bad) }

@@ -22,7 +22,7 @@ import Testing
         var first = ""
 
         init(count: Int, configure: (EmbeddedProxy) -> Void = { _ in }) throws {
-            t = try EmbeddedProxy { $0.maxInflight = 1; $0.queueTimeout = 2 }
+            t = try EmbeddedProxy { $0.maxInflight = 1; $0.queueTimeout = .seconds(2) }
             t.addWorker()
             configure(t)
             var clients: [Int32] = []
@@ -116,7 +116,7 @@ import Testing
     /// cannot be served in time are refused on arrival; the 10 admitted
     /// are answered by 2 s (issue 13: they used to wait out the 2 s).
     @Test func warmPoolRefusesOnArrival() throws {
-        let t = try EmbeddedProxy { $0.maxInflight = 1; $0.queueTimeout = 2 }
+        let t = try EmbeddedProxy { $0.maxInflight = 1; $0.queueTimeout = .seconds(2) }
         t.addWorker()
         let warm = t.connectClient()
         defer { close(warm) }

@@ -121,7 +121,7 @@ import Testing
     }
 
     @Test func probeThatNeverGetsTheSlotIsBusyNotFailed() throws {
-        let t = try EmbeddedProxy { $0.maxInflight = 1; $0.readTimeout = 60 }
+        let t = try EmbeddedProxy { $0.maxInflight = 1; $0.readTimeout = .seconds(60) }
         t.addWorker()
         let (a, upstream, _) = try t.forward("GET /long HTTP/1.1\r\nHost: a\r\n\r\n")
         defer { close(a); close(upstream) }

@@ -18,7 +18,7 @@ import Testing
 /// timer at a time.
 @Suite struct ProxyTimeoutTests {
     @Test func slowClientGets408AfterClientTimeoutAndNeverReachesAWorker() throws {
-        let t = try EmbeddedProxy { $0.clientTimeout = 5 }
+        let t = try EmbeddedProxy { $0.clientTimeout = .seconds(5) }
         t.addWorker()
         let client = t.connectClient()
         defer { close(client) }
@@ -34,7 +34,7 @@ import Testing
     }
 
     @Test func queuedRequestGets503WithRetryAfterAtQueueTimeout() throws {
-        let t = try EmbeddedProxy { $0.queueTimeout = 3; $0.maxInflight = 1 }
+        let t = try EmbeddedProxy { $0.queueTimeout = .seconds(3); $0.maxInflight = 1 }
         let client = t.connectClient()
         defer { close(client) }
         // No worker is ready: the request waits in the queue.
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func aWorkerJoiningServesTheQueuedRequest() throws {
-        let t = try EmbeddedProxy { $0.queueTimeout = 3 }
+        let t = try EmbeddedProxy { $0.queueTimeout = .seconds(3) }
         let client = t.connectClient()
         defer { close(client) }
         RawSocket.send(client, "GET /late HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -74,7 +74,7 @@ import Testing
     }
 
     @Test func silentWorkerGets504AtReadTimeout() throws {
-        let t = try EmbeddedProxy { $0.readTimeout = 10; $0.retries = 1 }
+        let t = try EmbeddedProxy { $0.readTimeout = .seconds(10); $0.retries = 1 }
         t.addWorker()
         let client = t.connectClient()
         defer { close(client) }
@@ -95,7 +95,7 @@ import Testing
     /// for client_timeout is cut off, logged as the client's fault, and
     /// the worker's connection is closed so its slot frees.
     @Test func readTimeoutNeverFiresWhileDroverPausedTheWorkerForASlowClient() throws {
-        let t = try EmbeddedProxy(captureLog: true) { $0.readTimeout = 5; $0.clientTimeout = 20 }
+        let t = try EmbeddedProxy(captureLog: true) { $0.readTimeout = .seconds(5); $0.clientTimeout = .seconds(20) }
         t.addWorker()
         let client = RawSocket.connect(port: t.port, receiveBuffer: 4096)
         defer { close(client) }
@@ -142,7 +142,7 @@ import Testing
     }
 
     @Test func idleKeepAliveClientIsClosedAtKeepaliveTimeout() throws {
-        let t = try EmbeddedProxy { $0.keepaliveTimeout = 7 }
+        let t = try EmbeddedProxy { $0.keepaliveTimeout = .seconds(7) }
         t.addWorker()
         let (client, upstream, _) = try t.forward("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         defer { close(client); close(upstream) }

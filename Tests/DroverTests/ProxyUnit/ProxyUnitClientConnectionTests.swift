@@ -86,7 +86,7 @@ import Testing
         let fixture = try ProxyUnitFixture(testClock: true)
         let (server, client) = try Self.tcpPair()
         defer { close(client) }
-        let stream = StreamConnection(fd: FileDescriptor(rawValue: server), reactor: fixture.reactor)
+        let stream = StreamConnection(socket: OwnedDescriptor(adopting: server), reactor: fixture.reactor)
         try stream.start()
         stream.setDeadline(after: .seconds(5))
         #expect(fixture.reactor.pendingTimers == 1)
@@ -101,7 +101,7 @@ import Testing
     @Test func refusedRequestThenResetLeavesNoTimer() throws {
         let fixture = try ProxyUnitFixture(testClock: true)
         let (server, client) = try Self.tcpPair()
-        let connection = ProxyClientConnection(stream: StreamConnection(fd: FileDescriptor(rawValue: server), reactor: fixture.reactor),
+        let connection = ProxyClientConnection(stream: StreamConnection(socket: OwnedDescriptor(adopting: server), reactor: fixture.reactor),
                                                proxy: fixture.proxy, peer: "127.0.0.1")
         try connection.start()
         Self.send(client, "GET / HTTP/1.1\r\n\r\n")     // no Host: 400
@@ -120,7 +120,7 @@ import Testing
         let fixture = try ProxyUnitFixture(testClock: true)
         let (server, client) = try Self.tcpPair()
         defer { close(client) }
-        let connection = ProxyClientConnection(stream: StreamConnection(fd: FileDescriptor(rawValue: server), reactor: fixture.reactor),
+        let connection = ProxyClientConnection(stream: StreamConnection(socket: OwnedDescriptor(adopting: server), reactor: fixture.reactor),
                                                proxy: fixture.proxy, peer: "127.0.0.1")
         try connection.start()
         Self.send(client, "GET / HTTP/1.1\r\nX-Ws : a\r\n\r\n")

@@ -47,7 +47,7 @@ final class ProxyUnitFixture {
         let rc = fds.withUnsafeMutableBufferPointer { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, $0.baseAddress) }
         try #require(rc == 0, "socketpair: errno \(errno)")
         descriptors.append(contentsOf: fds)
-        let connection = ProxyClientConnection(stream: StreamConnection(fd: FileDescriptor(rawValue: fds[0]), reactor: reactor),
+        let connection = ProxyClientConnection(stream: StreamConnection(socket: OwnedDescriptor(adopting: fds[0]), reactor: reactor),
                                                proxy: proxy, peer: "10.0.0.9")
         clients.append(connection)
         return connection

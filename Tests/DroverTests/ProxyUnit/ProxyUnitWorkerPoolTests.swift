@@ -227,7 +227,7 @@ import Testing
     // MARK: Early refusal (SPEC §10 overload)
 
     @Test func nothingKnownAdmitsEverything() throws {
-        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 5 }
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = .seconds(5) }
         h.addWorkers(1)
         #expect(h.pool.estimatedWait(position: 0) == nil, "no sample, no probe, nothing running")
         _ = try h.submit((0..<20).map { "r\($0)" })
@@ -237,7 +237,7 @@ import Testing
 
     /// The old rule waited for 20 samples; one is evidence enough.
     @Test func earlyRefusalFromTheFirstMeasuredService() throws {
-        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 5 }
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = .seconds(5) }
         h.addWorkers(1)
         h.pool.observeService(seconds: 1)
         #expect(h.pool.estimatedWait(position: 0) == 2)
@@ -250,7 +250,7 @@ import Testing
     /// is what a request costs at least: a cold pool admits by queue
     /// position against it.
     @Test func coldPoolAdmitsByTheProbeRoundTrip() throws {
-        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 2 }
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = .seconds(2) }
         let processes = h.addWorkers(2)
         h.pool.slot(for: processes[0])?.probeSeconds = 0.1
         h.pool.slot(for: processes[1])?.probeSeconds = 0.25
@@ -270,7 +270,7 @@ import Testing
     /// shows they cannot be served in time, all before the first answer:
     /// never at their deadline.
     @Test func coldPoolRefusesAsTheRunningRequestAges() throws {
-        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 2 }
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = .seconds(2) }
         h.measureService = true
         h.addWorkers(1)
         let start = h.now
@@ -312,7 +312,7 @@ import Testing
     /// cannot get through one in time; the newest that surely miss their
     /// deadline are refused when the worker leaves, not at that deadline.
     @Test func aLostWorkerRefusesTheQueuedThatCanNoLongerMakeIt() throws {
-        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 2.02 }
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = .milliseconds(2020) }
         let processes = h.addWorkers(2)
         for _ in 0..<20 { h.pool.observeService(seconds: 0.1) }
         _ = try h.submit((0..<50).map { "r\($0)" })
@@ -332,7 +332,7 @@ import Testing
     /// One slow service among fast ones is no proof: the settled mean and
     /// the spread keep the queue as admitted.
     @Test func oneSlowServiceDoesNotCutTheQueue() throws {
-        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 2 }
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = .seconds(2) }
         h.measureService = true
         h.addWorkers(1)
         for i in 0..<40 { h.pool.observeService(seconds: i % 10 == 0 ? 0.2 : 0.01) }
@@ -347,7 +347,7 @@ import Testing
 
     /// A retry goes in front of the queue: one more service ahead of everyone.
     @Test func aRetryInFrontPushesTheNewestOut() throws {
-        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 5 }
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = .seconds(5) }
         h.addWorkers(1)
         for _ in 0..<20 { h.pool.observeService(seconds: 1) }
         let e = try h.submit((0..<6).map { "r\($0)" })
@@ -372,7 +372,7 @@ import Testing
     /// estimatedWait(position: p) = (p + 1) × service / slots + service:
     /// the work ahead spread over the slots, then the request's own.
     @Test func earlyRefusalOnceTheWaitExceedsQueueTimeout() throws {
-        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 5 }
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = .seconds(5) }
         h.addWorkers(1)
         for _ in 0..<20 { h.pool.observeService(seconds: 1) }
         #expect(h.pool.estimatedWait(position: 0) == 2)
@@ -386,7 +386,7 @@ import Testing
     }
 
     @Test func earlyRefusalScalesWithSlots() throws {
-        let h = try Harness { $0.maxInflight = 2; $0.queueTimeout = 5 }
+        let h = try Harness { $0.maxInflight = 2; $0.queueTimeout = .seconds(5) }
         h.addWorkers(2)
         for _ in 0..<40 { h.pool.observeService(seconds: 2) }
         #expect(h.pool.estimatedWait(position: 0) == 2.5)
@@ -402,7 +402,7 @@ import Testing
     /// ahead are counted at n × mean + 2.33 × √n × deviation, so the 99th
     /// percentile of what is admitted fits in queue_timeout, not its average.
     @Test func earlyRefusalCountsTheSpreadOfTheWorkAhead() throws {
-        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = 2 }
+        let h = try Harness { $0.maxInflight = 1; $0.queueTimeout = .seconds(2) }
         h.addWorkers(1)
         for i in 0..<256 { h.pool.observeService(seconds: i % 2 == 0 ? 0 : 0.2) }
         let wait = try #require(h.pool.estimatedWait(position: 3))

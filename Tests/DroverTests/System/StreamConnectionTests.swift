@@ -75,7 +75,7 @@ private final class PeerReader {
         let (ours, theirs) = makeSocketPair()
         defer { Glibc.close(theirs) }
         let recorder = Recorder()
-        let connection = StreamConnection(fd: FileDescriptor(rawValue: ours), reactor: reactor)
+        let connection = StreamConnection(socket: OwnedDescriptor(adopting: ours), reactor: reactor)
         connection.delegate = recorder
         try connection.start()
         let payload = patternBytes(4 << 20)
@@ -127,7 +127,7 @@ private final class PeerReader {
         let (ours, theirs) = makeSocketPair()
         defer { Glibc.close(theirs) }
         let recorder = Recorder()
-        let connection = StreamConnection(fd: FileDescriptor(rawValue: ours), reactor: reactor)
+        let connection = StreamConnection(socket: OwnedDescriptor(adopting: ours), reactor: reactor)
         connection.delegate = recorder
         try connection.start()
         let peer = PeerReader(fd: theirs)
@@ -152,7 +152,7 @@ private final class PeerReader {
         let (ours, theirs) = makeSocketPair()
         defer { Glibc.close(theirs) }
         let recorder = Recorder()
-        let connection = StreamConnection(fd: FileDescriptor(rawValue: ours), reactor: reactor,
+        let connection = StreamConnection(socket: OwnedDescriptor(adopting: ours), reactor: reactor,
                                           highWatermark: 256 * 1024, lowWatermark: 64 * 1024)
         connection.delegate = recorder
         try connection.start()
@@ -185,7 +185,7 @@ private final class PeerReader {
         let (ours, theirs) = makeSocketPair()
         defer { Glibc.close(theirs) }
         let recorder = Recorder()
-        let connection = StreamConnection(fd: FileDescriptor(rawValue: ours), reactor: reactor)
+        let connection = StreamConnection(socket: OwnedDescriptor(adopting: ours), reactor: reactor)
         connection.delegate = recorder
         try connection.start()
         var start = Instant.now
@@ -223,7 +223,7 @@ private final class PeerReader {
         let reactor = try Reactor()
         let (ours, theirs) = makeSocketPair()
         defer { Glibc.close(theirs) }
-        let connection = StreamConnection(fd: FileDescriptor(rawValue: ours), reactor: reactor)
+        let connection = StreamConnection(socket: OwnedDescriptor(adopting: ours), reactor: reactor)
         try connection.start()
         connection.setDeadline(after: .seconds(10))
         let armed = reactor.timerfdSettings
@@ -245,11 +245,11 @@ private final class PeerReader {
         let reactor = try Reactor()
         let (ours, theirs) = makeSocketPair()
         defer { Glibc.close(theirs) }
-        let connection = StreamConnection(fd: FileDescriptor(rawValue: ours), reactor: reactor)
+        let connection = StreamConnection(socket: OwnedDescriptor(adopting: ours), reactor: reactor)
         try connection.start()
         #expect(reactor.heldTimers == 0, "no deadline, no timer")
         for round in 0..<1000 {
-            connection.setDeadline(after: .seconds(5) + .milliseconds(round))
+            connection.setDeadline(after: Duration.seconds(5) + .milliseconds(round))
             connection.clearDeadline()
             connection.setDeadline(after: .seconds(60))
         }
@@ -268,7 +268,7 @@ private final class PeerReader {
         let reactor = try Reactor()
         let (ours, theirs) = makeSocketPair()
         defer { Glibc.close(theirs) }
-        let connection = StreamConnection(fd: FileDescriptor(rawValue: ours), reactor: reactor)
+        let connection = StreamConnection(socket: OwnedDescriptor(adopting: ours), reactor: reactor)
         try connection.start()
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -305,7 +305,7 @@ private final class PeerReader {
         let reactor = driver.reactor
         let (ours, theirs) = makeSocketPair()
         let recorder = Recorder()
-        let connection = StreamConnection(fd: FileDescriptor(rawValue: ours), reactor: reactor)
+        let connection = StreamConnection(socket: OwnedDescriptor(adopting: ours), reactor: reactor)
         connection.delegate = recorder
         try connection.start()
         connection.setDeadline(after: .seconds(30))

@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+
+/// Slots through the real binary: what the kernel says about the real
+/// workers (/proc/PID/status Cpus_allowed_list, /proc/PID/environ), at the
+/// first start and after a restart.
+@Suite struct SlotShapingTests {
+    static func cpusAllowed(_ pid: Int32) -> String? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("Cpus_allowed_list:") {
+            return line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
+        }
+        return nil
+    }
+
+    static func environment(_ pid: Int32) -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [:] }
+        var result: [String: String] = [:]
+        for entry in data.split(separator: 0) {
+            let text = String(decoding: entry, as: UTF8.self)
+            if let eq = text.firstIndex(of: "=") { result[String(text[..<eq])] = String(text[text.index(after: eq)...]) }
+        }
+        return result
+    }
+
+    /// This test process's own CPUs, as the kernel lists them.
+    static func ownCPUs() -> [Int] {
+        let text = cpusAllowed(getpid()) ?? "0"
+        var cpus: [Int] = []
+        for part in text.split(separator: ",") {
+            let b = part.split(separator: "-").compactMap { Int($0) }
+            cpus += b.count == 2 ? Array(b[0]...b[1]) : b
+        }
+        return cpus
+    }
+
+    @Test func workersArePinnedToTheirSlotAndSeeItsThreadVariables() throws {
+        let dir = TempDir("slots")
+        defer { dir.cleanup() }
+        let drover = try DroverHarness(config: """
+            [program:m]
+            command = /bin/sh -c 'echo "started pid=$$ slot=$DROVER_SLOT"; exec sleep 60'
+            process_name = m_%(process_num)d
+            numprocs = 2
+            cpu_affinity = auto
+            gpus = 3,7
+            environment = NUMEXPR_NUM_THREADS="5"
+            """, in: dir)
+        defer { drover.terminate() }
+        let cpus = Self.ownCPUs()
+        var pids: [Int32] = []
+        for slot in 0..<2 {
+            let line = drover.waitForLine("m_\(slot) | started pid=", "slot=\(slot)")
+            let pid = try #require(line.flatMap { Int32($0.split(separator: "=")[1].split(separator: " ")[0]) })
+            pids.append(pid)
+            #expect(Self.cpusAllowed(pid) == String(cpus[slot % cpus.count]), "slot \(slot)")
+            let env = Self.environment(pid)
+            #expect(env["DROVER_SLOT"] == String(slot))
+            #expect(env["DROVER_CPUS"] == "1")
+            #expect(env["OMP_NUM_THREADS"] == "1" && env["OPENBLAS_NUM_THREADS"] == "1" && env["MKL_NUM_THREADS"] == "1")
+            #expect(env["TF_NUM_INTEROP_THREADS"] == "1")
+            #expect(env["NUMEXPR_NUM_THREADS"] == "5")  // the config's value stays
+            #expect(env["CUDA_VISIBLE_DEVICES"] == ["3", "7"][slot] && env["DROVER_GPU"] == ["3", "7"][slot])
+        }
+        // drover itself is not left pinned by a spawn.
+        #expect(Self.cpusAllowed(drover.pid) == Self.cpusAllowed(getpid()))
+        // A restarted worker comes back on its own slot's cores.
+        kill(pids[1], SIGKILL)
+        let again = drover.waitForLine("m_1 | started pid=", "slot=1", occurrence: 2)
+        let newPid = try #require(again.flatMap { Int32($0.split(separator: "=")[1].split(separator: " ")[0]) })
+        #expect(newPid != pids[1])
+        #expect(Self.cpusAllowed(newPid) == String(cpus[1 % cpus.count]))
+        drover.signal(SIGTERM)
+        #expect(drover.waitForExit() == 0)
+    }
+
+    @Test func withoutAffinityWorkersKeepDroversCPUs() throws {
+        let dir = TempDir("noslots")
+        defer { dir.cleanup() }
+        let drover = try DroverHarness(config: """
+            [program:m]
+            command = /bin/sh -c 'echo "started pid=$$"; exec sleep 60'
+            thread_env = none
+            """, in: dir)
+        defer { drover.terminate() }
+        let line = drover.waitForLine("m | started pid=")
+        let pid = try #require(line.flatMap { Int32($0.split(separator: "=")[1]) })
+        #expect(Self.cpusAllowed(pid) == Self.cpusAllowed(getpid()))
+        #expect(Self.environment(pid)["OMP_NUM_THREADS"] == nil)
+        #expect(Self.environment(pid)["DROVER_SLOT"] == "0")
+    }
+
+    @Test func statusJSONNamesEachWorkersSlot() throws {
+        let daemon = try ControlledDrover("""
+            [program:m]
+            command = /bin/sleep 60
+            process_name = m_%(process_num)d
+            numprocs = 2
+            cpu_affinity = auto
+            gpus = 5
+            """, label: "slotstatus")
+        daemon.drover.waitForLine("m:m_1 RUNNING")
+        let cpus = Self.ownCPUs()
+        let json = try daemon.cli("status", "--json")
+        let parsed = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let processes = parsed?["processes"] as? [[String: Any]] ?? []
+        for index in 0..<2 {
+            let slot = processes.first { $0["name"] as? String == "m:m_\(index)" }?["slot"] as? [String: Any]
+            #expect(slot?["index"] as? Int == index)
+            #expect(slot?["cpus"] as? Int == 1)
+            #expect(slot?["cores"] as? [Int] == [cpus[index % cpus.count]])
+            #expect(slot?["gpu"] as? String == "5")
+        }
+    }
+}
