@@ -31,7 +31,7 @@ package enum DroverCommand {
 
     static let subcommands: [Subcommand] = [
         Subcommand(name: "run", abstract: "Run the supervisor in the foreground; built to be PID 1.",
-                   usage: "drover run [-c <file>] [--dry-run] [--workers <n>|auto] [--listen <addr>] [--health <path>] [--port <port>] [-- <command> ...]",
+                   usage: "drover run [-c <file>] [--dry-run] [--workers <n>|auto] [--listen <addr>] [--health <path>] [--port <port>] [--thread-env <auto|none>] [--cpu-affinity <cpus>|auto|none] [-- <command> ...]",
                    options: [
                        ("-c, --config <file>", "The config file (default: ./supervisor.conf)."),
                        ("--dry-run", "Do everything start-up does with the config short of binding, writing or spawning; say what would start or why it would not (exit 0 or 1)."),
@@ -39,12 +39,16 @@ package enum DroverCommand {
                        ("--listen <addr>", "Config-less: the proxy's listen address (HOST:PORT, :PORT or unix:/path)."),
                        ("--health <path>", "Config-less: the workers' health check path, e.g. /health."),
                        ("--port <port>", "Config-less: the first worker's port for %(port)s and $PORT (default: listen port + 1, else 8000)."),
+                       ("--thread-env <auto|none>", "Config-less: set OMP_NUM_THREADS and the other thread variables to each worker's CPUs, as thread_env does (default: auto)."),
+                       ("--cpu-affinity <cpus>|auto|none", "Config-less: pin worker i to its own core (auto) or to cores of a list such as 0-3, as cpu_affinity does (default: none)."),
                    ],
                    discussion: """
                    With -- <command>, no config file is read: drover runs <command> --workers
                    times, expanding %(port)s, %(process_num)s and %(program_name)s in its
-                   arguments. With one worker it behaves like tini: every signal is forwarded
-                   and the child's exit status is passed through (128+n for a signal).
+                   arguments. Each worker gets the slot a config's numprocs = auto would give
+                   it (one CPU, DROVER_SLOT, thread variables). With one worker and no
+                   --listen it behaves like tini: every signal is forwarded, the child's exit
+                   status is passed through (128+n for a signal), and its slot is every usable CPU.
                    """),
         Subcommand(name: "check", abstract: "Validate a config and print the resolved pools.",
                    usage: "drover check [-c <file>]",

@@ -32,6 +32,8 @@ enum DryRun {
             lines.append("  [proxy:\(proxy.name)] listening on \(proxy.listen) for \(proxy.upstream)")
         }
         lines.append("  descriptor limit asked for: \(plan.descriptorLimit)")
+        let slots = slotTables(config)
+        if !slots.isEmpty { lines.append(String(slots.dropLast())) }
         lines.append("OK: nothing was bound, written or spawned")
         print(lines.joined(separator: "\n"))
         return 0

@@ -19,6 +19,7 @@ enum RunCommand {
         var listen: String?
         var health: String?
         var portText: String?
+        var slotFlags = RunSlotFlags()
         var command: [String] = []
         var dryRun = false
         var index = 0
@@ -33,7 +34,7 @@ enum RunCommand {
                 index += 1
                 continue
             }
-            let takesValue = ["-c", "--config", "--workers", "--listen", "--health", "--port"]
+            let takesValue = ["-c", "--config", "--workers", "--listen", "--health", "--port", "--thread-env", "--cpu-affinity"]
             var name = argument, inlineValue: String?
             if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
                 name = String(argument[..<equals])
@@ -54,6 +55,8 @@ enum RunCommand {
             case "--workers": workersText = value
             case "--listen": listen = value
             case "--health": health = value
+            case "--thread-env": slotFlags.threadEnv = value
+            case "--cpu-affinity": slotFlags.cpuAffinity = value
             default: portText = value
             }
         }
@@ -61,8 +64,8 @@ enum RunCommand {
         let environment = ProcessEnvironment.current()
         var settings: Daemon.Settings
         if command.isEmpty {
-            if workersText != nil || listen != nil || health != nil || portText != nil {
-                throw usage("--workers, --listen, --health and --port need a command after --")
+            if workersText != nil || listen != nil || health != nil || portText != nil || slotFlags.given {
+                throw usage("--workers, --listen, --health, --port, --thread-env and --cpu-affinity need a command after --")
             }
             let path = configPath ?? "supervisor.conf"
             if let missing = ConfigPaths.missingConfigAdvice(path, commandInstead: true) {
@@ -76,7 +79,6 @@ enum RunCommand {
         } else {
             if configPath != nil { throw usage("give either -c <file> or -- <command>, not both") }
             guard !command[0].isEmpty else { throw usage("empty command after --") }
-            let workers = try parseWorkers(workersText ?? "1", usage)
             var proxy: ProxyConfig?
             if let listen {
                 let address: ListenAddress
@@ -86,6 +88,9 @@ enum RunCommand {
                 }
                 proxy = ProxyConfig(name: "front", listen: address, upstream: "app")
             }
+            let machine = MachineShape.current(environment: environment)
+            let (workers, slots) = try slotFlags.plan(workers: workersText ?? "1", tini: { $0 == 1 && proxy == nil },
+                                                      machine: machine, usage)
             var firstPort: Int?
             if let portText {
                 guard let port = Int(portText), (1...65535).contains(port) else { throw usage("--port '\(portText)' is not a port number") }
@@ -98,11 +103,12 @@ enum RunCommand {
             do throws(ConfigDiagnostic) {
                 program = try ConfigLessProgram.make(argv: command, workers: workers, firstPort: firstPort,
                                                      healthPath: health, environment: environment,
-                                                     tini: workers == 1 && proxy == nil)
+                                                     tini: workers == 1 && proxy == nil, slots: slots)
             } catch {
                 throw usage(error.description)
             }
-            let config = DroverConfig(path: nil, programs: [program], proxies: proxy.map { [$0] } ?? [])
+            var config = DroverConfig(path: nil, programs: [program], proxies: proxy.map { [$0] } ?? [])
+            config.machine = machine
             settings = Daemon.Settings(config: config)
             settings.tiniMode = workers == 1 && proxy == nil
         }
@@ -127,17 +133,6 @@ enum RunCommand {
             for diagnostic in error.errors { DroverCommand.writeErr("error: \(diagnostic)\n") }
             return nil
         }
-    }
-
-    static func parseWorkers(_ text: String, _ usage: (String) -> DroverCommand.UsageError) throws -> Int {
-        if text == "auto" { return CPUBudget.usableCPUs() }
-        if text.hasPrefix("auto-"), let reserve = Int(text.dropFirst(5)), reserve >= 0 {
-            return max(1, CPUBudget.usableCPUs() - reserve)
-        }
-        guard let count = Int(text), count >= 1, count <= 4096 else {
-            throw usage("--workers '\(text)' is not a positive number or auto")
-        }
-        return count
     }
 }
 

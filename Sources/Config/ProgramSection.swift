@@ -391,17 +391,7 @@ struct ProgramRecipe: Sendable {
             case .failure(let err): diags.error(e.file, e.line, sectionName, "environment", err.message)
             }
         }
-        // What the config or drover's own environment sets wins over the slot's defaults.
-        func offer(_ name: String, _ value: String) {
-            if env[name] == nil && host.environment[name] == nil { env[name] = value }
-        }
-        if slots.settings.threadEnv {
-            for (name, value) in SlotPlan.threadVariables(cpus: slot.cpus) { offer(name, value) }
-        }
-        if let gpu = slot.gpu { offer("CUDA_VISIBLE_DEVICES", gpu) }
-        env["DROVER_SLOT"] = String(slot.index)
-        env["DROVER_CPUS"] = String(slot.cpus)
-        if let gpu = slot.gpu { env["DROVER_GPU"] = gpu }
+        slots.addVariables(of: slot, to: &env, inherited: host.environment)
         if let workerPort { env["PORT"] = String(workerPort) }
         env["DROVER_PROCESS_NAME"] = spec.name
         env["DROVER_PROCESS_NUM"] = String(number)

@@ -152,6 +152,25 @@ package struct SlotPlan: Sendable, Equatable {
         return result
     }
 
+    /// What a slot adds to its worker's environment `env` (the config's
+    /// `[supervisord]` and `environment`): the thread variables (thread_env
+    /// = auto) and CUDA_VISIBLE_DEVICES where neither `env` nor drover's own
+    /// environment (`inherited`, which the worker inherits) sets them, so a
+    /// value the user chose anywhere wins; then DROVER_SLOT, DROVER_CPUS,
+    /// DROVER_GPU, which are drover's to say.
+    package func addVariables(of slot: Slot, to env: inout [String: String], inherited: [String: String]) {
+        func offer(_ name: String, _ value: String) {
+            if env[name] == nil && inherited[name] == nil { env[name] = value }
+        }
+        if settings.threadEnv {
+            for (name, value) in Self.threadVariables(cpus: slot.cpus) { offer(name, value) }
+        }
+        if let gpu = slot.gpu { offer("CUDA_VISIBLE_DEVICES", gpu) }
+        env["DROVER_SLOT"] = String(slot.index)
+        env["DROVER_CPUS"] = String(slot.cpus)
+        if let gpu = slot.gpu { env["DROVER_GPU"] = gpu }
+    }
+
     /// The thread variables numeric libraries read, and their value for a
     /// slot of `cpus` CPUs (TF's inter-op pool stays at 1: it runs ops side
     /// by side, each already using the intra-op threads).

@@ -2,7 +2,7 @@
 // slot → worker, cores, NUMA node, GPU and thread variables as they would
 // be on this machine, then the machine they were laid out on.
 
-func slotTables(_ config: DroverConfig) -> String {
+package func slotTables(_ config: DroverConfig) -> String {
     var out = ""
     for program in config.programs {
         guard let plan = program.slots else { continue }
