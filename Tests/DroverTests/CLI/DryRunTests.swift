@@ -96,6 +96,7 @@ import Testing
             listen = localhost:\(ports)
             upstream = web
             """, in: dir)
+        defer { drover.terminate() }
         #expect(waitUntil(timeout: 10) { RawHTTP.get(port: ports, "/health")?.status == 200 },
                 "the proxy answers on localhost:\(ports): \(drover.transcript)")
         #expect(waitUntil(timeout: 5) { healthOverIPv6(port: ports + 2)?.hasPrefix("HTTP/1.1 200") == true },

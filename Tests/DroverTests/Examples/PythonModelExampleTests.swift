@@ -99,6 +99,8 @@ struct PythonModelExampleTests {
         var environment = ProcessInfo.processInfo.environment
         if !PythonModelPackages.pythonPath.isEmpty { environment["PYTHONPATH"] = PythonModelPackages.pythonPath }
         environment.removeValue(forKey: "DROVER_SOCKET")
+        // The thread variables come from drover's thread_env = auto, not from here.
+        for name in Self.threadVariables { environment.removeValue(forKey: name) }
         let drover = try DroverHarness(arguments: ["run", "-c", path], directory: dir.path, environment: environment)
         defer { drover.terminate() }
         let socket = dir.file("drover.sock")
@@ -130,6 +132,21 @@ struct PythonModelExampleTests {
         let empty = WireClient.tcp(proxyPort)?.exchange("POST /predict HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         #expect(empty?.status == 400 && empty?.text.contains("empty_text") == true, "\(String(describing: empty))")
 
+        // Each worker got its slot: the numeric thread variables at 1 (the
+        // file sets none of them) and a core of its own (cpu_affinity = auto).
+        let json = try runCommand(Binaries.drover, ["status", "--json", "-s", socket])
+        let listed = (try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])?["processes"] as? [[String: Any]] ?? []
+        let pids = listed.compactMap { $0["pid"] as? Int }.map { Int32($0) }
+        #expect(pids.count == 2, "\(json.stdout)")
+        for pid in pids {
+            let env = SlotShapingTests.environment(pid)
+            for name in Self.threadVariables { #expect(env[name] == "1", "\(name) of worker \(pid)") }
+        }
+        let cores = pids.compactMap(SlotShapingTests.cpusAllowed)
+        #expect(Set(cores).count == min(2, SlotShapingTests.ownCPUs().count) 
+                && (SlotShapingTests.ownCPUs().count == 1 || !cores.contains(SlotShapingTests.cpusAllowed(getpid()) ?? "")),
+                "pinned apart: \(cores)")
+
         // status and top --once show both workers, ready.
         let status = try runCommand(Binaries.drover, ["status", "-s", socket])
         #expect(status.status == 0, "\(status.stdout)\(status.stderr)")
@@ -160,7 +177,15 @@ struct PythonModelExampleTests {
         #expect(result.stdout.contains("0 warnings"), "\(result.stdout)")
         #expect(result.stdout.contains("model:model_00  port 8101"), "\(result.stdout)")
         #expect(result.stdout.contains("proxy front: listen 0.0.0.0:8080 -> model"), "\(result.stdout)")
+        // No hand-written thread variables: the slots set them.
+        let settings = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+            .filter { !$0.hasPrefix(";") && !$0.hasPrefix("#") }
+        #expect(!settings.contains { $0.contains("_NUM_THREADS") }, "supervisor.conf sets a thread variable by hand")
+        #expect(result.stdout.contains("slots of model: cpus_per_worker 1, cpu_affinity auto, gpus none, thread_env auto"), "\(result.stdout)")
+        #expect(result.stdout.contains("  slot 0  model:model_00  cpus 1  "), "\(result.stdout)")
     }
+
+    static let threadVariables = ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"]
 
     static func predict(_ port: Int, _ text: String) throws -> [String: Any] {
         let body = Array(text.utf8)

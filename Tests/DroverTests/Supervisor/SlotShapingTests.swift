@@ -90,8 +90,14 @@ import Testing
         #expect(Self.environment(pid)["DROVER_SLOT"] == "0")
     }
 
-    @Test func statusJSONNamesEachWorkersSlot() throws {
+    /// The daemon's own views of each worker's slot: `status --json`, and
+    /// through the admin listener `/metrics` and the status page.
+    @Test func statusJSONMetricsAndPageNameEachWorkersSlot() throws {
+        let admin = TestPorts.block(1)
         let daemon = try ControlledDrover("""
+            [supervisord]
+            admin_listen = 127.0.0.1:\(admin)
+
             [program:m]
             command = /bin/sleep 60
             process_name = m_%(process_num)d
@@ -110,6 +116,16 @@ import Testing
             #expect(slot?["cpus"] as? Int == 1)
             #expect(slot?["cores"] as? [Int] == [cpus[index % cpus.count]])
             #expect(slot?["gpu"] as? String == "5")
+        }
+        let metrics = RawHTTP.get(port: admin, "/metrics")?.body ?? ""
+        let page = RawHTTP.get(port: admin, "/")?.body ?? ""
+        for index in 0..<2 {
+            let core = cpus[index % cpus.count]
+            #expect(metrics.contains(#"drover_process_slot{process="m:m_\#(index)",group="m",program="m",cores="\#(core)",node="0",gpu="5"} \#(index)"#)
+                    || metrics.contains(#"drover_process_slot{process="m:m_\#(index)",group="m",program="m",cores="\#(core)",node="",gpu="5"} \#(index)"#),
+                    "\(metrics)")
+            #expect(metrics.contains(#"drover_process_slot_cpus{process="m:m_\#(index)",group="m",program="m"} 1"#))
+            #expect(page.contains("<td class=\"slot\">\(index) · cores \(core)"), "\(page)")
         }
     }
 }
