@@ -192,6 +192,17 @@ import Testing
         let env = inherited.programs[0].processes[0].environment
         #expect(env["OMP_NUM_THREADS"] == nil)  // drover's own OMP_NUM_THREADS=3 reaches the worker unchanged
         #expect(env["MKL_NUM_THREADS"] == "1")
+        // [supervisord] environment is the config's too; the program's own wins over it.
+        let global = try f.load("""
+            [supervisord]
+            environment = OMP_NUM_THREADS="4",MKL_NUM_THREADS="4"
+            [program:m]
+            command = /bin/true
+            environment = MKL_NUM_THREADS="2"
+            """)
+        let globalEnv = global.programs[0].processes[0].environment
+        #expect(globalEnv["OMP_NUM_THREADS"] == "4" && globalEnv["MKL_NUM_THREADS"] == "2")
+        #expect(globalEnv["OPENBLAS_NUM_THREADS"] == "1")
     }
 
     @Test func affinityAndGPUsPerWorker() throws {
