@@ -90,6 +90,27 @@ import Testing
         #expect(Self.environment(pid)["DROVER_SLOT"] == "0")
     }
 
+    /// A reload that changes a pool's shaping (cpu_affinity, thread_env)
+    /// replaces its workers: the new one runs on its slot's core with the
+    /// new variables, as a changed `environment` would.
+    @Test func reloadWithNewShapingReplacesTheWorker() throws {
+        let program = """
+            [program:m]
+            command = /bin/sh -c 'echo "started pid=$$"; exec sleep 60'
+            """
+        let daemon = try ControlledDrover(program + "\nthread_env = none\n", label: "slotreload")
+        let first = try #require(daemon.drover.waitForLine("m | started pid=").flatMap { Int32($0.split(separator: "=")[1]) })
+        #expect(Self.cpusAllowed(first) == Self.cpusAllowed(getpid()))
+        #expect(Self.environment(first)["OMP_NUM_THREADS"] == nil)
+        _ = daemon.dir.write("supervisor.conf", "[unix_http_server]\nfile = %(here)s/drover.sock\n\n" + program + "\ncpu_affinity = auto\n")
+        let reload = try daemon.cli("reload")
+        #expect(reload.status == 0, "\(reload.stdout)\(reload.stderr)")
+        let second = try #require(daemon.drover.waitForLine("m | started pid=", occurrence: 2).flatMap { Int32($0.split(separator: "=")[1]) })
+        #expect(second != first)
+        #expect(Self.cpusAllowed(second) == String(Self.ownCPUs()[0]))
+        #expect(Self.environment(second)["OMP_NUM_THREADS"] == "1")
+    }
+
     /// The daemon's own views of each worker's slot: `status --json`, and
     /// through the admin listener `/metrics` and the status page.
     @Test func statusJSONMetricsAndPageNameEachWorkersSlot() throws {
