@@ -91,7 +91,7 @@ final class ProxyClientConnection: StreamConnectionDelegate {
                 guard !input.isEmpty else { return }
                 if !requestTimerArmed {
                     requestTimerArmed = true
-                    requestStartedAt = .now
+                    requestStartedAt = proxy.reactor.now
                     stream.setDeadline(after: proxy.clientTimeout)
                 }
                 var outcome = HTTPHeadScanner.Outcome.incomplete

@@ -228,6 +228,7 @@ package final class ProxyServer {
             seconds = measured
         }
         metrics.count(status: exchange.status)
+        if exchange.client != nil { pool.answered(exchange) }
         finish(exchange, worker: worker?.name)
         exchange.client?.responseFinished(exchange)
         if let worker {
@@ -299,6 +300,9 @@ package final class ProxyServer {
     /// connection is closed, which tells it to stop, and its slot frees.
     func clientAbandoned(_ exchange: Exchange) {
         exchange.client = nil
+        // Left while waiting for its answer: evidence of the clients'
+        // patience (one that leaves in the middle of a stream is not).
+        if exchange.phase == .queued || exchange.phase == .dispatched { pool.clientLeft(exchange) }
         switch exchange.phase {
         case .queued:
             pool.cancelQueued(exchange)
