@@ -16,13 +16,17 @@ import System
 /// once with a 503 the client is still there to read, and the workers' time
 /// goes to requests whose clients will take the answer.
 ///
-/// When the evidence counts: at least `minimumAbandons` clients left
-/// within `memory`, P is the 20th percentile of their ages (one impatient
-/// `curl -m 0.2` among patient clients does not set it), and of the
-/// recent outcomes that reached age P, at least half were clients leaving
-/// rather than answers taken. Patient clients that are answered after P
-/// so lift the bound again. The bound is forgotten `memory` after the last
-/// client left, so a changed population is re-learnt.
+/// When the evidence counts: of the last 64 clients that left (at least
+/// `minimumAbandons`), P is the 20th percentile of their ages (one
+/// impatient `curl -m 0.2` among patient clients does not set it), and of
+/// the last 64 answers taken at an age some client had left at, no more
+/// reached age P than clients left after P. Patient clients answered after
+/// P so lift the bound again. The evidence is kept by count, not by time:
+/// once the bound works, few clients leave and few answers are late, and a
+/// window of the last few seconds would empty and let the queue grow back
+/// to queue_timeout (the storm returns, a sawtooth). It is all forgotten
+/// `memory` after the last client left, so a population that stopped
+/// leaving is re-learnt.
 struct ClientPatience {
     static let minimumAbandons = 8
     static let memory: Duration = .seconds(60)
@@ -30,8 +34,7 @@ struct ClientPatience {
     /// the estimate is of drover's clock, the client's timer started before
     /// its request reached drover and stops when the answer reaches it.
     static let margin = 0.9
-    private static let abandonCount = 64
-    private static let outcomeCount = 256
+    private static let evidenceCount = 64
     /// Evidence is weighed again at most this often (and when asked after
     /// something changed): admission reads the bound once per request.
     private static let recomputeInterval: Duration = .milliseconds(50)
@@ -39,10 +42,11 @@ struct ClientPatience {
     private var abandonAges: [Double] = []
     private var nextAbandon = 0
     private var lastAbandonAt: Instant?
-    /// Recent outcomes: age at the end, and whether the client had left.
-    private var outcomeAges: [Double] = []
-    private var outcomeLeft: [Bool] = []
-    private var nextOutcome = 0
+    /// Ages of recent answers taken no younger than the youngest age a
+    /// client left at (younger ones say nothing about the patience).
+    private var lateAnswerAges: [Double] = []
+    private var nextLateAnswer = 0
+    private var youngestAbandon = Double.infinity
     private var scratch: [Double] = []
     private var changed = false
     private var computedAt: Instant?
@@ -53,36 +57,27 @@ struct ClientPatience {
     /// its request arrived.
     mutating func clientLeft(age: Double, now: Instant) {
         guard age.isFinite, age >= 0 else { return }
-        if abandonAges.count < Self.abandonCount {
-            abandonAges.append(age)
-        } else {
-            abandonAges[nextAbandon] = age
-            nextAbandon = (nextAbandon + 1) % Self.abandonCount
-        }
+        Self.append(age, to: &abandonAges, next: &nextAbandon)
+        youngestAbandon = abandonAges.min() ?? .infinity
         lastAbandonAt = now
-        record(age: age, left: true)
+        changed = true
     }
 
     /// A client's answer came back from its worker, `age` seconds after its
     /// request arrived, with the client still there to take it.
     mutating func answered(age: Double) {
-        guard age.isFinite, age >= 0 else { return }
-        // Only an answer later than the clients' known patience says
-        // anything about it; while nobody has left there is nothing to weigh.
-        guard lastAbandonAt != nil else { return }
-        record(age: age, left: false)
+        guard age.isFinite, age >= youngestAbandon else { return }
+        Self.append(age, to: &lateAnswerAges, next: &nextLateAnswer)
+        changed = true
     }
 
-    private mutating func record(age: Double, left: Bool) {
-        if outcomeAges.count < Self.outcomeCount {
-            outcomeAges.append(age)
-            outcomeLeft.append(left)
+    private static func append(_ age: Double, to ring: inout [Double], next: inout Int) {
+        if ring.count < evidenceCount {
+            ring.append(age)
         } else {
-            outcomeAges[nextOutcome] = age
-            outcomeLeft[nextOutcome] = left
-            nextOutcome = (nextOutcome + 1) % Self.outcomeCount
+            ring[next] = age
+            next = (next + 1) % evidenceCount
         }
-        changed = true
     }
 
     /// Seconds an answer may take at most (from the request's arrival) for
@@ -97,34 +92,30 @@ struct ClientPatience {
         if changed, computedAt.map({ now >= $0 + Self.recomputeInterval }) ?? true {
             changed = false
             computedAt = now
-            patience = Self.weigh(abandonAges, outcomeAges, outcomeLeft, scratch: &scratch)
+            patience = Self.weigh(abandonAges, lateAnswerAges, scratch: &scratch)
         }
         return patience.map { $0 * Self.margin }
     }
 
     private mutating func forget() {
         abandonAges.removeAll(keepingCapacity: true)
-        outcomeAges.removeAll(keepingCapacity: true)
-        outcomeLeft.removeAll(keepingCapacity: true)
+        lateAnswerAges.removeAll(keepingCapacity: true)
         nextAbandon = 0
-        nextOutcome = 0
+        nextLateAnswer = 0
+        youngestAbandon = .infinity
         lastAbandonAt = nil
         patience = nil
         changed = false
     }
 
-    private static func weigh(_ abandons: [Double], _ ages: [Double], _ left: [Bool],
-                              scratch: inout [Double]) -> Double? {
+    private static func weigh(_ abandons: [Double], _ lateAnswers: [Double], scratch: inout [Double]) -> Double? {
         guard abandons.count >= minimumAbandons else { return nil }
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: abandons)
         let candidate = ServiceTimeEstimate.select(&scratch, rank: abandons.count / 5)
-        var leftAfter = 0
-        var answeredAfter = 0
-        for index in ages.indices where ages[index] >= candidate {
-            if left[index] { leftAfter += 1 } else { answeredAfter += 1 }
-        }
-        guard leftAfter >= minimumAbandons, leftAfter >= answeredAfter else { return nil }
+        let leftAfter = abandons.count { $0 >= candidate }
+        let answeredAfter = lateAnswers.count { $0 >= candidate }
+        guard leftAfter >= answeredAfter else { return nil }
         return candidate
     }
 }

@@ -125,4 +125,34 @@ import Testing
         #expect(RawSocket.receive(taught.upstream).isEmpty, "nothing was sent for a client about to leave")
         #expect(t.proxy.pool.queueLength == 0)
     }
+
+    /// Clients that close their side (FIN, as a client timeout does) while
+    /// a worker has their request still get the answer, but count as
+    /// clients that left at that age, not as answers taken: else every
+    /// timed-out client whose request had reached a worker would argue the
+    /// clients wait longer than they do.
+    @Test func aFinWhileAtAWorkerCountsAsLeaving() throws {
+        let t = try EmbeddedProxy { $0.maxInflight = 8; $0.queueTimeout = .seconds(2) }
+        t.addWorker()
+        var clients: [Int32] = []
+        var upstreams: [Int32] = []
+        defer { for fd in clients + upstreams { close(fd) } }
+        for i in 0..<8 {
+            let client = t.connectClient()
+            RawSocket.send(client, "GET /f\(i) HTTP/1.1\r\nHost: a\r\n\r\n")
+            clients.append(client)
+            let upstream = try #require(t.acceptUpstream(0))
+            upstreams.append(upstream)
+            t.step()
+            #expect(RawSocket.receive(upstream).hasPrefix("GET /f\(i) "))
+        }
+        t.advance(.milliseconds(700))
+        for client in clients { shutdown(client, Int32(SHUT_WR)) }
+        t.step()
+        for upstream in upstreams { RawSocket.send(upstream, Self.ok) }
+        t.step()
+        for client in clients { #expect(RawSocket.receive(client).hasPrefix("HTTP/1.1 200 OK"), "a half-close is answered") }
+        #expect(t.proxy.pool.patienceBound() != nil)
+        #expect(t.proxy.pool.patience.patience == 0.7)
+    }
 }
