@@ -258,7 +258,11 @@ package enum DroverCommand {
         if !sub.discussion.isEmpty { text += "\n" + sub.discussion + "\n" }
         text += "\nUSAGE: \(sub.usage)\n\nOPTIONS:\n"
         let options = sub.options + (sub.needsDaemon ? Subcommand.socketOptions : [])
-        for (flag, meaning) in options { text += "  " + flag.padding(toLength: 22) + "  " + meaning + "\n" }
+        for (flag, meaning) in options {
+            // As swift-argument-parser: a flag wider than its column puts its meaning on the next line.
+            text += flag.count > 22 ? "  \(flag)\n" + String(repeating: " ", count: 26) + meaning + "\n"
+                                    : "  " + flag.padding(toLength: 22) + "  " + meaning + "\n"
+        }
         text += "  " + "-h, --help".padding(toLength: 22) + "  Show help information.\n"
         return text
     }
