@@ -109,6 +109,9 @@ enum RunCommand {
             }
             var config = DroverConfig(path: nil, programs: [program], proxies: proxy.map { [$0] } ?? [])
             config.machine = machine
+            if let why = slots.autoPinningDeclined {
+                config.warnings.append(ConfigDiagnostic(file: "command line", line: 0, key: "--cpu-affinity", message: why))
+            }
             settings = Daemon.Settings(config: config)
             settings.tiniMode = workers == 1 && proxy == nil
         }

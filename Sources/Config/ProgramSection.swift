@@ -87,6 +87,9 @@ extension ConfigLoadContext {
 
         // numprocs, numprocs_start and port see only here/ENV (as in supervisord).
         let slots = SlotPlan(settings: readSlotSettings(&r, sectionName), machine: machine)
+        if let why = slots.autoPinningDeclined, let e = section["cpu_affinity"] {
+            diags.warn(e.file, e.line, sectionName, "cpu_affinity", why)
+        }
         var numprocs = 1
         var isAuto = false
         if let (v, e) = r.string("numprocs", &diags) {

@@ -57,12 +57,24 @@ package struct SlotPlan: Sendable, Equatable {
     package var coreSets: [(cores: [Int], node: Int?)]
     package var gpus: [String]
     package var cpusPerSlot: Int
+    /// Why `cpu_affinity = auto` pins nothing here; nil when it pins.
+    package var autoPinningDeclined: String?
 
     package init(settings: SlotSettings, machine: MachineShape) {
         self.settings = settings
         cpusPerSlot = min(settings.cpusPerWorker, max(1, machine.usableCPUs))
         switch settings.affinity {
         case .none: coreSets = []
+        case .auto where machine.usableCPUs < machine.allowedCPUs.count:
+            // A CPU quota narrower than the cores it may run on (`docker run
+            // --cpus=2` on a 64-core host): those cores are not this pool's.
+            // Pinning would put it, and every container shaped the same way,
+            // on the first few cores while the rest stay idle; unpinned, the
+            // scheduler spreads the quota over all of them.
+            coreSets = []
+            autoPinningDeclined = "not pinning: the CPU quota (\(machine.usableCPUs) CPU\(machine.usableCPUs == 1 ? "" : "s")) "
+                + "is smaller than the CPUs allowed (\(MachineShape.cpuListText(machine.allowedCPUs))), so those cores are shared "
+                + "and every pool pinned this way would crowd onto the first of them; give a CPU list to pin anyway"
         case .auto: coreSets = Self.carve(allowed: machine.allowedCPUs, nodes: machine.numaNodes, size: settings.cpusPerWorker)
         case .list(let cpus):
             let onList = Set(cpus)
@@ -77,7 +89,7 @@ package struct SlotPlan: Sendable, Equatable {
     }
 
     package static func == (a: SlotPlan, b: SlotPlan) -> Bool {
-        a.settings == b.settings && a.gpus == b.gpus && a.cpusPerSlot == b.cpusPerSlot
+        a.settings == b.settings && a.gpus == b.gpus && a.cpusPerSlot == b.cpusPerSlot && a.autoPinningDeclined == b.autoPinningDeclined
             && a.coreSets.map(\.cores) == b.coreSets.map(\.cores) && a.coreSets.map(\.node) == b.coreSets.map(\.node)
     }
 

@@ -48,7 +48,23 @@ import Testing
         settings.affinity = .auto
         let plan = SlotPlan(settings: settings, machine: machine)
         #expect(plan.autoCount("auto", machine: machine) == 2)
-        #expect(plan.slot(0).cores == [2] && plan.slot(1).cores == [3])
+        // 2 CPUs of time over 4 allowed cores: the cores are shared, so auto
+        // does not pin (every container alike would crowd onto cores 2 and 3).
+        #expect(plan.slot(0).cores == [] && plan.slot(1).cores == [])
+        #expect(plan.autoPinningDeclined?.contains("the CPU quota (2 CPUs) is smaller than the CPUs allowed (2-5)") == true)
+        // A list pins where it says.
+        settings.affinity = .list([4, 5])
+        let listed = SlotPlan(settings: settings, machine: machine)
+        #expect(listed.slot(0).cores == [4] && listed.slot(1).cores == [5] && listed.autoPinningDeclined == nil)
+        // A cpuset as wide as the quota is the pool's own: pinned.
+        let own = fakeRoot(cgroup: "0::/pod/c1\n", files: [
+            "sys/fs/cgroup/pod/c1/cpu.max": "200000 100000\n",
+            "sys/fs/cgroup/pod/c1/cpuset.cpus.effective": "2-3\n",
+        ])
+        let ownMachine = MachineShape.read(fileRoot: own.path, affinity: Array(0..<8), environment: [:])
+        settings.affinity = .auto
+        let pinned = SlotPlan(settings: settings, machine: ownMachine)
+        #expect(pinned.slot(0).cores == [2] && pinned.slot(1).cores == [3] && pinned.autoPinningDeclined == nil)
     }
 
     @Test func cgroupV1CpusetAndQuota() {
@@ -65,8 +81,12 @@ import Testing
         settings.cpusPerWorker = 2
         let plan = SlotPlan(settings: settings, machine: machine)
         #expect(plan.autoCount("auto", machine: machine) == 1)  // 3 CPUs / 2
-        #expect(plan.slot(0).cores == [0, 2] && plan.slot(0).cpus == 2)
-        #expect(plan.slot(1).cores == [4, 6])
+        #expect(plan.slot(0).cpus == 2)
+        #expect(plan.slot(0).cores == [] && plan.autoPinningDeclined != nil)  // quota 3 < 4 allowed: shared cores
+        // Without the quota the cpuset is the pool's own: slots of 2 cores.
+        let noQuota = MachineShape(usableCPUs: 4, allowedCPUs: machine.allowedCPUs)
+        let pinned = SlotPlan(settings: settings, machine: noQuota)
+        #expect(pinned.slot(0).cores == [0, 2] && pinned.slot(1).cores == [4, 6])
     }
 
     @Test func affinityMaskNarrowsTheCpuset() {
@@ -237,6 +257,21 @@ import Testing
         #expect(listed.programs[0].numprocs == 3)
         #expect(listed.programs[0].processes.map { $0.slot?.cores } == [[1], [2], [3]])
         #expect(listed.programs[0].processes.map { $0.slot?.gpu } == ["GPU-x", "GPU-x", "GPU-x"])
+    }
+
+    @Test func autoAffinityUnderAQuotaWarnsOnItsLineAndPinsNothing() throws {
+        let f = ConfigFixture()
+        let shared = MachineShape(usableCPUs: 2, allowedCPUs: Array(0..<8))  // docker run --cpus=2 on 8 cores
+        let config = try f.load("""
+            [program:m]
+            command = /bin/true
+            numprocs = auto
+            process_name = m_%(process_num)d
+            cpu_affinity = auto
+            """, machine: shared)
+        #expect(config.programs[0].processes.map { $0.slot?.cores } == [[], []])
+        let warning = config.warnings.map(\.description).joined(separator: "\n")
+        #expect(warning.contains(":5: [program:m] cpu_affinity: not pinning: the CPU quota (2 CPUs) is smaller than the CPUs allowed (0-7)"), "\(warning)")
     }
 
     @Test func badValuesAreNamed() {

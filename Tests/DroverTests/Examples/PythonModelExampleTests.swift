@@ -142,10 +142,8 @@ struct PythonModelExampleTests {
             let env = SlotShapingTests.environment(pid)
             for name in Self.threadVariables { #expect(env[name] == "1", "\(name) of worker \(pid)") }
         }
-        let cores = pids.compactMap(SlotShapingTests.cpusAllowed)
-        #expect(Set(cores).count == min(2, SlotShapingTests.ownCPUs().count) 
-                && (SlotShapingTests.ownCPUs().count == 1 || !cores.contains(SlotShapingTests.cpusAllowed(getpid()) ?? "")),
-                "pinned apart: \(cores)")
+        let cores = Set(pids.compactMap(SlotShapingTests.cpusAllowed))
+        #expect(cores == Set((0..<2).compactMap(SlotShapingTests.autoCpusAllowed)), "pinned apart: \(cores)")
 
         // status and top --once show both workers, ready.
         let status = try runCommand(Binaries.drover, ["status", "-s", socket])

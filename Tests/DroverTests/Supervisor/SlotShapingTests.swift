@@ -34,6 +34,21 @@ import Testing
         return cpus
     }
 
+    /// Whether cpu_affinity = auto pins on this host: not where a CPU quota
+    /// is narrower than the CPUs drover may run on (SlotPlan.autoPinningDeclined).
+    static let autoPins: Bool = ((try? ConfigLessSlotTests.usableCPUs()) ?? ownCPUs().count) >= ownCPUs().count
+
+    /// The cores cpu_affinity = auto gives slot i here ([] when it declines).
+    static func autoCores(_ slot: Int) -> [Int] {
+        let cpus = ownCPUs()
+        return autoPins ? [cpus[slot % cpus.count]] : []
+    }
+
+    /// The Cpus_allowed_list of slot i's worker under cpu_affinity = auto.
+    static func autoCpusAllowed(_ slot: Int) -> String? {
+        autoPins ? autoCores(slot).map(String.init).joined(separator: ",") : cpusAllowed(getpid())
+    }
+
     @Test func workersArePinnedToTheirSlotAndSeeItsThreadVariables() throws {
         let dir = TempDir("slots")
         defer { dir.cleanup() }
@@ -47,13 +62,12 @@ import Testing
             environment = NUMEXPR_NUM_THREADS="5"
             """, in: dir)
         defer { drover.terminate() }
-        let cpus = Self.ownCPUs()
         var pids: [Int32] = []
         for slot in 0..<2 {
             let line = drover.waitForLine("m_\(slot) | started pid=", "slot=\(slot)")
             let pid = try #require(line.flatMap { Int32($0.split(separator: "=")[1].split(separator: " ")[0]) })
             pids.append(pid)
-            #expect(Self.cpusAllowed(pid) == String(cpus[slot % cpus.count]), "slot \(slot)")
+            #expect(Self.cpusAllowed(pid) == Self.autoCpusAllowed(slot), "slot \(slot)")
             let env = Self.environment(pid)
             #expect(env["DROVER_SLOT"] == String(slot))
             #expect(env["DROVER_CPUS"] == "1")
@@ -69,7 +83,7 @@ import Testing
         let again = drover.waitForLine("m_1 | started pid=", "slot=1", occurrence: 2)
         let newPid = try #require(again.flatMap { Int32($0.split(separator: "=")[1].split(separator: " ")[0]) })
         #expect(newPid != pids[1])
-        #expect(Self.cpusAllowed(newPid) == String(cpus[1 % cpus.count]))
+        #expect(Self.cpusAllowed(newPid) == Self.autoCpusAllowed(1))
         drover.signal(SIGTERM)
         #expect(drover.waitForExit() == 0)
     }
@@ -107,7 +121,7 @@ import Testing
         #expect(reload.status == 0, "\(reload.stdout)\(reload.stderr)")
         let second = try #require(daemon.drover.waitForLine("m | started pid=", occurrence: 2).flatMap { Int32($0.split(separator: "=")[1]) })
         #expect(second != first)
-        #expect(Self.cpusAllowed(second) == String(Self.ownCPUs()[0]))
+        #expect(Self.cpusAllowed(second) == Self.autoCpusAllowed(0))
         #expect(Self.environment(second)["OMP_NUM_THREADS"] == "1")
     }
 
@@ -127,7 +141,6 @@ import Testing
             gpus = 5
             """, label: "slotstatus")
         daemon.drover.waitForLine("m:m_1 RUNNING")
-        let cpus = Self.ownCPUs()
         let json = try daemon.cli("status", "--json")
         let parsed = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let processes = parsed?["processes"] as? [[String: Any]] ?? []
@@ -135,18 +148,17 @@ import Testing
             let slot = processes.first { $0["name"] as? String == "m:m_\(index)" }?["slot"] as? [String: Any]
             #expect(slot?["index"] as? Int == index)
             #expect(slot?["cpus"] as? Int == 1)
-            #expect(slot?["cores"] as? [Int] == [cpus[index % cpus.count]])
+            #expect(slot?["cores"] as? [Int] == Self.autoCores(index))
             #expect(slot?["gpu"] as? String == "5")
         }
         let metrics = RawHTTP.get(port: admin, "/metrics")?.body ?? ""
         let page = RawHTTP.get(port: admin, "/")?.body ?? ""
         for index in 0..<2 {
-            let core = cpus[index % cpus.count]
-            #expect(metrics.contains(#"drover_process_slot{process="m:m_\#(index)",group="m",program="m",cores="\#(core)",node="0",gpu="5"} \#(index)"#)
-                    || metrics.contains(#"drover_process_slot{process="m:m_\#(index)",group="m",program="m",cores="\#(core)",node="",gpu="5"} \#(index)"#),
-                    "\(metrics)")
+            let cores = Self.autoCores(index).map(String.init).joined(separator: ",")
+            let sample = #"drover_process_slot{process="m:m_\#(index)",group="m",program="m",cores="\#(cores)",node=""#
+            #expect(metrics.contains(sample) && metrics.contains(#"gpu="5"} \#(index)"#), "\(metrics)")
             #expect(metrics.contains(#"drover_process_slot_cpus{process="m:m_\#(index)",group="m",program="m"} 1"#))
-            #expect(page.contains("<td class=\"slot\">\(index) · cores \(core)"), "\(page)")
+            #expect(page.contains("<td class=\"slot\">\(index)" + (cores.isEmpty ? " · gpu 5" : " · cores \(cores)")), "\(page)")
         }
     }
 }
