@@ -257,6 +257,9 @@ indirect enum MiniYAML: Equatable, CustomStringConvertible {
         guard case .tcp(_, let adminPort)? = config.supervisord.adminListen else { Issue.record("admin_listen is TCP"); return }
         let program = try #require(config.programs.first { $0.name == proxy.upstream })
         let spec = try #require(program.processes.first)
+        // Its workers' thread variables come from the slot, not from `environment =`.
+        #expect(spec.environment["OMP_NUM_THREADS"] == "1" && spec.environment["OPENBLAS_NUM_THREADS"] == "1")
+        #expect(!text.split(separator: "\n").contains { !$0.trimmingCharacters(in: .whitespaces).hasPrefix(";") && $0.contains("_NUM_THREADS") })
 
         let pod = try #require(deployment.at("spec.template"))
         let container = try #require(pod.at("spec.containers.0"))
