@@ -198,8 +198,9 @@ package struct ProcessSpec: Sendable, Equatable {
     package var fatalAction: FatalAction = .ignore
     /// `[fcgi-program:x]`: the socket drover binds and passes as fd 0.
     package var fcgiSocket: FcgiSocket?
-    /// The worker's slot (CPUs, pinned cores, GPU); nil outside a
-    /// `[program:x]` (config-less `drover run`).
+    /// The worker's slot (CPUs, pinned cores, GPU): a program's and a
+    /// config-less `drover run`'s workers have one; nil only for a spec
+    /// made by hand.
     package var slot: Slot?
     /// `preload = true`: `command` runs one template that loads the model and
     /// forks this worker from it (docs/preload-protocol.md).
