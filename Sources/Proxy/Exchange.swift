@@ -101,6 +101,8 @@ final class WorkerSlot {
     var served = 0
     /// Its health probe's round trip when it joined (admission's floor).
     var probeSeconds: Double?
+    /// The supervisor's end of its reports, when the daemon attached one.
+    var sink: WorkerReportSink?
 
     init(id: WorkerID, name: String, port: Int, maxInflight: Int, probeSeconds: Double? = nil) {
         self.id = id

@@ -15,6 +15,14 @@ package final class ProxyServer {
     let log: EventLog
     package let metrics = ProxyMetrics()
     let pool: WorkerPool
+
+    /// What /metrics and `status --json` show: the counters, and the
+    /// clients' patience admission works with now.
+    package var traffic: ProxyTraffic {
+        var traffic = metrics.snapshot
+        traffic.clientPatienceSeconds = pool.patienceBound() != nil ? pool.patience.patience : nil
+        return traffic
+    }
     /// Recycles workers past max_requests; set by the daemon.
     package var report: ((WorkerReport) -> Void)?
 
@@ -139,6 +147,11 @@ package final class ProxyServer {
         }
     }
 
+    /// Reports about worker `id` (a member now) go straight to `sink`.
+    package func attach(_ sink: WorkerReportSink, to id: WorkerID) {
+        pool.slot(for: id)?.sink = sink
+    }
+
     // MARK: Exchanges
 
     func submit(_ exchange: Exchange) {
@@ -152,7 +165,7 @@ package final class ProxyServer {
 
     private func dispatch(_ exchange: Exchange, to worker: WorkerSlot) {
         worker.inflight += 1
-        report?(.inflight(worker.id, change: 1))
+        if let sink = worker.sink { sink.inflightChanged(by: 1) } else { report?(.inflight(worker.id, change: 1)) }
         exchange.worker = worker
         exchange.phase = .dispatched
         exchange.attempts += 1
@@ -200,7 +213,7 @@ package final class ProxyServer {
         guard let worker = exchange.worker else { return }
         exchange.worker = nil
         worker.inflight -= 1
-        report?(.inflight(worker.id, change: -1))
+        if let sink = worker.sink { sink.inflightChanged(by: -1) } else { report?(.inflight(worker.id, change: -1)) }
         pool.serviceEnded(exchange)
     }
 
@@ -234,7 +247,7 @@ package final class ProxyServer {
         if let worker {
             worker.served += 1
             // The supervisor counts it (max_requests may recycle the worker now).
-            report?(.served(worker.id, seconds: seconds))
+            if let sink = worker.sink { sink.served(seconds: seconds) } else { report?(.served(worker.id, seconds: seconds)) }
         }
         pool.drainQueue()
     }
@@ -250,7 +263,9 @@ package final class ProxyServer {
         switch failure {
         case .connectFailed(let why):
             (safe, status, reason) = (true, 502, "cannot connect to \(name): \(why)")
-            if let worker, worker.isMember { report?(.connectRefused(worker.id)) }
+            if let worker, worker.isMember {
+                if let sink = worker.sink { sink.connectRefused() } else { report?(.connectRefused(worker.id)) }
+            }
         case .connectTimedOut:
             (safe, status, reason) = (true, 504, "no connection to \(name) within connect_timeout")
         case .closedBeforeResponse(let why):

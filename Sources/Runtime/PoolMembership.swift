@@ -15,11 +15,36 @@ final class PoolMembership {
     /// proxies know it by (a draining worker still reports its requests).
     private var members: [WorkerID: Member] = [:]
 
-    /// A class, so looking one up (three times per proxied request, in
-    /// `report`) moves a reference, not a copy of a weak one.
-    private final class Member {
+    /// One worker's end of its proxies' reports: they call it directly
+    /// (WorkerReportSink), with no lookup per request.
+    private final class Member: WorkerReportSink {
         weak var process: ManagedProcess?
-        init(process: ManagedProcess) { self.process = process }
+        unowned let supervisor: Supervisor
+
+        init(process: ManagedProcess, supervisor: Supervisor) {
+            self.process = process
+            self.supervisor = supervisor
+        }
+
+        func inflightChanged(by change: Int) {
+            guard let process else { return }
+            process.inflight = max(0, process.inflight + change)
+        }
+
+        func served(seconds: Double?) {
+            guard let process else { return }
+            if let seconds { process.upstreamTime.observe(seconds) }
+            process.requestsTotal += 1
+            process.proxiedRequests += 1
+            let limit = process.spec.maxRequests
+            if limit > 0, process.proxiedRequests >= limit, process.isServing {
+                supervisor.recycle(process, reason: "served max_requests = \(limit) proxied requests")
+            }
+        }
+
+        func connectRefused() {
+            if let process { supervisor.recheckReadiness(process) }
+        }
     }
 
     init(supervisor: Supervisor, proxies: [ProxyServer]) {
@@ -39,8 +64,10 @@ final class PoolMembership {
         let id = Self.id(of: process)
         for proxy in proxies where Self.serves(proxy, process) {
             if process.isServing, !process.removing, let port = process.spec.port {
-                members[id] = Member(process: process)
+                let member = members[id] ?? Member(process: process, supervisor: supervisor)
+                members[id] = member
                 proxy.apply(.joined(id, name: process.name, port: port, probeSeconds: process.probeSeconds))
+                proxy.attach(member, to: id)
             } else if process.health == .draining && process.hasProcess {
                 proxy.apply(.draining(id))
             } else {
@@ -50,22 +77,13 @@ final class PoolMembership {
         if process.removing && !process.hasProcess { members[id] = nil }
     }
 
+    /// Reports from a proxy about a worker it has no sink for (attached
+    /// ones go to their Member directly).
     func report(_ report: WorkerReport) {
         switch report {
-        case .inflight(let id, let change):
-            guard let process = members[id]?.process else { return }
-            process.inflight = max(0, process.inflight + change)
-        case .served(let id, let seconds):
-            guard let process = members[id]?.process else { return }
-            if let seconds { process.upstreamTime.observe(seconds) }
-            process.requestsTotal += 1
-            process.proxiedRequests += 1
-            let limit = process.spec.maxRequests
-            if limit > 0, process.proxiedRequests >= limit, process.isServing {
-                supervisor.recycle(process, reason: "served max_requests = \(limit) proxied requests")
-            }
-        case .connectRefused(let id):
-            if let process = members[id]?.process { supervisor.recheckReadiness(process) }
+        case .inflight(let id, let change): members[id]?.inflightChanged(by: change)
+        case .served(let id, let seconds): members[id]?.served(seconds: seconds)
+        case .connectRefused(let id): members[id]?.connectRefused()
         }
     }
 
