@@ -49,6 +49,23 @@ import Testing
         #expect(drover.waitForExit() == 0)
     }
 
+    /// `drover scale` past the first workers gives the new one the next slot.
+    @Test func aWorkerAddedByScaleGetsTheNextSlot() throws {
+        let dir = TempDir("cl-scale")
+        defer { dir.cleanup() }
+        let drover = try DroverHarness(arguments: ["run", "--workers", "2", "--", "/bin/sh", "-c", Self.announce],
+                                       directory: dir.path, environment: Self.environment([:]))
+        defer { drover.terminate() }
+        drover.waitForLine("app_01 | started pid=")
+        let scale = try runCommand(Binaries.drover, ["scale", "app", "3", "-s", dir.file("drover.sock")])
+        #expect(scale.status == 0, "\(scale.stdout)\(scale.stderr)")
+        let pid = try #require(Self.startedPid(drover.waitForLine("app_02 | started pid=", "slot=2")))
+        let env = SlotShapingTests.environment(pid)
+        #expect(env["DROVER_SLOT"] == "2" && env["OMP_NUM_THREADS"] == "1")
+        drover.signal(SIGTERM)
+        #expect(drover.waitForExit() == 0)
+    }
+
     @Test func workersAutoIsOneUnpinnedSlotPerUsableCPU() throws {
         let dir = TempDir("cl-auto")
         defer { dir.cleanup() }
