@@ -148,7 +148,21 @@ extension Supervisor {
             return completion(.failure(SupervisorError("a replacement of \(name)'s workers is already under way; try again when it ends",
                                                        code: "busy")))
         }
-        rollingReplace(program: name, slots: Set(workers.map(\.spec.number)).sorted(), mode: .restart, completion: completion)
+        let slots = Set(workers.map(\.spec.number)).sorted()
+        if let first = workers.first, first.spec.preload, !options.inheritStdio,
+           let spec = try? programs[name]?.process(number: first.spec.number) {
+            // The model may have changed: a new template loads it first, and
+            // the workers are replaced by forks of that one.
+            log.info(name, "rolling restart: starting a new preload template first")
+            return preloadTemplates.renew(program: name, spec: spec) { [unowned self] failure in
+                if let failure {
+                    return completion(.failure(SupervisorError("the new preload template did not start: \(failure); nothing replaced",
+                                                               code: "rolling_failed")))
+                }
+                self.rollingReplace(program: name, slots: slots, mode: .restart, completion: completion)
+            }
+        }
+        rollingReplace(program: name, slots: slots, mode: .restart, completion: completion)
     }
 
     /// One roll per program at a time: a second waits for the first.

@@ -109,4 +109,8 @@ uint64_t cs_random_u64(void);
 // returns the soft limit in force afterwards.
 long cs_raise_nofile(long want);
 
+// send(2) with `count` (at most 8) descriptors attached as SCM_RIGHTS to
+// the first byte sent; MSG_NOSIGNAL. Returns bytes sent or -1 (errno).
+long cs_send_with_fds(int fd, const void *buf, unsigned long len, const int *fds, int count);
+
 #endif
