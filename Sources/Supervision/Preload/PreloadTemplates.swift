@@ -228,25 +228,26 @@ final class PreloadTemplates {
     }
 
     /// Starts a new template for `program` and, once it said hello, makes it
-    /// the one workers fork from; the old one (if any) is told to exit
-    /// (its workers carry on, drover's as subreaper). `then` gets nil, or
-    /// why no template came.
+    /// the one workers fork from; the one it replaces (if any) is retired
+    /// (its workers carry on). `then` gets nil, or why no template came.
+    /// Of two renewals under way, the later hello wins and the earlier retires.
     func renew(program: String, spec: ProcessSpec, then: @escaping (String?) -> Void) {
         let fresh: Template
         do throws(SystemError) { fresh = try startTemplate(for: spec) } catch {
             return then("cannot start the preload template: \(error)")
         }
-        let old = templates[program]
-        if old == nil { templates[program] = fresh }
-        fresh.onReady.append { [unowned self, weak fresh, weak old] failure in
+        if templates[program] == nil { templates[program] = fresh }
+        fresh.onReady.append { [unowned self, weak fresh] failure in
             guard failure == nil, let fresh else { return then(failure ?? "the preload template is gone") }
-            if let old, old !== fresh, self.templates[program] === old {
+            if let previous = self.templates[program], previous !== fresh {
                 self.templates[program] = fresh
-                // Launches waiting on the old one ask the new one.
-                let waiting = old.queued
-                old.queued = []
+                // Launches waiting on the previous one ask the new one.
+                let waiting = previous.queued
+                previous.queued = []
                 for process in waiting { self.requestFork(process, from: fresh, program: program) }
-                self.retire(old, program: program)
+                self.retire(previous, program: program)
+            } else {
+                self.templates[program] = fresh
             }
             then(nil)
         }

@@ -69,7 +69,11 @@ import Testing
         let port = TestPorts.block(2)
         let daemon = try ControlledDrover(Self.config(port: port, load: "load_slowly"), label: "preload-stop",
                                           files: ["preloadapp.py": PreloadTemplateTests.app])
-        // The template sleeps 1.5 s before its hello: both launches wait on it.
+        // The template sleeps 1.5 s before its hello: both launches wait on it, STARTING without a pid.
+        #expect(waitUntil(timeout: 10) {
+            let status = daemon.status()
+            return status.count == 2 && status.allSatisfy { $0["state"] as? String == "STARTING" && ($0["pid"] as? Int ?? 0) == 0 }
+        }, "\(daemon.status())")
         let stopped = try daemon.cli("stop", "model:model_0")
         #expect(stopped.status == 0, "\(stopped.stderr)")
         #expect(waitUntil(timeout: 20) { Self.running(daemon)["model_1"] != nil }, "\(daemon.status())")

@@ -8,8 +8,17 @@ import Testing
 /// template; `restart --rolling` starts the new template first and forks
 /// every replacement from it. No request fails either way.
 @Suite struct PreloadTemplateRenewalTests {
+    /// The test app, plus a loader that fails once the model on disk is "corrupt" (a file named BROKEN).
+    static let app = PreloadTemplateTests.app + """
+
+        def load_unless_broken():
+            if os.path.exists("BROKEN"):
+                raise RuntimeError("the new model file is corrupt")
+            load()
+        """
+
     static func config(port: Int) -> String {
-        PreloadSupervisorTests.config(port: port) + """
+        PreloadSupervisorTests.config(port: port, load: "load_unless_broken") + """
 
             [proxy:front]
             listen = 127.0.0.1:\(port + 2)
@@ -33,7 +42,7 @@ import Testing
 
     static func start(_ label: String) throws -> (ControlledDrover, Int, [Int: (pid: Int, template: Int)]) {
         let port = TestPorts.block(4)
-        let daemon = try ControlledDrover(config(port: port), label: label, files: ["preloadapp.py": PreloadTemplateTests.app])
+        let daemon = try ControlledDrover(config(port: port), label: label, files: ["preloadapp.py": Self.app])
         var workers: [Int: (pid: Int, template: Int)] = [:]
         #expect(waitUntil(timeout: 30) {
             workers = Self.workers(daemon)
@@ -91,5 +100,17 @@ import Testing
         #expect(waitUntil(timeout: 10) { load.succeeded >= afterRoll + 20 }, "load keeps flowing")
         let (ok, failures, _) = load.stop()
         #expect(failures.isEmpty, "\(failures.count) of \(ok + failures.count) GETs failed; first: \(failures.first ?? "")")
+    }
+
+    @Test func aRollingRestartWhoseNewTemplateFailsToLoadReplacesNothing() throws {
+        let (daemon, _, before) = try Self.start("preload-roll-broken")
+        _ = daemon.dir.write("BROKEN", "")
+        let rolled = try daemon.cli("restart", "--rolling", "model", timeout: 60)
+        #expect(rolled.status != 0)
+        #expect((rolled.stdout + rolled.stderr).contains("the new model file is corrupt"), "\(rolled.stdout)\(rolled.stderr)")
+        // The old template's workers are untouched and still serve.
+        let after = Self.workers(daemon)
+        #expect(after.mapValues(\.pid) == before.mapValues(\.pid), "\(after) \(before)")
+        #expect(Set(after.values.map(\.template)) == Set(before.values.map(\.template)))
     }
 }
