@@ -45,6 +45,10 @@ final class Exchange {
     var bufferedBodyBytes = 0
     /// Its client left while a worker had it: the worker finishes, nobody reads.
     var answerForNobody = false
+    /// Its client closed its side (FIN) while a worker had it: answered all
+    /// the same (a half-close), but counted as a client that left for
+    /// ClientPatience, since a client timeout closes the same way.
+    var clientClosedWriteEarly = false
     /// A health probe carried through the pool (WorkerProbe): it has no
     /// client, holds a probe slot rather than a request one, and is neither
     /// logged nor counted as a request.

@@ -91,7 +91,7 @@ final class ProxyClientConnection: StreamConnectionDelegate {
                 guard !input.isEmpty else { return }
                 if !requestTimerArmed {
                     requestTimerArmed = true
-                    requestStartedAt = .now
+                    requestStartedAt = proxy.reactor.now
                     stream.setDeadline(after: proxy.clientTimeout)
                 }
                 var outcome = HTTPHeadScanner.Outcome.incomplete
@@ -400,6 +400,7 @@ final class ProxyClientConnection: StreamConnectionDelegate {
                 // Half-close once a worker has it: the client still gets
                 // its whole answer (then we close).
                 keepAliveAfterResponse = false
+                if let exchange { proxy.clientClosedWrite(exchange) }
             }
         case .closed:
             break

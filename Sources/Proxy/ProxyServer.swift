@@ -228,6 +228,7 @@ package final class ProxyServer {
             seconds = measured
         }
         metrics.count(status: exchange.status)
+        if exchange.client != nil && !exchange.clientClosedWriteEarly { pool.answered(exchange) }
         finish(exchange, worker: worker?.name)
         exchange.client?.responseFinished(exchange)
         if let worker {
@@ -299,6 +300,11 @@ package final class ProxyServer {
     /// connection is closed, which tells it to stop, and its slot frees.
     func clientAbandoned(_ exchange: Exchange) {
         exchange.client = nil
+        // Left while waiting for its answer: evidence of the clients'
+        // patience (one that leaves in the middle of a stream is not).
+        if exchange.phase == .queued || (exchange.phase == .dispatched && !exchange.clientClosedWriteEarly) {
+            pool.clientLeft(exchange)
+        }
         switch exchange.phase {
         case .queued:
             pool.cancelQueued(exchange)
@@ -321,6 +327,15 @@ package final class ProxyServer {
         case .done:
             break
         }
+    }
+
+    /// The client closed its side while a worker has its request: it still
+    /// gets the answer, but for the clients' patience it left at this age
+    /// (a timeout closes the same way; a real half-close this early is rare).
+    func clientClosedWrite(_ exchange: Exchange) {
+        guard exchange.phase == .dispatched, !exchange.clientClosedWriteEarly else { return }
+        exchange.clientClosedWriteEarly = true
+        pool.clientLeft(exchange)
     }
 
     /// nginx's status for a request whose client left before it was answered.

@@ -22,6 +22,9 @@ final class WorkerPool {
     private var random = SplitMix64(seed: UInt64(truncatingIfNeeded: Instant.now.nanoseconds))
     /// Upstream service times, for the overload estimate.
     private(set) var service = ServiceTimeEstimate()
+    /// How long the clients wait before they leave, as they have shown it:
+    /// admission bounds the wait by it when it is shorter than queue_timeout.
+    private(set) var patience = ClientPatience()
     /// Set when what is ahead of the queued requests grew (a slower
     /// service measured, a retry put in front, a worker gone): the queue is
     /// looked at again once it has moved.
@@ -117,11 +120,47 @@ final class WorkerPool {
             metrics.refusedQueueFull += 1
             return refuse?(exchange, "queue full (\(config.queueSize) waiting)", retryAfter()) ?? ()
         }
-        if let wait = estimatedWait(position: queueLength), wait > config.queueTimeout.secondsValue {
-            metrics.refusedEarly += 1
-            return refuse?(exchange, "overloaded: about \(Int(wait.rounded(.up)))s of work is queued ahead", retryAfter()) ?? ()
+        if let wait = estimatedWait(position: queueLength) {
+            let now = clock()
+            if wait > config.queueTimeout.secondsValue {
+                metrics.refusedEarly += 1
+                return refuse?(exchange, "overloaded: about \(Int(wait.rounded(.up)))s of work is queued ahead", retryAfter()) ?? ()
+            }
+            if let bound = patience.waitBound(now: now), wait > bound - now.seconds(since: exchange.receivedAt) {
+                metrics.refusedEarly += 1
+                return refuse?(exchange, "overloaded: about \(Self.milliseconds(wait)) ms of work is queued ahead and "
+                               + "clients here leave after about \(Self.milliseconds(patience.patience ?? bound)) ms", retryAfter()) ?? ()
+            }
         }
         enqueue(exchange)
+    }
+
+    private static func milliseconds(_ seconds: Double) -> Int { Int((seconds * 1000).rounded()) }
+
+    // MARK: Client patience
+
+    /// Seconds from its arrival by which a request must be answered for its
+    /// client to still be there, as the clients have shown it (nil: no limit
+    /// shown).
+    func patienceBound() -> Double? { patience.waitBound(now: clock()) }
+
+    /// Its client closed before the answer reached it (queued or at a worker).
+    func clientLeft(_ exchange: Exchange) {
+        let now = clock()
+        patience.clientLeft(age: now.seconds(since: exchange.receivedAt), now: now)
+    }
+
+    /// Its answer came back with the client still there.
+    func answered(_ exchange: Exchange) {
+        patience.answered(age: clock().seconds(since: exchange.receivedAt))
+    }
+
+    /// When a queued request must be answered by: queue_timeout after it
+    /// was queued, or sooner when its client would have left by then.
+    private func deadline(of exchange: Exchange, bound: Double?) -> Instant {
+        let queueDeadline = (exchange.queuedAt ?? clock()) + config.queueTimeout
+        guard let bound else { return queueDeadline }
+        return min(queueDeadline, exchange.receivedAt.adding(seconds: bound))
     }
 
     /// A retry goes ahead of the queue: it has waited already.
@@ -194,7 +233,8 @@ final class WorkerPool {
             guard let next = peekQueued() else { return }
             if let worker = choose(for: next) {
                 popQueued()
-                metrics.observeQueueWait(Instant.now.duration(since: next.receivedAt).secondsValue)
+                if outlivesItsClient(next) { continue }
+                metrics.observeQueueWait(clock().seconds(since: next.receivedAt))
                 send(next, to: worker)
                 continue
             }
@@ -202,9 +242,27 @@ final class WorkerPool {
             queue[index] = nil
             queueLength -= 1
             metrics.queueLength = queueLength
-            metrics.observeQueueWait(Instant.now.duration(since: exchange.receivedAt).secondsValue)
+            if outlivesItsClient(exchange) { continue }
+            metrics.observeQueueWait(clock().seconds(since: exchange.receivedAt))
             send(exchange, to: worker)
         }
+    }
+
+    /// A request taken from the queue whose client, as the clients here
+    /// have shown, will have left before a worker could answer it: refused
+    /// now (its client is still there to read the 503) rather than computed
+    /// for nobody while the requests behind it wait.
+    private func outlivesItsClient(_ exchange: Exchange) -> Bool {
+        let now = clock()
+        guard patience.waitBound(now: now) != nil, let limit = patience.patience,
+              let figures = serviceFigures(now: now) else { return false }
+        let age = now.seconds(since: exchange.receivedAt)
+        guard age + figures.settledMean > limit else { return false }
+        exchange.cancelled = true
+        metrics.refusedEarly += 1
+        refuse?(exchange, "overloaded: waited \(Self.milliseconds(age)) ms and clients here leave after about "
+                + "\(Self.milliseconds(limit)) ms", retryAfter())
+        return true
     }
 
     /// The first of the next few queued requests that a free worker can take.
@@ -391,6 +449,7 @@ final class WorkerPool {
         let slots = Double(workers.count * config.maxInflight)
         let mean = figures.settledMean
         let done = min(service.runningAges(now: now), mean)
+        let bound = patience.waitBound(now: now)
         var hopeless: [Exchange] = []
         var index = queue.count - 1
         while index >= queueHead && queueLength > 0 {
@@ -400,7 +459,7 @@ final class WorkerPool {
             }
             let ahead = Double(queueLength)
             let work = max(0, ahead * mean - Self.p99Deviations * figures.deviation * ahead.squareRoot() - done)
-            if now.adding(seconds: work / slots + mean) <= (exchange.queuedAt ?? now) + config.queueTimeout { break }
+            if now.adding(seconds: work / slots + mean) <= deadline(of: exchange, bound: bound) { break }
             queue[index] = nil
             exchange.cancelled = true
             queueLength -= 1
