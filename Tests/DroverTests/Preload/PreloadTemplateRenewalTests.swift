@@ -113,4 +113,33 @@ import Testing
         #expect(after.mapValues(\.pid) == before.mapValues(\.pid), "\(after) \(before)")
         #expect(Set(after.values.map(\.template)) == Set(before.values.map(\.template)))
     }
+
+    @Test func aReloadThatChangesAPreloadProgramLoadsANewTemplateWithTheNewSettings() throws {
+        let (daemon, port, before) = try Self.start("preload-reload")
+        let oldTemplate = try #require(before[0]?.template)
+        let load = LoadGenerator(port: port + 2, connections: 2, target: "/")
+        #expect(waitUntil(timeout: 10) { load.succeeded >= 20 }, "load is flowing")
+
+        let config = daemon.dir.file("supervisor.conf")
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        try text.replacingOccurrences(of: "GREETING=\"from-drover\"", with: "GREETING=\"second-model\"")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let reloaded = try daemon.cli("reload", timeout: 60)
+        #expect(reloaded.status == 0, "\(reloaded.stdout)\(reloaded.stderr)")
+
+        var after: [Int: (pid: Int, template: Int)] = [:]
+        #expect(waitUntil(timeout: 40) {
+            after = Self.workers(daemon)
+            return after.count == 2 && after.values.allSatisfy { $0.template != oldTemplate }
+        }, "\(daemon.status())")
+        // The template itself started with the new settings (a loader reads them), not only the forks.
+        let template = try #require(after.values.first?.template)
+        let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(template)/environ"))) ?? Data()
+        #expect(String(decoding: environ, as: UTF8.self).split(separator: "\0").contains("GREETING=second-model"))
+
+        let afterReload = load.succeeded
+        #expect(waitUntil(timeout: 10) { load.succeeded >= afterReload + 20 }, "load keeps flowing")
+        let (ok, failures, _) = load.stop()
+        #expect(failures.isEmpty, "\(failures.count) of \(ok + failures.count) GETs failed; first: \(failures.first ?? "")")
+    }
 }
