@@ -81,6 +81,15 @@ def error_frame(slot, message):
     return encode(ERROR, struct.pack(">I", NO_SLOT if slot is None else slot) + _text(message))
 
 
+def wait_status(info):
+    """The raw waitpid(2) status of a waitid(2) result (the protocol sends that)."""
+    if info.si_code == os.CLD_EXITED:
+        return (info.si_status & 0xFF) << 8
+    if info.si_code == os.CLD_DUMPED:
+        return (info.si_status & 0x7F) | 0x80
+    return info.si_status & 0x7F  # CLD_KILLED
+
+
 class FrameReader:
     """Cuts the byte stream from drover into payloads; bounded like drover's decoder."""
 
@@ -254,21 +263,23 @@ class Template:
             pass
 
     def reap(self):
-        if not self.connected:
-            # drover is gone: leave exits to it (its subreaper role) rather than lose them.
-            return
-        while True:
+        """Reports each exited worker to drover, then reaps it: in that order,
+        so an exit is never lost. When drover cannot be told (it closed its
+        end), the worker stays a zombie until the template exits; drover,
+        its subreaper, then reaps it and sees its status itself."""
+        while self.connected:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 return
-            if pid == 0:
+            if info is None or info.si_pid == 0:
                 return
             try:
-                self.send(exited_frame(pid, status))
+                self.send(exited_frame(info.si_pid, wait_status(info)))
             except OSError:
                 self.connected = False
                 return
+            os.waitpid(info.si_pid, 0)
 
     def read_from_drover(self):
         """False once drover closed its end (the template's cue to exit)."""

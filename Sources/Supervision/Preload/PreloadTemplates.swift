@@ -48,8 +48,10 @@ final class PreloadTemplates {
 
     private unowned let supervisor: Supervisor
     private var templates: [String: Template] = [:]
-    /// Templates replaced by a newer one: kept so their output is read to the end.
+    /// Templates replaced by a newer one, reaping their last workers.
     private var retired: [Template] = []
+    /// New templates loading beside the current one (a renewal): closed with the rest at shutdown.
+    private var renewing: [Template] = []
 
     init(supervisor: Supervisor) {
         self.supervisor = supervisor
@@ -236,8 +238,9 @@ final class PreloadTemplates {
         do throws(SystemError) { fresh = try startTemplate(for: spec) } catch {
             return then("cannot start the preload template: \(error)")
         }
-        if templates[program] == nil { templates[program] = fresh }
+        if templates[program] == nil { templates[program] = fresh } else { renewing.append(fresh) }
         fresh.onReady.append { [unowned self, weak fresh] failure in
+            self.renewing.removeAll { $0 === fresh }
             guard failure == nil, let fresh else { return then(failure ?? "the preload template is gone") }
             if let previous = self.templates[program], previous !== fresh {
                 self.templates[program] = fresh
@@ -291,11 +294,13 @@ final class PreloadTemplates {
     /// drover is stopping: closing each channel is every template's cue to
     /// exit; launches still owed fail (the lifecycle, shutting down, stops them).
     func closeAll() {
-        let closing = Array(templates.values) + retired
+        let closing = Array(templates.values) + retired + renewing
         templates = [:]
         retired = []
+        renewing = []
         for template in closing {
             template.channel.close()
+            template.announceReady("drover is shutting down")
             for process in template.awaiting.filter(\.wanted).map(\.process) + template.queued {
                 supervisor.preloadFailed(process, "drover is shutting down")
             }
