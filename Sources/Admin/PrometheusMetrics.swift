@@ -127,6 +127,12 @@ package enum PrometheusMetrics {
         }
         out.family("drover_proxy_client_aborts_total", .counter, "Requests whose client left before the answer.")
         for (proxy, traffic) in active { out.sample("drover_proxy_client_aborts_total", proxyLabels(proxy), Double(traffic.clientAborts)) }
+        let patient = active.compactMap { proxy, traffic in traffic.clientPatienceSeconds.map { (proxy, $0) } }
+        if !patient.isEmpty {
+            out.family("drover_proxy_client_patience_seconds", .gauge,
+                       "How long clients wait before they close, as they have shown it; admission bounds the wait by it.")
+            for (proxy, seconds) in patient { out.sample("drover_proxy_client_patience_seconds", proxyLabels(proxy), seconds) }
+        }
         out.family("drover_proxy_connections", .gauge, "Open connections of the proxy, by side.")
         for (proxy, traffic) in active {
             out.sample("drover_proxy_connections", proxyLabels(proxy) + [("side", "client")], Double(traffic.clientConnections))

@@ -6,6 +6,11 @@
 #include <sched.h>
 #include <spawn.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -446,4 +451,61 @@ long cs_send_with_fds(int fd, const void *buf, unsigned long len, const int *fds
         memcpy(CMSG_DATA(header), fds, count * sizeof(int));
     }
     return (long)sendmsg(fd, &message, MSG_NOSIGNAL);
+}
+
+/* One family's LISTEN sockets on `port`; -1 when the kernel refuses. */
+static int listen_inodes_of_family(int family, int port, uint64_t *inodes, int max, int count) {
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0) return -1;
+    struct {
+        struct nlmsghdr header;
+        struct inet_diag_req_v2 request;
+    } message;
+    memset(&message, 0, sizeof message);
+    message.header.nlmsg_len = sizeof message;
+    message.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    message.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    message.request.sdiag_family = (uint8_t)family;
+    message.request.sdiag_protocol = IPPROTO_TCP;
+    message.request.idiag_states = 1u << 10; /* TCP_LISTEN */
+    struct sockaddr_nl kernel;
+    memset(&kernel, 0, sizeof kernel);
+    kernel.nl_family = AF_NETLINK;
+    if (sendto(fd, &message, sizeof message, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+        close(fd);
+        return -1;
+    }
+    /* Aligned for nlmsghdr; a dump comes in as many datagrams as it needs. */
+    static __thread uint64_t buffer[8192 / sizeof(uint64_t)];
+    for (;;) {
+        ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            close(fd);
+            return n == 0 ? count : -1;
+        }
+        int length = (int)n;
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buffer; NLMSG_OK(h, length); h = NLMSG_NEXT(h, length)) {
+            if (h->nlmsg_type == NLMSG_DONE) {
+                close(fd);
+                return count;
+            }
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                close(fd);
+                return -1;
+            }
+            if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) continue;
+            struct inet_diag_msg *socket_info = NLMSG_DATA(h);
+            if (ntohs(socket_info->id.idiag_sport) == port && socket_info->idiag_inode != 0 && count < max) {
+                inodes[count++] = socket_info->idiag_inode;
+            }
+        }
+    }
+}
+
+int cs_tcp_listen_inodes(int port, uint64_t *inodes, int max) {
+    int v4 = listen_inodes_of_family(AF_INET, port, inodes, max, 0);
+    int v6 = listen_inodes_of_family(AF_INET6, port, inodes, max, v4 < 0 ? 0 : v4);
+    if (v4 < 0 && v6 < 0) return -1;
+    return v6 < 0 ? v4 : v6;
 }

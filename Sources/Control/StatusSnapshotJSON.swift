@@ -78,6 +78,7 @@ extension ProxyTraffic {
             ("refused_overload", .number(Double(refusedOverload))),
             ("queue_timeouts", .number(Double(queueTimeouts))),
             ("client_aborts", .number(Double(clientAborts))),
+            ("client_patience_seconds", clientPatienceSeconds.map { .number($0) } ?? .null),
             ("client_connections", .number(clientConnections)),
             ("upstream_connections", .number(upstreamConnections)),
         ])

@@ -15,6 +15,14 @@ package final class ProxyServer {
     let log: EventLog
     package let metrics = ProxyMetrics()
     let pool: WorkerPool
+
+    /// What /metrics and `status --json` show: the counters, and the
+    /// clients' patience admission works with now.
+    package var traffic: ProxyTraffic {
+        var traffic = metrics.snapshot
+        traffic.clientPatienceSeconds = pool.patienceBound() != nil ? pool.patience.patience : nil
+        return traffic
+    }
     /// Recycles workers past max_requests; set by the daemon.
     package var report: ((WorkerReport) -> Void)?
 

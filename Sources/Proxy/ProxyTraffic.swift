@@ -46,6 +46,9 @@ package struct ProxyTraffic: Sendable, Equatable {
     package var clientAborts: UInt64
     package var clientConnections: Int
     package var upstreamConnections: Int
+    /// Seconds the clients wait before they leave, as they have shown it
+    /// (WorkerPool's ClientPatience); nil while they have shown no limit.
+    package var clientPatienceSeconds: Double?
 
     package init(requestsByStatus: [(status: Int, count: UInt64)], queueLength: Int, queueWait: SecondsHistogram,
                  upstreamTime: SecondsHistogram, retries: UInt64, refusedQueueFull: UInt64, refusedOverload: UInt64,
@@ -72,6 +75,6 @@ package struct ProxyTraffic: Sendable, Equatable {
             && a.retries == b.retries && a.refusedQueueFull == b.refusedQueueFull
             && a.refusedOverload == b.refusedOverload && a.queueTimeouts == b.queueTimeouts
             && a.clientAborts == b.clientAborts && a.clientConnections == b.clientConnections
-            && a.upstreamConnections == b.upstreamConnections
+            && a.upstreamConnections == b.upstreamConnections && a.clientPatienceSeconds == b.clientPatienceSeconds
     }
 }

@@ -212,7 +212,7 @@ package final class Daemon {
                                            proxies: settings.config.proxies, withMemory: withMemory)
         for index in snapshot.proxies.indices {
             if let proxy = proxies.first(where: { $0.config.name == snapshot.proxies[index].name }) {
-                snapshot.proxies[index].traffic = proxy.metrics.snapshot
+                snapshot.proxies[index].traffic = proxy.traffic
             }
         }
         return snapshot

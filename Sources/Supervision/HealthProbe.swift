@@ -45,12 +45,14 @@ package final class HealthProbe: ProbeInFlight {
         guard let fd else { return }
         if connectOnly {
             let error = TCPSocket.pendingError(fd)
+            if error == ECONNREFUSED { return finish(.refused) }
             if error != 0 { return finish(.failed(String(cString: strerror(error)))) }
             if events & Reactor.writable != 0 { return finish(.passed) }
             return
         }
         if sent < request.count {
             let error = TCPSocket.pendingError(fd)
+            if error == ECONNREFUSED { return finish(.refused) }
             if error != 0 { return finish(.failed(String(cString: strerror(error)))) }
             if events & Reactor.writable != 0 {
                 do {

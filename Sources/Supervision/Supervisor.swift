@@ -542,6 +542,7 @@ package final class Supervisor {
         case .busy: return .busy
         case .timedOut: return busy ? .busy : .timedOut
         case .failed(let reason): return .failed(reason)
+        case .refused: return .refused
         }
     }
 
@@ -568,8 +569,10 @@ package final class Supervisor {
     /// listening socket is held only by processes outside the worker's
     /// session. nil when it is the worker's, or when /proc cannot tell.
     func strangerAnswers(for process: ManagedProcess) -> String? {
-        guard let port = process.spec.port, process.pid > 0,
-              let holders = PortOwnership().listeners(port: port), !holders.isEmpty else { return nil }
+        guard let port = process.spec.port, process.pid > 0 else { return nil }
+        let ownership = PortOwnership()
+        if ownership.holdsListener(pid: process.pid, port: port) { return nil }
+        guard let holders = ownership.listeners(port: port), !holders.isEmpty else { return nil }
         if holders.contains(where: { $0.session == process.pid || $0.pid == process.pid }) { return nil }
         return "port \(port) answers from " + holders.map(\.description).joined(separator: ", ") + ", not from this worker (pid \(process.pid))"
     }

@@ -5,6 +5,9 @@
 package enum ProbeOutcome: Equatable, Sendable {
     case passed
     case failed(String)
+    /// Nothing listens on the port yet (connection refused): a worker still
+    /// starting, asked again within milliseconds since asking costs it nothing.
+    case refused
     case timedOut
     /// Never reached the worker: every slot it has was answering a proxied
     /// request for the whole timeout (not a failure, SPEC §5).

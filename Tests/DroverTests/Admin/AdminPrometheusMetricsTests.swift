@@ -50,7 +50,10 @@ struct ExpositionChecker {
             } else if line.hasPrefix("#") || line.isEmpty {
                 problems.append("unexpected line: \(line.debugDescription)")
             } else if let sample = Self.parseSample(line) {
-                if sample.name != current { problems.append("sample outside its family: \(line)") }
+                // A histogram's samples are its name with _bucket, _sum, _count.
+                let family = current.flatMap { types[$0] == "histogram" ? $0 : nil }
+                let ofHistogram = family.map { f in ["_bucket", "_sum", "_count"].contains { sample.name == f + $0 } } ?? false
+                if sample.name != current && !ofHistogram { problems.append("sample outside its family: \(line)") }
                 samples.append(sample)
             } else {
                 problems.append("malformed sample: \(line.debugDescription)")
@@ -125,6 +128,21 @@ struct ExpositionChecker {
         // Every family that is declared has HELP too.
         let text = PrometheusMetrics.render(snapshot)
         for name in checker.types.keys { #expect(text.contains("# HELP \(name) "), "\(name) has no HELP") }
+    }
+
+    /// The clients' patience is a gauge once they have shown one, absent
+    /// before (and `null` in status --json).
+    @Test func adminClientPatienceGauge() throws {
+        var proxy = ProxySnapshot(name: "api", listen: ":8080", upstream: "web", readyWorkers: 1, totalWorkers: 1)
+        var traffic = ProxyMetrics().snapshot
+        proxy.traffic = traffic
+        let before = PrometheusMetrics.render(AdminFixtures.snapshot([], proxies: [proxy]))
+        #expect(!before.contains("drover_proxy_client_patience_seconds"))
+        traffic.clientPatienceSeconds = 1.0
+        proxy.traffic = traffic
+        let after = ExpositionChecker(PrometheusMetrics.render(AdminFixtures.snapshot([], proxies: [proxy])))
+        #expect(after.problems == [])
+        #expect(after.value("drover_proxy_client_patience_seconds", ["proxy": "api"]) == "1")
     }
 
     @Test func adminSupervisorMetrics() {

@@ -64,6 +64,7 @@ import Testing
         let bound = try #require(t.proxy.pool.patienceBound())
         #expect(t.proxy.pool.patience.patience == 0.5)
         #expect(abs(bound - 0.45) < 1e-9)
+        #expect(t.proxy.traffic.clientPatienceSeconds == 0.5, "shown in /metrics and status --json")
         // How many the estimate fits in 0.45 s behind the one at the worker,
         // and proof that queue_timeout (2 s) alone would have taken all ten.
         let fits = (0..<9).prefix { t.proxy.pool.estimatedWait(position: $0)! <= bound }.count

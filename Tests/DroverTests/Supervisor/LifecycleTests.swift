@@ -239,6 +239,32 @@ import Testing
         #expect(m.on(.exited(.signaled(SIGTERM, coreDumped: false), lastWords: "")).last == .launch)
     }
 
+    /// A replacement is asked every 10 ms while its port refuses (asking
+    /// costs it nothing), so it is ready within 10 ms of opening the port;
+    /// an answer that fails (a model loading: 503) is asked again at the
+    /// usual 100 ms; a refusal after the start period counts as a failure.
+    @Test func aStartingWorkerWhosePortRefusesIsAskedEveryTenMilliseconds() {
+        var m = Machine {
+            $0.startsecs = .seconds(1)
+            $0.readiness = .healthCheck(HealthCheck(path: "/h", interval: .seconds(5), timeout: .seconds(2), fails: 1, startPeriod: .seconds(3)))
+            $0.port = 8000
+        }
+        m.spawn()
+        m.advance(.milliseconds(50))
+        m.on(.timerFired(.probe))
+        #expect(m.on(.probeFinished(.refused)).contains(.arm(.probe, after: .milliseconds(10))))
+        m.on(.timerFired(.probe))
+        #expect(m.on(.probeFinished(.failed("status 503"))).contains(.arm(.probe, after: .milliseconds(100))))
+        m.advance(.milliseconds(2000))
+        m.on(.timerFired(.probe))
+        #expect(m.on(.probeFinished(.refused)).contains(.arm(.probe, after: .milliseconds(100))), "after 2 s, the usual pace")
+        m.advance(.milliseconds(1000))
+        m.on(.timerFired(.probe))
+        let counted = m.on(.probeFinished(.refused))
+        #expect(counted.contains(.log(.warn, "health check failed (1/1): connection refused")))
+        #expect(m.lifecycle.health == .unhealthy)
+    }
+
     @Test func busyProbesAndStartPeriodFailuresCountNothing() {
         var m = Machine {
             $0.startsecs = .zero

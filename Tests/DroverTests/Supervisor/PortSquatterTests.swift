@@ -93,4 +93,29 @@ import Testing
                 "the command name may hold spaces and parentheses")
         #expect(PortOwnership.session(fromStat: "garbage") == nil)
     }
+
+    /// The kernel's own answer (sock_diag, LISTEN sockets only) agrees with
+    /// the tables on a real listener of this process, and sees it gone.
+    @Test func theKernelNamesThisProcessesListener() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(listener >= 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        #expect(listen(listener, 4) == 0)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let ownership = PortOwnership()
+        let fromKernel = ownership.listeningInodes(port: port)
+        // The same /proc by another name: read from its tables, not asked.
+        let fromTables = PortOwnership(procRoot: "/proc/self/..").listeningInodes(port: port)
+        #expect(fromKernel.count == 1)
+        #expect(fromKernel == fromTables, "sock_diag and /proc/net/tcp agree")
+        #expect(ownership.holdsListener(pid: getpid(), port: port))
+        #expect(!ownership.holdsListener(pid: getppid(), port: port))
+        close(listener)
+        #expect(ownership.listeningInodes(port: port).isEmpty)
+    }
 }
