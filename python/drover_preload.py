@@ -10,7 +10,7 @@ its random generators, gets PORT, DROVER_SLOT and drover's environment for
 that slot, and calls the serve function (`app:serve`) with its port.
 
 The template talks to drover over the socket whose descriptor number is in
-DROVER_PRELOAD_FD, in the protocol of docs/preload-protocol.md (version 1).
+DROVER_PRELOAD_FD, in the protocol of docs/preload-protocol.md (version 2).
 Standard library only.
 
 The template refuses to start, and says why, when the loader left a thread
@@ -33,7 +33,9 @@ import sys
 import threading
 import traceback
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+MAX_STREAMS = 2
+MAX_CPUS = 1024
 MAX_PAYLOAD = 65536
 MAX_TEXT = 4096
 NO_SLOT = 0xFFFFFFFF
@@ -79,6 +81,15 @@ def error_frame(slot, message):
     return encode(ERROR, struct.pack(">I", NO_SLOT if slot is None else slot) + _text(message))
 
 
+def wait_status(info):
+    """The raw waitpid(2) status of a waitid(2) result (the protocol sends that)."""
+    if info.si_code == os.CLD_EXITED:
+        return (info.si_status & 0xFF) << 8
+    if info.si_code == os.CLD_DUMPED:
+        return (info.si_status & 0x7F) | 0x80
+    return info.si_status & 0x7F  # CLD_KILLED
+
+
 class FrameReader:
     """Cuts the byte stream from drover into payloads; bounded like drover's decoder."""
 
@@ -103,7 +114,7 @@ class FrameReader:
 
 
 def decode_fork(payload):
-    """(slot, port, [(key, value)]) from a fork payload; ProtocolError otherwise."""
+    """(slot, port, cpus, streams, [(key, value)]) from a fork payload; ProtocolError otherwise."""
     version, kind = payload[0], payload[1]
     if version != PROTOCOL_VERSION:
         raise ProtocolError("protocol version %d is not supported (this template speaks %d)"
@@ -134,6 +145,13 @@ def decode_fork(payload):
     (port,) = struct.unpack(">H", take(2, "port"))
     if port == 0:
         raise ProtocolError("fork frame: port is 0")
+    (streams,) = struct.unpack(">B", take(1, "streams"))
+    if streams > MAX_STREAMS:
+        raise ProtocolError("fork frame: streams is %d, more than %d" % (streams, MAX_STREAMS))
+    (cpu_count,) = struct.unpack(">H", take(2, "cpu count"))
+    if cpu_count > MAX_CPUS:
+        raise ProtocolError("fork frame: cpus has %d entries, more than %d" % (cpu_count, MAX_CPUS))
+    cpus = list(struct.unpack(">%dH" % cpu_count, take(2 * cpu_count, "cpus")))
     (count,) = struct.unpack(">H", take(2, "environment count"))
     if count > 1024:
         raise ProtocolError("fork frame: environment has %d entries, more than 1024" % count)
@@ -145,7 +163,7 @@ def decode_fork(payload):
         environment.append((key, string("value of " + key)))
     if at != len(view):
         raise ProtocolError("fork frame has %d unexpected bytes after its last field" % (len(view) - at))
-    return slot, port, environment
+    return slot, port, cpus, streams, environment
 
 
 # --- the template -----------------------------------------------------------
@@ -216,6 +234,11 @@ class Template:
         self.serve = serve
         self.wakeup_read = wakeup_read
         self.reader = FrameReader()
+        # Descriptors received with fork frames (SCM_RIGHTS), in order; a
+        # frame's descriptors arrive no later than its first byte.
+        self.descriptors = []
+        # False once drover closed its end: nothing more is reported.
+        self.connected = True
 
     def send(self, frame):
         self.channel.sendall(frame)
@@ -240,37 +263,62 @@ class Template:
             pass
 
     def reap(self):
-        while True:
+        """Reports each exited worker to drover, then reaps it: in that order,
+        so an exit is never lost. When drover cannot be told (it closed its
+        end), the worker stays a zombie until the template exits; drover,
+        its subreaper, then reaps it and sees its status itself."""
+        while self.connected:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 return
-            if pid == 0:
+            if info is None or info.si_pid == 0:
                 return
-            self.send(exited_frame(pid, status))
+            try:
+                self.send(exited_frame(info.si_pid, wait_status(info)))
+            except OSError:
+                self.connected = False
+                return
+            os.waitpid(info.si_pid, 0)
 
     def read_from_drover(self):
         """False once drover closed its end (the template's cue to exit)."""
-        data = self.channel.recv(65536)
+        space = socket.CMSG_SPACE(MAX_STREAMS * struct.calcsize("i"))
+        data, ancillary, _, _ = self.channel.recvmsg(65536, space, getattr(socket, "MSG_CMSG_CLOEXEC", 0))
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                usable = len(payload) - len(payload) % struct.calcsize("i")
+                self.descriptors.extend(struct.unpack("%di" % (usable // 4), payload[:usable]))
         if not data:
+            self.connected = False
             return False
         self.reader.feed(data)
         for payload in self.reader.payloads():
-            slot, port, environment = decode_fork(payload)
-            self.fork(slot, port, environment)
+            slot, port, cpus, streams, environment = decode_fork(payload)
+            if streams > len(self.descriptors):
+                raise ProtocolError("fork frame for slot %d announces %d descriptors, %d arrived"
+                                    % (slot, streams, len(self.descriptors)))
+            output = self.descriptors[:streams]
+            del self.descriptors[:streams]
+            try:
+                self.fork(slot, port, cpus, output, environment)
+            finally:
+                # The worker has its copies: the template's would keep its pipes open past its death.
+                for fd in output:
+                    os.close(fd)
         return True
 
-    def fork(self, slot, port, environment):
+    def fork(self, slot, port, cpus, output, environment):
         try:
             pid = os.fork()
         except OSError as error:
             self.send(error_frame(slot, "fork failed: %s" % error))
             return
         if pid == 0:
-            self.become_worker(slot, port, environment)
+            self.become_worker(slot, port, cpus, output, environment)
         self.send(forked_frame(slot, pid))
 
-    def become_worker(self, slot, port, environment):
+    def become_worker(self, slot, port, cpus, output, environment):
         """Runs in the child; never returns."""
         code = 1
         try:
@@ -278,11 +326,29 @@ class Template:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             self.channel.close()
             os.close(self.wakeup_read)
+            for fd in self.descriptors:
+                os.close(fd)
             os.setsid()
-            for key, value in environment:
-                os.environ[key] = value
+            if output:
+                # This worker's own pipes to drover, as a spawned worker's: its
+                # output and last words are its own, not the template's.
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except Exception:
+                        pass
+                os.dup2(output[0], 1)
+                os.dup2(output[-1], 2)
+                for fd in set(output):
+                    os.close(fd)
+            if cpus:
+                # The slot's cores, before any thread pool starts (affinity is per thread).
+                os.sched_setaffinity(0, cpus)
             os.environ["PORT"] = str(port)
             os.environ["DROVER_SLOT"] = str(slot)
+            # drover's entries win: they are what a spawned worker of this slot gets.
+            for key, value in environment:
+                os.environ[key] = value
             reseed()
             self.serve(port)
             code = 0

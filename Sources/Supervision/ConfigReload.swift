@@ -86,10 +86,14 @@ extension Supervisor {
         var firstError: SupervisorError?
         if pending == 0 { rollsFinished?(nil) }
         for roll in rolls {
-            rollingReplace(program: roll.program, slots: roll.slots, mode: .reload) { result in
+            let finished: (Result<[String], SupervisorError>) -> Void = { result in
                 if case .failure(let error) = result, firstError == nil { firstError = error }
                 pending -= 1
                 if pending == 0 { rollsFinished?(firstError) }
+            }
+            renewingPreloadTemplate(of: roll.program, reason: "reload") { [unowned self] error in
+                if let error { return finished(.failure(error)) }
+                self.rollingReplace(program: roll.program, slots: roll.slots, mode: .reload, completion: finished)
             }
         }
         return summary

@@ -91,6 +91,10 @@ package struct Lifecycle: Sendable {
         case spawned(pid: Int32)
         /// The launch failed (no such file, a port squatter…).
         case spawnFailed(String)
+        /// The launch is under way and answers later (a preload template
+        /// forks the worker): STARTING, without a pid yet, until `.spawned`
+        /// or `.spawnFailed`.
+        case launchPending(String)
         /// SIGCHLD: it exited. `lastWords` is its last stderr line, quoted in logs.
         case exited(ExitStatus, lastWords: String)
         case timerFired(Timer)
@@ -117,8 +121,11 @@ package struct Lifecycle: Sendable {
         /// The health flag changed (joins or leaves the upstream).
         case healthChanged(HealthFlag, detail: String)
         case log(LogLevel, String)
-        /// Spawn it now; answer with `.spawned` or `.spawnFailed`.
+        /// Spawn it now; answer with `.spawned` or `.spawnFailed` (after
+        /// `.launchPending` when the answer comes later).
         case launch
+        /// A pending launch is not wanted any more (stopped before its fork).
+        case cancelLaunch
         /// Send `stopsignal` (and SIGCONT) to it, or to its group with `stopasgroup`.
         case sendStopSignal
         /// SIGKILL its whole group (escalation, fast shutdown).
@@ -155,6 +162,8 @@ package struct Lifecycle: Sendable {
     package private(set) var shuttingDown = false
     package private(set) var removing = false
     private var startsecsPending = false
+    /// STARTING on a launch that has not answered yet (`.launchPending`).
+    package private(set) var launchPending = false
     private var probeInFlight = false
     private var healthFailures = 0
     private var lastWords = ""
@@ -201,10 +210,20 @@ package struct Lifecycle: Sendable {
                 break
             }
 
+        case .launchPending(let detail):
+            guard !launchPending, !isAlive else { break }
+            launchPending = true
+            move(to: .starting, detail, &actions)
+
         case .spawned(let newPid):
             pid = newPid
             spawnedAt = now
-            move(to: .starting, "pid \(pid)", &actions)
+            if launchPending {
+                launchPending = false
+                actions.append(.log(.info, "pid \(pid)"))
+            } else {
+                move(to: .starting, "pid \(pid)", &actions)
+            }
             if policy.startsecs <= .zero {
                 failures = 0
                 move(to: .running, "pid \(pid), startsecs 0", &actions)
@@ -219,6 +238,7 @@ package struct Lifecycle: Sendable {
             }
 
         case .spawnFailed:
+            launchPending = false
             failedStart(now: now, &actions)
 
         case .exited(let status, let words):
@@ -295,7 +315,7 @@ package struct Lifecycle: Sendable {
 
         case .kill:
             guard isAlive else {
-                if state == .backoff { stop(&actions) }
+                if state == .backoff || launchPending { stop(&actions) }
                 break
             }
             endRun(&actions)
@@ -318,6 +338,10 @@ package struct Lifecycle: Sendable {
         case .removed:
             removing = true
             restartAfterStop = false
+            if launchPending {
+                launchPending = false
+                actions.append(.cancelLaunch)
+            }
             for timer in Timer.allCases { actions.append(.disarm(timer)) }
             if probeInFlight { probeInFlight = false; actions.append(.cancelProbe) }
         }
@@ -358,6 +382,14 @@ package struct Lifecycle: Sendable {
     }
 
     private mutating func stop(_ actions: inout [Action]) {
+        if launchPending {
+            // Nothing runs yet: the launch is called off, no signal to send.
+            launchPending = false
+            actions.append(.cancelLaunch)
+            move(to: .stopped, "stopped before its launch answered", &actions)
+            actions.append(.completeStops)
+            return
+        }
         switch state {
         case .starting, .running:
             endRun(&actions)

@@ -148,7 +148,29 @@ extension Supervisor {
             return completion(.failure(SupervisorError("a replacement of \(name)'s workers is already under way; try again when it ends",
                                                        code: "busy")))
         }
-        rollingReplace(program: name, slots: Set(workers.map(\.spec.number)).sorted(), mode: .restart, completion: completion)
+        let slots = Set(workers.map(\.spec.number)).sorted()
+        renewingPreloadTemplate(of: name, reason: "rolling restart") { [unowned self] error in
+            if let error { return completion(.failure(error)) }
+            self.rollingReplace(program: name, slots: slots, mode: .restart, completion: completion)
+        }
+    }
+
+    /// Before a preload program's workers are replaced (restart --rolling,
+    /// a reload that changed it): a new template loads the model first (it
+    /// may have changed on disk or in the settings), and the replacements
+    /// are forks of that one. A template that does not come fails the
+    /// roll before anything is replaced. Other programs go on at once.
+    func renewingPreloadTemplate(of program: String, reason: String,
+                                 then: @escaping (SupervisorError?) -> Void) {
+        guard !options.inheritStdio, let config = programs[program],
+              let first = processes(ofProgram: program).first(where: { !$0.removing }),
+              let spec = try? config.process(number: first.spec.number), spec.preload else { return then(nil) }
+        log.info(program, "\(reason): starting a new preload template first")
+        preloadTemplates.renew(program: program, spec: spec) { failure in
+            then(failure.map {
+                SupervisorError("the new preload template did not start: \($0); nothing replaced", code: "rolling_failed")
+            })
+        }
     }
 
     /// One roll per program at a time: a second waits for the first.

@@ -95,6 +95,19 @@ package final class Supervisor {
         return ManagedProcess(spec: spec, policy: Lifecycle.Policy(spec, proxied: isProxied(spec)), stdout: stdout, stderr: stderr)
     }
 
+    /// Where a preload template's stdout and stderr go: mirrored as the
+    /// program's output (`model:template | `), kept in a ring for its last words.
+    func templateOutput(for spec: ProcessSpec) -> OutputCapture {
+        let sink = openSink(spec.stdout, for: spec, stream: "stdout")
+        let prefix = options.mirrorPrefix ? Self.mirrorPrefix("\(spec.programName):template", program: spec.programName,
+                                                               color: options.colorPrefix) : ""
+        // A log file belongs to one worker: the template's output goes to
+        // drover's console (where its startup errors must be seen), not into it.
+        let console: OutputSink? = isConsole(sink) ? sink : nil
+        return OutputCapture(ringCapacity: options.ringCapacity, sink: console,
+                             mirror: console == nil ? self.console.stderr : nil, prefix: prefix)
+    }
+
     /// `web_01 | `, in the program's color at a terminal (the color follows
     /// the program, so a pool reads as one block of color).
     static func mirrorPrefix(_ name: String, program: String, color: Bool) -> String {
@@ -601,6 +614,8 @@ package final class Supervisor {
             log.log(level, process.name, text)
         case .launch:
             launchNow(process)
+        case .cancelLaunch:
+            preloadTemplates.cancelLaunch(of: process)
         case .sendStopSignal:
             if spec.stopasgroup {
                 _ = Signals.send(spec.stopsignal, toGroup: process.pid)

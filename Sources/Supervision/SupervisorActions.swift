@@ -68,17 +68,14 @@ extension Supervisor {
         case .backoff, .fatal:
             return outcome(process, ok: false, process.lastSpawnError.map { "spawn error: \($0)" } ?? "exited too quickly (\(process.lastExit.map { "\($0)" } ?? "?"))")
         case .exited: return outcome(process, ok: false, "exited (\(process.lastExit.map { "\($0)" } ?? "?"))")
-        case .stopped where process.spec.preload && preloadTemplates.isLaunching(process):
-            return nil  // its fork is owed: the lifecycle moves on when the template answers
         case .stopped, .stopping: return outcome(process, ok: false, "was stopped")
         }
     }
 
     package func stop(_ process: ManagedProcess, completion: @escaping (ActionOutcome) -> Void) {
         if let busy = busyReason(process) { return completion(outcome(process, ok: false, busy)) }
-        // A preloaded worker may be waiting on its fork, still in its old state: not any more.
-        if process.spec.preload { preloadTemplates.cancelLaunch(of: process) }
-        if !process.hasProcess && process.state != .backoff {
+        // A preloaded worker waiting on its fork is STARTING: the lifecycle calls the fork off.
+        if !process.hasProcess && process.state != .backoff && !process.lifecycle.launchPending {
             return completion(outcome(process, ok: true, "not running"))
         }
         stop(process) { [unowned self, unowned process] in

@@ -91,6 +91,13 @@ package struct PipePair: ~Copyable {
         return readEnd
     }
 
+    /// Hands the write end over to another owner (one that closes it by
+    /// number, e.g. after sending it to another process) and keeps the read end.
+    package consuming func handingOverWriteEnd(to holder: inout [FileDescriptor]) -> OwnedDescriptor {
+        holder.append(writeEnd.release())
+        return readEnd
+    }
+
     /// The write end's number of an optional pipe, without taking it.
     package static func writeEnd(of pipe: borrowing PipePair?) -> FileDescriptor? {
         switch pipe {

@@ -115,4 +115,8 @@ long cs_raise_nofile(long want);
 // (at most max), or -1 when the kernel does not answer (then read /proc).
 int cs_tcp_listen_inodes(int port, uint64_t *inodes, int max);
 
+// send(2) with `count` (at most 8) descriptors attached as SCM_RIGHTS to
+// the first byte sent; MSG_NOSIGNAL. Returns bytes sent or -1 (errno).
+long cs_send_with_fds(int fd, const void *buf, unsigned long len, const int *fds, int count);
+
 #endif

@@ -29,8 +29,14 @@ package final class PreloadChannel {
     /// The template's end until `templateStarted()`: hand it to the spawn as stdin.
     package private(set) var templateEnd: FileDescriptor?
     private var decoder = PreloadFrameDecoder()
-    /// Encoded frames the socket did not take yet (a template busy forking).
-    private var outbox: [UInt8] = []
+    /// A frame the socket did not take yet, with the descriptors that must
+    /// travel with its first byte (SCM_RIGHTS); the channel owns them until sent.
+    private struct Outgoing {
+        var bytes: [UInt8]
+        var descriptors: [FileDescriptor]
+    }
+    /// Frames waiting for the socket (a template busy forking).
+    private var outbox: [Outgoing] = []
     private var readBuffer = [UInt8](repeating: 0, count: 16 * 1024)
     /// Set by `hello`: before it, a template may only say `error`.
     package private(set) var templatePid: Int32?
@@ -62,6 +68,7 @@ package final class PreloadChannel {
     deinit {
         if let socket { reactor.unregister(socket); socket.close() }
         templateEnd?.close()
+        for outgoing in outbox { for descriptor in outgoing.descriptors { descriptor.close() } }
     }
 
     /// The template has its copy of the other end: drover's copy goes, so
@@ -74,9 +81,27 @@ package final class PreloadChannel {
     package var isOpen: Bool { socket != nil }
 
     /// Queues a `fork` for `slot`; the answer comes as `.forked` or `.failed`.
-    package func requestFork(slot: UInt32, port: UInt16,
+    /// `output` (stdout's write end, then stderr's when separate) travels
+    /// with the frame; the channel takes them over and closes its copies
+    /// once sent, or when the request cannot be made.
+    package func requestFork(slot: UInt32, port: UInt16, cpus: [Int] = [], output: [FileDescriptor] = [],
                              environment: [PreloadEnvironmentEntry]) throws(PreloadProtocolError) {
-        outbox += try PreloadFrameEncoder.encode(.fork(slot: slot, port: port, environment: environment))
+        let frame: [UInt8]
+        do throws(PreloadProtocolError) {
+            if cpus.contains(where: { $0 < 0 || $0 > Int(UInt16.max) }) {
+                throw .invalidField(kind: "fork", field: "cpus", reason: "has a CPU number outside 0-65535")
+            }
+            frame = try PreloadFrameEncoder.encode(.fork(slot: slot, port: port, cpus: cpus.map { UInt16($0) },
+                                                         streams: UInt8(clamping: output.count), environment: environment))
+        } catch {
+            for descriptor in output { descriptor.close() }
+            throw error
+        }
+        guard socket != nil else {
+            for descriptor in output { descriptor.close() }
+            return
+        }
+        outbox.append(Outgoing(bytes: frame, descriptors: output))
         flush()
     }
 
@@ -86,6 +111,7 @@ package final class PreloadChannel {
         reactor.unregister(socket)
         socket.close()
         self.socket = nil
+        for outgoing in outbox { for descriptor in outgoing.descriptors { descriptor.close() } }
         outbox = []
     }
 
@@ -96,9 +122,25 @@ package final class PreloadChannel {
 
     private func flush() {
         guard let socket else { return }
-        while !outbox.isEmpty {
-            let sent = outbox.withUnsafeBytes { Glibc.send(socket.rawValue, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent > 0 { outbox.removeFirst(sent); continue }
+        while let next = outbox.first {
+            let sent: Int
+            if next.descriptors.isEmpty {
+                sent = next.bytes.withUnsafeBytes { Glibc.send(socket.rawValue, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            } else {
+                let numbers = next.descriptors.map(\.rawValue)
+                sent = next.bytes.withUnsafeBytes { bytes in
+                    numbers.withUnsafeBufferPointer { fds in
+                        Int(cs_send_with_fds(socket.rawValue, bytes.baseAddress, UInt(bytes.count), fds.baseAddress, Int32(fds.count)))
+                    }
+                }
+            }
+            if sent > 0 {
+                // The descriptors went with the first byte: the template has its copies.
+                for descriptor in next.descriptors { descriptor.close() }
+                outbox[0].descriptors = []
+                if sent == next.bytes.count { outbox.removeFirst() } else { outbox[0].bytes.removeFirst(sent) }
+                continue
+            }
             let code = cs_errno()
             if sent < 0 && code == EINTR { continue }
             if sent < 0 && (code == EAGAIN || code == EWOULDBLOCK) { break }

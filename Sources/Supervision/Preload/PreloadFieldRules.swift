@@ -9,6 +9,18 @@ enum PreloadFieldRules {
         if port == 0 { throw .invalidField(kind: "fork", field: "port", reason: "is 0") }
     }
 
+    static func checkStreams(_ streams: UInt8) throws(PreloadProtocolError) {
+        if streams > PreloadWire.maxStreams {
+            throw .invalidField(kind: "fork", field: "streams", reason: "is \(streams), more than \(PreloadWire.maxStreams)")
+        }
+    }
+
+    static func checkCpuCount(_ count: Int) throws(PreloadProtocolError) {
+        if count > PreloadWire.maxCpus {
+            throw .invalidField(kind: "fork", field: "cpus", reason: "has \(count) entries, more than \(PreloadWire.maxCpus)")
+        }
+    }
+
     static func checkEnvironment(_ entries: [PreloadEnvironmentEntry]) throws(PreloadProtocolError) {
         if entries.count > PreloadWire.maxEnvironmentEntries {
             throw .invalidField(kind: "fork", field: "environment",

@@ -55,6 +55,13 @@ package struct PreloadFrameDecoder {
             let slot = try reader.u32("slot")
             let port = try reader.u16("port")
             try PreloadFieldRules.checkPort(port)
+            let streams = try reader.u8("streams")
+            try PreloadFieldRules.checkStreams(streams)
+            let cpuCount = Int(try reader.u16("cpu count"))
+            try PreloadFieldRules.checkCpuCount(cpuCount)
+            var cpus: [UInt16] = []
+            cpus.reserveCapacity(cpuCount)
+            for index in 0..<cpuCount { cpus.append(try reader.u16("cpu \(index)")) }
             let count = Int(try reader.u16("environment count"))
             if count > PreloadWire.maxEnvironmentEntries {
                 throw .invalidField(kind: "fork", field: "environment",
@@ -70,7 +77,7 @@ package struct PreloadFrameDecoder {
                 try PreloadFieldRules.checkNoNul(valueBytes, kind: .fork, field: "value of \(key)")
                 environment.append(PreloadEnvironmentEntry(key, try reader.utf8(valueBytes, field: "value of \(key)")))
             }
-            message = .fork(slot: slot, port: port, environment: environment)
+            message = .fork(slot: slot, port: port, cpus: cpus, streams: streams, environment: environment)
         case .forked:
             let slot = try reader.u32("slot")
             let pid = Int32(bitPattern: try reader.u32("pid"))
@@ -98,6 +105,11 @@ package struct PreloadFrameDecoder {
             let taken = bytes.prefix(count)
             bytes = bytes.dropFirst(count)
             return taken
+        }
+
+        mutating func u8(_ field: String) throws(PreloadProtocolError) -> UInt8 {
+            let one = try take(1, field)
+            return one[one.startIndex]
         }
 
         mutating func u16(_ field: String) throws(PreloadProtocolError) -> UInt16 {

@@ -10,11 +10,16 @@ package enum PreloadFrameEncoder {
             try PreloadFieldRules.checkPid(pid, kind: .hello)
             append32(UInt32(bitPattern: pid), to: &payload)
             try appendText(Array(runtime.utf8), kind: .hello, field: "runtime", to: &payload)
-        case .fork(let slot, let port, let environment):
+        case .fork(let slot, let port, let cpus, let streams, let environment):
             try PreloadFieldRules.checkPort(port)
+            try PreloadFieldRules.checkStreams(streams)
+            try PreloadFieldRules.checkCpuCount(cpus.count)
             try PreloadFieldRules.checkEnvironment(environment)
             append32(slot, to: &payload)
             append16(port, to: &payload)
+            payload.append(streams)
+            append16(UInt16(cpus.count), to: &payload)
+            for cpu in cpus { append16(cpu, to: &payload) }
             append16(UInt16(environment.count), to: &payload)
             for entry in environment {
                 appendString(Array(entry.key.utf8), to: &payload)

@@ -12,6 +12,8 @@ import Testing
                                                  PreloadEnvironmentEntry("EMPTY", ""),
                                                  PreloadEnvironmentEntry("GREETING", "héllo = world")]),
         .fork(slot: 0, port: 65535, environment: []),
+        .fork(slot: 1, port: 8001, cpus: [2, 3, 65535], streams: 2, environment: [PreloadEnvironmentEntry("DROVER_SLOT", "1")]),
+        .fork(slot: 4, port: 8004, cpus: [0], streams: 1, environment: []),
         .forked(slot: 3, pid: 4300),
         .exited(pid: 4300, waitStatus: 9),
         .exited(pid: 1, waitStatus: 0x0100),
@@ -32,11 +34,13 @@ import Testing
     /// The bytes the document promises, so another implementation can check itself against them.
     @Test func forkAndForkedHaveTheDocumentedBytes() throws {
         let fork = try PreloadFrameEncoder.encode(.fork(slot: 2, port: 8080, environment: [PreloadEnvironmentEntry("A", "bc")]))
-        #expect(fork == [0, 0, 0, 17, 1, 2, 0, 0, 0, 2, 0x1F, 0x90, 0, 1, 0, 1, 65, 0, 2, 98, 99])
+        #expect(fork == [0, 0, 0, 20, 2, 2, 0, 0, 0, 2, 0x1F, 0x90, 0, 0, 0, 0, 1, 0, 1, 65, 0, 2, 98, 99])
+        let pinned = try PreloadFrameEncoder.encode(.fork(slot: 2, port: 8080, cpus: [1, 0x0203], streams: 2, environment: []))
+        #expect(pinned == [0, 0, 0, 17, 2, 2, 0, 0, 0, 2, 0x1F, 0x90, 2, 0, 2, 0, 1, 2, 3, 0, 0])
         let forked = try PreloadFrameEncoder.encode(.forked(slot: 2, pid: 0x0102_0304))
-        #expect(forked == [0, 0, 0, 10, 1, 3, 0, 0, 0, 2, 1, 2, 3, 4])
+        #expect(forked == [0, 0, 0, 10, 2, 3, 0, 0, 0, 2, 1, 2, 3, 4])
         let noSlot = try PreloadFrameEncoder.encode(.error(slot: nil, message: "x"))
-        #expect(noSlot == [0, 0, 0, 9, 1, 5, 0xFF, 0xFF, 0xFF, 0xFF, 0, 1, 120])
+        #expect(noSlot == [0, 0, 0, 9, 2, 5, 0xFF, 0xFF, 0xFF, 0xFF, 0, 1, 120])
     }
 
     @Test func aStreamFedOneByteAtATimeYieldsEveryMessageInOrder() throws {
@@ -65,30 +69,40 @@ import Testing
         func decode(_ payload: [UInt8]) throws(PreloadProtocolError) -> PreloadMessage {
             try PreloadFrameDecoder.decode(payload: payload[...])
         }
-        #expect(throws: PreloadProtocolError.unsupportedVersion(2)) { try decode([2, 1, 0, 0, 0, 1, 0, 0]) }
-        #expect(throws: PreloadProtocolError.unknownKind(9)) { try decode([1, 9]) }
-        #expect(throws: PreloadProtocolError.truncated(kind: "forked", field: "pid")) { try decode([1, 3, 0, 0, 0, 1, 0, 0]) }
+        #expect(throws: PreloadProtocolError.unsupportedVersion(1)) { try decode([1, 1, 0, 0, 0, 1, 0, 0]) }
+        #expect(throws: PreloadProtocolError.unknownKind(9)) { try decode([2, 9]) }
+        #expect(throws: PreloadProtocolError.truncated(kind: "forked", field: "pid")) { try decode([2, 3, 0, 0, 0, 1, 0, 0]) }
         #expect(throws: PreloadProtocolError.trailingBytes(kind: "exited", count: 1)) {
-            try decode([1, 4, 0, 0, 0, 5, 0, 0, 0, 0, 7])
+            try decode([2, 4, 0, 0, 0, 5, 0, 0, 0, 0, 7])
         }
         #expect(throws: PreloadProtocolError.invalidField(kind: "forked", field: "pid", reason: "is 0, not a process id")) {
-            try decode([1, 3, 0, 0, 0, 1, 0, 0, 0, 0])
+            try decode([2, 3, 0, 0, 0, 1, 0, 0, 0, 0])
         }
         #expect(throws: PreloadProtocolError.invalidField(kind: "fork", field: "port", reason: "is 0")) {
-            try decode([1, 2, 0, 0, 0, 1, 0, 0, 0, 0])
+            try decode([2, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0])
         }
         #expect(throws: PreloadProtocolError.invalidField(kind: "fork", field: "environment key A=B", reason: "contains '='")) {
-            try decode([1, 2, 0, 0, 0, 1, 0, 80, 0, 1, 0, 3, 65, 61, 66, 0, 0])
+            try decode([2, 2, 0, 0, 0, 1, 0, 80, 0, 0, 0, 0, 1, 0, 3, 65, 61, 66, 0, 0])
         }
         #expect(throws: PreloadProtocolError.invalidField(kind: "fork", field: "value of A", reason: "contains a NUL byte")) {
-            try decode([1, 2, 0, 0, 0, 1, 0, 80, 0, 1, 0, 1, 65, 0, 1, 0])
+            try decode([2, 2, 0, 0, 0, 1, 0, 80, 0, 0, 0, 0, 1, 0, 1, 65, 0, 1, 0])
         }
         #expect(throws: PreloadProtocolError.invalidField(kind: "hello", field: "runtime", reason: "is not valid UTF-8")) {
-            try decode([1, 1, 0, 0, 0, 1, 0, 2, 0xC3, 0x28])
+            try decode([2, 1, 0, 0, 0, 1, 0, 2, 0xC3, 0x28])
         }
         #expect(throws: PreloadProtocolError.invalidField(kind: "fork", field: "environment",
                                                           reason: "has 1025 entries, more than 1024")) {
-            try decode([1, 2, 0, 0, 0, 1, 0, 80, 0x04, 0x01])
+            try decode([2, 2, 0, 0, 0, 1, 0, 80, 0, 0, 0, 0x04, 0x01])
+        }
+        // Version 2's fork fields: at most stdout's and stderr's descriptors, a bounded CPU list read exactly.
+        #expect(throws: PreloadProtocolError.invalidField(kind: "fork", field: "streams", reason: "is 3, more than 2")) {
+            try decode([2, 2, 0, 0, 0, 1, 0, 80, 3, 0, 0, 0, 0])
+        }
+        #expect(throws: PreloadProtocolError.invalidField(kind: "fork", field: "cpus", reason: "has 1025 entries, more than 1024")) {
+            try decode([2, 2, 0, 0, 0, 1, 0, 80, 0, 0x04, 0x01])
+        }
+        #expect(throws: PreloadProtocolError.truncated(kind: "fork", field: "cpu 1")) {
+            try decode([2, 2, 0, 0, 0, 1, 0, 80, 0, 0, 2, 0, 1])
         }
     }
 

@@ -161,4 +161,26 @@ import Testing
         #expect(message.contains("unexpected message kind 3"), "\(message)")
         #expect(confused.waitForExit() == 4)
     }
+
+    /// Version 2's fork names its output descriptors; one that announces
+    /// descriptors that never came is a protocol error, not a worker writing
+    /// to a wrong descriptor. A fork with a CPU list pins the child.
+    @Test func aForkAnnouncingMissingDescriptorsIsAnErrorAndACpuListPinsTheChild() throws {
+        let dir = TempDir("preload"); defer { dir.cleanup() }
+        let pinned = try Self.start("load", in: dir); defer { pinned.stop() }
+        guard case .hello = try pinned.receive() else { Issue.record("no hello"); return }
+        let port = TestPorts.block(1)
+        let cpu = PreloadSlotTests.allowedCPUs.last ?? 0
+        try pinned.send(.fork(slot: 0, port: UInt16(port), cpus: [UInt16(cpu)], environment: []))
+        guard case .forked(0, let pid) = try pinned.receive() else { Issue.record("no forked: \(pinned.stderrText)"); return }
+        #expect(waitUntil(timeout: 10) { PreloadSlotTests.cpusAllowedList(Int(pid)) == String(cpu) },
+                "\(PreloadSlotTests.cpusAllowedList(Int(pid)) ?? "gone")")
+
+        let confused = try Self.start("load", in: dir); defer { confused.stop() }
+        guard case .hello = try confused.receive() else { Issue.record("no hello"); return }
+        try confused.send(.fork(slot: 3, port: UInt16(port), streams: 2, environment: []))
+        guard case .error(nil, let message) = try confused.receive() else { Issue.record("no error frame"); return }
+        #expect(message.contains("announces 2 descriptors, 0 arrived"), "\(message)")
+        #expect(confused.waitForExit() == 4)
+    }
 }
