@@ -98,9 +98,10 @@ import Testing
         #expect(defaultPort.stdout.contains("8000"))
         // With --listen even one worker is a pool (restarted, proxied), so it
         // runs until stopped.
-        let afterListen = try DroverHarness(arguments: ["run", "--listen", "127.0.0.1:19090", "--", "/bin/sh", "-c", "echo port=%(port)s; exec sleep 30"])
+        let listen = TestPorts.block(2)
+        let afterListen = try DroverHarness(arguments: ["run", "--listen", "127.0.0.1:\(listen)", "--", "/bin/sh", "-c", "echo port=%(port)s; exec sleep 30"])
         defer { afterListen.terminate() }
-        afterListen.waitForLine("port=19091")
+        afterListen.waitForLine("port=\(listen + 1)")
     }
 
     @Test func environmentAndProcessNumExpand() throws {
