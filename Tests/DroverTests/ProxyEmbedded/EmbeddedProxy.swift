@@ -90,6 +90,17 @@ final class EmbeddedProxy {
         return (client, upstream, RawSocket.receive(upstream))
     }
 
+    /// One client per path, connected and sending `GET <path>` in order,
+    /// each request read by the proxy before the next client connects.
+    func clientsSending(_ paths: [String]) -> [Int32] {
+        paths.map { path in
+            let client = connectClient()
+            RawSocket.send(client, "GET \(path) HTTP/1.1\r\nHost: a\r\n\r\n")
+            step()
+            return client
+        }
+    }
+
     func connectClient() -> Int32 {
         let fd = RawSocket.connect(port: port)
         step()

@@ -70,14 +70,8 @@ import Testing
         let fits = (0..<9).prefix { t.proxy.pool.estimatedWait(position: $0)! <= bound }.count
         #expect(fits >= 1 && fits < 9)
         #expect(t.proxy.pool.estimatedWait(position: 8)! <= 2.0)
-        var clients: [Int32] = []
+        let clients = t.clientsSending((0..<10).map { "/n\($0)" })
         defer { for client in clients { close(client) } }
-        for i in 0..<10 {
-            let client = t.connectClient()
-            RawSocket.send(client, "GET /n\(i) HTTP/1.1\r\nHost: a\r\n\r\n")
-            t.step()
-            clients.append(client)
-        }
         // n0 goes to the worker, `fits` wait behind it, the rest are refused now.
         let answers = clients.map { RawSocket.receive($0) }
         let refused = Set(answers.indices.filter { answers[$0].hasPrefix("HTTP/1.1 503 ") })
@@ -104,14 +98,8 @@ import Testing
     @Test func aRequestOlderThanThePatienceIsRefusedAtItsTurnNotSent() throws {
         let taught = try Taught()
         let t = taught.t
-        var clients: [Int32] = []
+        let clients = t.clientsSending((0..<2).map { "/s\($0)" })
         defer { for client in clients { close(client) } }
-        for i in 0..<2 {
-            let client = t.connectClient()
-            RawSocket.send(client, "GET /s\(i) HTTP/1.1\r\nHost: a\r\n\r\n")
-            t.step()
-            clients.append(client)
-        }
         #expect(RawSocket.receive(taught.upstream).hasPrefix("GET /s0 "))
         #expect(t.proxy.pool.queueLength == 1, "s1 fits the patience behind s0 and waits")
         // The worker is stuck on s0 for 0.45 s: s1 is then 0.45 s old, and

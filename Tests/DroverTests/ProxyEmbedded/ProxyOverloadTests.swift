@@ -132,14 +132,8 @@ import Testing
             #expect(RawSocket.receive(warm).hasPrefix("HTTP/1.1 200 OK"))
             if round < 3 { RawSocket.send(warm, "GET /warm HTTP/1.1\r\nHost: a\r\n\r\n") }
         }
-        var clients: [Int32] = []
+        let clients = t.clientsSending((0..<24).map { "/r\($0)" })
         defer { for client in clients { close(client) } }
-        for i in 0..<24 {
-            let client = t.connectClient()
-            RawSocket.send(client, "GET /r\(i) HTTP/1.1\r\nHost: a\r\n\r\n")
-            t.step()
-            clients.append(client)
-        }
         let refused = Set(clients.indices.filter { RawSocket.receive(clients[$0]).hasPrefix("HTTP/1.1 503 ") })
         #expect(refused == Set(10..<24), "(p + 1) × 0.19 + 0.19 ≤ 2 for p ≤ 8: \(refused.sorted())")
         #expect(t.proxy.pool.queueLength == 9)
