@@ -183,6 +183,19 @@ struct PythonModelExampleTests {
         #expect(result.stdout.contains("  slot 0  model:model_00  cpus 1  "), "\(result.stdout)")
     }
 
+    /// The preload variant too: it checks clean, says it preloads, and
+    /// leaves the thread variables to the slots (the template gets them).
+    @Test func theShippedPreloadConfigChecksCleanWithoutThreadVariables() throws {
+        let path = Self.exampleDir.appendingPathComponent("preload.conf").path
+        let result = try runCommand(Binaries.drover, ["check", "-c", path])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.lowercased().contains("preload"), "\(result.stdout)")
+        let settings = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+            .filter { !$0.hasPrefix(";") && !$0.hasPrefix("#") }
+        #expect(!settings.contains { $0.contains("_NUM_THREADS") }, "preload.conf sets a thread variable by hand")
+        #expect(result.stdout.contains("thread_env auto"), "\(result.stdout)")
+    }
+
     static let threadVariables = ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"]
 
     static func predict(_ port: Int, _ text: String) throws -> [String: Any] {
